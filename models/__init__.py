@@ -1,0 +1,46 @@
+"""SQLModel tables and the database engine."""
+
+from models.db import dispose_engines, get_engine, session, write_session
+from models.tables import (
+    ACTIVE_STATUSES,
+    CATEGORIES,
+    CLOSED_STATUSES,
+    AuditRecord,
+    Forum,
+    HolidayOverride,
+    Notice,
+    Outbox,
+    OutboxStatus,
+    Person,
+    Priority,
+    ProgressUpdate,
+    Recommendation,
+    Role,
+    Status,
+    Unit,
+    utcnow,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CATEGORIES",
+    "CLOSED_STATUSES",
+    "AuditRecord",
+    "Forum",
+    "HolidayOverride",
+    "Notice",
+    "Outbox",
+    "OutboxStatus",
+    "Person",
+    "Priority",
+    "ProgressUpdate",
+    "Recommendation",
+    "Role",
+    "Status",
+    "Unit",
+    "dispose_engines",
+    "get_engine",
+    "session",
+    "utcnow",
+    "write_session",
+]

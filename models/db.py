@@ -1,0 +1,135 @@
+"""The engine and short sessions. SQLite by default (WAL, busy timeout, writers lock up
+front with BEGIN IMMEDIATE); PostgreSQL through psycopg 3. Every entry point calls
+`ensure_schema()` so an empty database comes up to date by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from threading import Lock
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from tindak.errors import SchemaError
+from tindak.settings import get_settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[tuple[str, bool], Engine] = {}
+_checked: set[str] = set()
+_lock = Lock()
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _make_engine(url: str, immediate: bool) -> Engine:
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def get_engine(*, writer: bool = False) -> Engine:
+    """The engine for TINDAK_DATABASE_URL. On SQLite the writer engine begins IMMEDIATE."""
+    url = get_settings().db_url
+    immediate = writer and is_sqlite(url)
+    key = (url, immediate)
+    with _lock:
+        if key not in _engines:
+            _engines[key] = _make_engine(url, immediate)
+        engine = _engines[key]
+    if url not in _checked:
+        ensure_schema(engine)
+        _checked.add(url)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, backups, a changed TINDAK_DATABASE_URL)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _checked.clear()
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A short session for reading (and small writes that may wait on the lock)."""
+    with Session(get_engine(), expire_on_commit=False) as s:
+        yield s
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """A session that takes the write lock up front and commits at the end (or rolls back)."""
+    with Session(get_engine(writer=True), expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database up to the newest migration; refuse one newer than this code."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    if current == head:
+        return
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaError(
+            f"the database is at schema version {current}, newer than this Tindak "
+            f"(which knows up to {head}): upgrade Tindak before using this database"
+        )
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,66 @@
+"""`tindak`: the command line. Thin: parse, call one library function, translate errors."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tindak.errors import ImportFailed, TindakError
+
+app = typer.Typer(
+    name="tindak",
+    help="Tindak: follow-up of Forum Konsultasi Publik recommendations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register() -> None:
+    from tindak.cli import holidays, imports, recs, run, web
+
+    recs.register(app)
+    imports.register(app)
+    holidays.register(app)
+    run.register(app)
+    web.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line on stderr and a non-zero exit for any error, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ImportFailed as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except TindakError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click's usage errors and anything unexpected: one line, no traceback
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Signed links: owners' links in reminder mail (30 days) and one-time sign-in links (30 min)."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from tindak.errors import Forbidden
+from tindak.settings import get_settings
+
+OWNER_SALT = "tindak.owner-link"
+LOGIN_SALT = "tindak.login-link"
+LOGIN_MAX_AGE = 30 * 60
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().signing_key(), salt=salt)
+
+
+def owner_token(person_id: int, email: str) -> str:
+    """A token that lets one owner see and update their own items, for owner_link_days."""
+    return _serializer(OWNER_SALT).dumps({"p": person_id, "e": email})
+
+
+def read_owner_token(token: str) -> tuple[int, str]:
+    """(person id, email) of a valid owner token; Forbidden when forged or expired."""
+    max_age = get_settings().owner_link_days * 86400
+    try:
+        data = _serializer(OWNER_SALT).loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise Forbidden("this link has expired: use the link in your latest reminder") from None
+    except BadSignature:
+        raise Forbidden("this link is not valid") from None
+    return int(data["p"]), str(data["e"])
+
+
+def owner_url(person_id: int, email: str) -> str | None:
+    """The owner's personal page, or None when no TINDAK_BASE_URL is set."""
+    base = get_settings().base_url
+    return f"{base}/o/{owner_token(person_id, email)}" if base else None
+
+
+def login_token(email: str, nonce: str) -> str:
+    """A one-time sign-in token; `nonce` is stored server-side and burnt on first use."""
+    return _serializer(LOGIN_SALT).dumps({"e": email, "n": nonce})
+
+
+def read_login_token(token: str) -> tuple[str, str]:
+    try:
+        data = _serializer(LOGIN_SALT).loads(token, max_age=LOGIN_MAX_AGE)
+    except SignatureExpired:
+        raise Forbidden("this sign-in link has expired: ask for a new one") from None
+    except BadSignature:
+        raise Forbidden("this sign-in link is not valid") from None
+    return str(data["e"]), str(data["n"])

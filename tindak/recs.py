@@ -1,0 +1,314 @@
+"""Recommendations: list with the facts users ask for, record progress, verify.
+
+The rules of who may change what live here, so the CLI and the web enforce the same ones.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import (
+    ACTIVE_STATUSES,
+    Forum,
+    Person,
+    ProgressUpdate,
+    Recommendation,
+    Status,
+    Unit,
+    utcnow,
+    write_session,
+)
+from models import session as read_session
+from tindak import audit
+from tindak.calendar import local_today
+from tindak.directory import UnitTree, has_role, person_by_email
+from tindak.errors import Forbidden, InvalidInput, NotFound
+from tindak.settings import get_settings
+from tindak.status import days_overdue, is_at_risk, is_overdue
+
+STATUSES = tuple(s.value for s in Status)
+EVIDENCE_TYPES = {
+    ".pdf", ".jpg", ".jpeg", ".png", ".webp", ".doc", ".docx", ".xls", ".xlsx",
+    ".odt", ".ods", ".ppt", ".pptx", ".txt", ".csv", ".zip",
+}
+EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RecFilter:
+    status: str | None = None
+    overdue: bool = False
+    owner: str | None = None
+    unit: str | None = None  # a unit code: that unit and every unit below it
+    forum_id: int | None = None
+    unit_ids: frozenset[int] | None = None  # restrict to these units (permissions)
+    owner_id: int | None = None
+
+
+def list_recs(
+    flt: RecFilter = RecFilter(), now: datetime | None = None, batch: int = 5000
+) -> Iterator[dict[str, Any]]:
+    """Yield one dict per recommendation (SPEC §4 `recs list` fields), streamed in batches."""
+    if flt.status is not None and flt.status not in STATUSES:
+        raise InvalidInput(f"unknown status '{flt.status}' (one of: {', '.join(STATUSES)})")
+    now = now or datetime.now(UTC)
+    with read_session() as s:
+        tree = UnitTree.load(s)
+        r, f, u, p = Recommendation, Forum, Unit, Person
+        q = (
+            sa.select(
+                r.id, r.ref, f.title, u.code, p.email, r.text, r.category, r.priority,
+                r.deadline, r.status, r.progress, r.unit_id, f.held_on, p.name,
+                r.updated_at, r.public_note, f.id,
+            )
+            .join(f, f.id == r.forum_id)
+            .join(u, u.id == r.unit_id)
+            .join(p, p.id == r.owner_id)
+            .order_by(r.id)
+        )
+        if flt.status:
+            q = q.where(r.status == flt.status)
+        if flt.overdue:
+            q = q.where(r.status.in_(ACTIVE_STATUSES))
+        if flt.owner:
+            q = q.where(p.email == flt.owner.strip().lower())
+        if flt.owner_id is not None:
+            q = q.where(r.owner_id == flt.owner_id)
+        if flt.forum_id is not None:
+            q = q.where(r.forum_id == flt.forum_id)
+        units: set[int] | None = None
+        if flt.unit:
+            units = tree.subtree(tree.id_of(flt.unit))
+        if flt.unit_ids is not None:
+            units = set(flt.unit_ids) if units is None else units & set(flt.unit_ids)
+        if units is not None:
+            q = q.where(r.unit_id.in_(sorted(units)))
+        today_by_tz = {tz: local_today(tz, now) for tz in set(tree.tz.values())}
+        result = s.execute(q.execution_options(yield_per=batch))
+        for row in result:
+            today = today_by_tz[tree.tz[row[11]]]
+            overdue = is_overdue(row[9], row[8], today)
+            if flt.overdue and not overdue:
+                continue
+            yield {
+                "ref": row[1],
+                "forum": row[2],
+                "unit": row[3],
+                "owner": row[4],
+                "text": row[5],
+                "category": row[6],
+                "priority": row[7],
+                "deadline": row[8].isoformat(),
+                "status": row[9],
+                "progress": int(row[10]),
+                "overdue": overdue,
+                "days_overdue": days_overdue(row[9], row[8], today),
+                "at_risk": is_at_risk(
+                    row[9], row[10], row[12], row[8], today, get_settings().at_risk_points
+                ),
+                "owner_name": row[13],
+                "forum_id": row[16],
+                "public_note": row[15],
+            }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    url: str | None = None
+    path: Path | None = None  # a file to copy into TINDAK_HOME/files
+    filename: str | None = None  # the name the user gave it
+
+
+def store_evidence(src: Path, original_name: str | None = None) -> tuple[str, str]:
+    """Copy an evidence file under TINDAK_HOME/files with a generated name; (stored, original)."""
+    name = original_name or src.name
+    ext = Path(name).suffix.lower()
+    if ext not in EVIDENCE_TYPES:
+        raise InvalidInput(
+            f"evidence file type '{ext or name}' is not accepted "
+            f"(use one of: {', '.join(sorted(EVIDENCE_TYPES))})"
+        )
+    if not src.is_file():
+        raise InvalidInput(f"evidence file '{src}' does not exist")
+    if src.stat().st_size > EVIDENCE_MAX_BYTES:
+        raise InvalidInput(f"evidence file is larger than {EVIDENCE_MAX_BYTES // 2**20} MB")
+    folder = get_settings().files_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = f"{secrets.token_hex(16)}{ext}"
+    shutil.copyfile(src, folder / stored)
+    return stored, Path(name).name[:300]
+
+
+def evidence_mime(stored: str) -> str:
+    return mimetypes.guess_type(stored)[0] or "application/octet-stream"
+
+
+def _get_rec(s: Session, ref: str) -> Recommendation:
+    rec = s.exec(sa.select(Recommendation).where(Recommendation.ref == ref)).scalars().first()  # type: ignore[call-overload]
+    if rec is None:
+        raise NotFound(f"no recommendation with ref '{ref}'")
+    return rec
+
+
+def _is_planner_for(s: Session, person: Person, unit_id: int) -> bool:
+    return has_role(person, "planner") and unit_id in UnitTree.load(s).subtree(person.unit_id)
+
+
+def can_update(s: Session, person: Person, rec: Recommendation) -> bool:
+    return rec.owner_id == person.id or _is_planner_for(s, person, rec.unit_id)
+
+
+def update_rec(
+    ref: str,
+    by: str,
+    progress: int | None = None,
+    status: str | None = None,
+    note: str | None = None,
+    evidence: Evidence | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    """Record a progress update. Returns the item's new status and progress."""
+    if progress is None and status is None and not note and evidence is None:
+        raise InvalidInput("nothing to record: give --progress, --status, --note or --evidence")
+    if progress is not None and not 0 <= progress <= 100:
+        raise InvalidInput(f"progress must be between 0 and 100, not {progress}")
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
+    if status == Status.completed.value:
+        raise InvalidInput(
+            "'completed' is set only by a planner's verification: report "
+            "'awaiting_verification' and a planner verifies it"
+        )
+    if status == Status.open.value:
+        raise InvalidInput("an item cannot be set back to 'open' once reported on")
+    note = (note or "").strip() or None
+    if status == Status.not_actionable.value and not note:
+        raise InvalidInput("'not_actionable' needs a reason: give it with --note")
+    stored = None
+    evidence_url = evidence.url if evidence else None
+    if evidence_url and not evidence_url.startswith(("http://", "https://")):
+        raise InvalidInput("an evidence link must start with http:// or https://")
+    with write_session() as s:
+        actor = person_by_email(s, by)
+        rec = _get_rec(s, ref)
+        if not can_update(s, actor, rec):
+            raise Forbidden(
+                f"{actor.email} may not update {ref}: only its owner or a planner of its unit"
+            )
+        planner = _is_planner_for(s, actor, rec.unit_id)
+        if rec.status == Status.completed.value:
+            raise InvalidInput(f"{ref} is already verified as completed; it cannot be changed")
+        if rec.status == Status.not_actionable.value and not (
+            planner and status == Status.in_progress.value
+        ):
+            raise InvalidInput(
+                f"{ref} is closed as not actionable; only a planner may reopen it "
+                "with --status in_progress"
+            )
+        new_status = status
+        new_progress = progress if progress is not None else rec.progress
+        if new_status is None:
+            if new_progress >= 100:
+                new_status = Status.awaiting_verification.value
+            elif rec.status == Status.open.value:
+                new_status = Status.in_progress.value
+            else:
+                new_status = rec.status
+        if new_status == Status.awaiting_verification.value:
+            new_progress = 100
+        if new_status == Status.in_progress.value and new_progress >= 100:
+            raise InvalidInput("progress 100 means done: report status awaiting_verification")
+        if evidence is not None and evidence.path is not None:
+            stored, original = store_evidence(evidence.path, evidence.filename)
+        else:
+            original = None
+        before = {"status": rec.status, "progress": rec.progress}
+        rec.status, rec.progress = new_status, new_progress
+        rec.updated_at = rec.last_progress_at = utcnow()
+        if public and note:
+            rec.public_note = note
+        s.add(rec)
+        s.add(
+            ProgressUpdate(
+                recommendation_id=rec.id, person_id=actor.id, progress=progress,  # type: ignore[arg-type]
+                status=new_status, note=note, evidence_url=evidence_url,
+                evidence_file=stored, evidence_name=original, kind="report",
+            )
+        )
+        audit.record(
+            s, actor.email, "update", "recommendation", ref,
+            {**audit.diff(before, {"status": new_status, "progress": new_progress}),
+             **({"note": note} if note else {}),
+             **({"evidence": evidence_url or original} if (evidence_url or original) else {})},
+        )
+        return {"ref": ref, "status": new_status, "progress": new_progress}
+
+
+def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None) -> dict[str, Any]:
+    """A planner accepts (→ completed) or rejects (→ in_progress, note required)."""
+    note = (note or "").strip() or None
+    if reject and not note:
+        raise InvalidInput("a rejection needs a reason: give it with --note")
+    with write_session() as s:
+        actor = person_by_email(s, by)
+        rec = _get_rec(s, ref)
+        if not _is_planner_for(s, actor, rec.unit_id):
+            raise Forbidden(
+                f"{actor.email} may not verify {ref}: only a planner of its unit may verify"
+            )
+        if rec.status != Status.awaiting_verification.value:
+            raise InvalidInput(
+                f"{ref} is '{rec.status}', not awaiting verification: nothing to verify"
+            )
+        before = {"status": rec.status, "progress": rec.progress}
+        if reject:
+            rec.status = Status.in_progress.value
+            rec.progress = min(rec.progress, 90)
+        else:
+            rec.status, rec.progress = Status.completed.value, 100
+        rec.updated_at = utcnow()
+        s.add(rec)
+        s.add(
+            ProgressUpdate(
+                recommendation_id=rec.id, person_id=actor.id, progress=rec.progress,  # type: ignore[arg-type]
+                status=rec.status, note=note, kind="reject" if reject else "verify",
+            )
+        )
+        audit.record(
+            s, actor.email, "reject" if reject else "verify", "recommendation", ref,
+            {**audit.diff(before, {"status": rec.status, "progress": rec.progress}),
+             **({"note": note} if note else {})},
+        )
+        return {"ref": ref, "status": rec.status, "progress": rec.progress}
+
+
+def history(ref: str) -> list[dict[str, Any]]:
+    """Every progress update of an item, oldest first, with who made it."""
+    with read_session() as s:
+        rec = _get_rec(s, ref)
+        rows = s.execute(
+            sa.select(ProgressUpdate, Person.email, Person.name)
+            .join(Person, Person.id == ProgressUpdate.person_id)
+            .where(ProgressUpdate.recommendation_id == rec.id)
+            .order_by(ProgressUpdate.at, ProgressUpdate.id)
+        ).all()
+        return [
+            {"at": u.at, "by": email, "by_name": name, "progress": u.progress,
+             "status": u.status, "note": u.note, "evidence_url": u.evidence_url,
+             "evidence_file": u.evidence_file, "evidence_name": u.evidence_name, "kind": u.kind}
+            for u, email, name in rows
+        ]
+
+
+def today_for_unit(tz: str, as_of: date | None = None) -> date:
+    return as_of or local_today(tz, datetime.now(UTC))

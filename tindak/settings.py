@@ -1,0 +1,137 @@
+"""The one settings object. Nothing else in Tindak reads os.environ."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tindak.errors import ConfigError
+
+TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
+
+
+class Settings(BaseSettings):
+    """Read once from TINDAK_* variables and a .env file; refuses bad values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TINDAK_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".tindak")
+    database_url: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    smtp_timeout: float = 30.0
+    mail_from: str = "Tindak <tindak@localhost>"
+
+    base_url: str | None = None
+    secret_key: SecretStr | None = None
+    language: Literal["id", "en"] = "id"
+    default_timezone: str = "Asia/Jakarta"
+
+    # The reminder and escalation ladder (SPEC §6).
+    remind_days_before: tuple[int, ...] = (14, 7, 1, 0)
+    overdue_repeat_days: int = 7
+    escalate_level1_days: int = 7
+    escalate_level2_days: int = 30
+    stale_days: int = 30
+    at_risk_points: int = 25
+
+    # Delivery.
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    delivery_lease_seconds: int = Field(default=900, ge=1)
+    max_attempts: int = Field(default=8, ge=1)
+    owner_link_days: int = 30
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_tz(cls, v: str) -> str:
+        if v not in TIMEZONES:
+            raise ValueError(f"must be one of {', '.join(TIMEZONES)}")
+        return v
+
+    @field_validator("remind_days_before")
+    @classmethod
+    def _ladder(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 0 for d in v):
+            raise ValueError("reminder days must be 0 or more")
+        return tuple(sorted(set(v), reverse=True))
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _levels(self) -> Settings:
+        if self.escalate_level2_days <= self.escalate_level1_days:
+            raise ValueError("escalate_level2_days must be greater than escalate_level1_days")
+        if self.smtp_user and not self.smtp_password:
+            raise ValueError("TINDAK_SMTP_PASSWORD is required when TINDAK_SMTP_USER is set")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'tindak.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.home / "files"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def port(self) -> int:
+        if self.smtp_port:
+            return self.smtp_port
+        return {"ssl": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+    def signing_key(self) -> str:
+        """TINDAK_SECRET_KEY, or a random key kept in TINDAK_HOME (made once, mode 0600)."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        path = self.home / "secret_key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError: make it one line per field
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            parts = [
+                f"TINDAK_{'_'.join(str(p) for p in e['loc']).upper() or '?'}: {e['msg']}"
+                for e in errors()
+            ]
+            raise ConfigError("bad settings: " + "; ".join(parts)) from None
+        raise
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and `tindak demo` change the environment)."""
+    get_settings.cache_clear()
