@@ -1,0 +1,8 @@
+"""Shared fixtures. Each plugin module is owned by one part of the suite."""
+
+pytest_plugins = [
+    "tests.plugins.env",
+    "tests.plugins.factories",
+    "tests.plugins.smtp",
+    "tests.plugins.prefect",
+]

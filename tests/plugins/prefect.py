@@ -1,0 +1,1 @@
+"""One Prefect test harness per session. (Filled in by the flow work.)"""
