@@ -266,3 +266,15 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     eml_path: str | None = None
+
+
+class LoginNonce(SQLModel, table=True):
+    """A one-time sign-in link's nonce: burnt (used_at set) on first use."""
+
+    __tablename__ = "login_nonce"
+    __table_args__ = (sa.UniqueConstraint("nonce", name="uq_login_nonce"),)
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    email: str = Field(max_length=254, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 11:40:59.242078
+Create Date: 2026-11-25 11:44:55.510148
 """
 
 from alembic import op
@@ -46,6 +46,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("day", name="uq_holiday_day"),
     )
+    op.create_table(
+        "login_nonce",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("nonce", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("nonce", name="uq_login_nonce"),
+    )
+    with op.batch_alter_table("login_nonce", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_nonce_email"), ["email"], unique=False)
+
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -320,6 +333,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_status")
 
     op.drop_table("outbox")
+    with op.batch_alter_table("login_nonce", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_nonce_email"))
+
+    op.drop_table("login_nonce")
     op.drop_table("holiday_override")
     with op.batch_alter_table("audit_record", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_record_entity_key"))
