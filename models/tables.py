@@ -18,7 +18,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Follow-up status (after BPK's follow-up statuses and GAO's closure categories)."""
 
     open = "open"
@@ -36,13 +36,13 @@ CLOSED_STATUSES = (
 )
 
 
-class Priority(str, enum.Enum):
+class Priority(enum.StrEnum):
     high = "high"
     normal = "normal"
     low = "low"
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     planner = "planner"
     owner = "owner"
     leader = "leader"
@@ -229,7 +229,7 @@ class Notice(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class OutboxStatus(str, enum.Enum):
+class OutboxStatus(enum.StrEnum):
     pending = "pending"  # queued, never tried or safe to try again
     claimed = "claimed"  # taken by a delivery batch, not yet handed to SMTP
     sending = "sending"  # handed to SMTP; if the run dies now we cannot know

@@ -32,7 +32,7 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on stderr and a non-zero exit for any error, never a traceback."""
+    """Entry point: one clear line on stderr and a non-zero exit on error, never a traceback."""
     try:
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:

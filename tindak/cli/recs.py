@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from datetime import UTC, datetime, time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ LIST_FIELDS = ["ref", "forum", "unit", "owner", "text", "category", "priority", 
                "status", "progress", "overdue", "days_overdue"]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

@@ -1,0 +1,315 @@
+"""The daily follow-up: plan the notices the rules say are due, compose one message per
+recipient, and queue it in the outbox. Flows call these functions as batch tasks.
+
+Exactly once: a notice is unique per (item, stage); a message is unique per key and is
+written to the outbox, with its notices, in one transaction before anyone tries to send it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from models import (
+    ACTIVE_STATUSES,
+    Forum,
+    Notice,
+    Outbox,
+    Person,
+    Recommendation,
+    Unit,
+    get_engine,
+    session,
+    write_session,
+)
+from tindak.calendar import WorkCalendar, load_calendar
+from tindak.directory import UnitTree, leaders_by_unit, nearest_leader
+from tindak.links import owner_url
+from tindak.mailmodel import ItemLine, NoticeMail, Rendered
+from tindak.rules import REMINDER, Item, Ladder, due_notices
+from tindak.settings import get_settings
+
+PLAN_BATCH = 2000
+COMPOSE_BATCH = 500
+
+
+@dataclass
+class PlanReport:
+    items: int = 0
+    notices: int = 0
+    unaddressed: int = 0  # escalations with nobody above the owner to receive them
+
+
+@dataclass
+class ComposeReport:
+    messages: int = 0
+    notices: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def lock_for(s: Session, name: str) -> None:
+    """Serialise a step across processes: BEGIN IMMEDIATE on SQLite, an advisory lock on PG."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
+
+
+def insert_ignore(s: Session, table: sa.Table, rows: list[dict]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were new."""
+    if not rows:
+        return 0
+    dialect = s.get_bind().dialect.name
+    ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    result = s.execute(ins.on_conflict_do_nothing(), rows)
+    return max(result.rowcount, 0)
+
+
+def today_for(tz: str, as_of: date | None, now: datetime) -> date:
+    """The run's date in a unit's timezone: --as-of when given, else the local date now."""
+    return as_of or now.astimezone(ZoneInfo(tz)).date()
+
+
+def active_id_ranges(timezones: Iterable[str] | None = None, size: int = PLAN_BATCH
+                     ) -> list[tuple[int, int]]:
+    """(first id, last id) of consecutive batches of active items, for one task each."""
+    with session() as s:
+        q = sa.select(Recommendation.id).where(Recommendation.status.in_(ACTIVE_STATUSES))
+        if timezones:
+            q = q.join(Unit, Unit.id == Recommendation.unit_id).where(
+                Unit.timezone.in_(list(timezones)))
+        ids = s.execute(q.order_by(Recommendation.id)).scalars().all()
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None = None,
+               timezones: Iterable[str] | None = None) -> PlanReport:
+    """Decide the notices due today for active items with lo <= id <= hi, and record them."""
+    now = now or datetime.now(UTC)
+    settings = get_settings()
+    ladder = Ladder.from_settings(settings)
+    tzs = set(timezones) if timezones else None
+    report = PlanReport()
+    R = Recommendation
+    with write_session() as s:
+        tree = UnitTree.load(s)
+        cal = load_calendar(s)
+        items = s.execute(
+            sa.select(R.id, R.status, R.deadline, R.last_progress_at, R.unit_id, R.owner_id)
+            .where(R.id.between(lo, hi), R.status.in_(ACTIVE_STATUSES))
+        ).all()
+        if tzs:
+            items = [i for i in items if tree.tz[i.unit_id] in tzs]
+        report.items = len(items)
+        if not items:
+            return report
+        sent: dict[int, dict[str, date]] = defaultdict(dict)
+        for rid, stage, on in s.execute(
+            sa.select(Notice.recommendation_id, Notice.stage, Notice.on_date)
+            .where(Notice.recommendation_id.between(lo, hi))
+        ):
+            sent[rid][stage] = on
+        people = _chain(s, {i.owner_id for i in items})
+        leaders = leaders_by_unit(s)
+        rows: list[dict] = []
+        for it in items:
+            tz = tree.tz[it.unit_id]
+            today = today_for(tz, as_of, now)
+            last = it.last_progress_at.astimezone(ZoneInfo(tz)).date()
+            for d in due_notices(Item(it.status, it.deadline, last), today, sent[it.id],
+                                 cal, ladder):
+                to, cc = _recipient(d.level, it.owner_id, it.unit_id, people, tree, leaders)
+                if to is None:
+                    report.unaddressed += 1
+                    continue
+                rows.append({"recommendation_id": it.id, "stage": d.stage, "kind": d.kind,
+                             "recipient_id": to, "cc_id": cc, "on_date": today,
+                             "created_at": now})
+        report.notices = insert_ignore(s, Notice.__table__, rows)  # type: ignore[attr-defined]
+    return report
+
+
+def _chain(s: Session, owner_ids: set[int]) -> dict[int, int | None]:
+    """person id → supervisor id, for the owners, their supervisors and theirs."""
+    out: dict[int, int | None] = {}
+    todo = set(owner_ids)
+    for _ in range(3):
+        todo -= out.keys()
+        if not todo:
+            break
+        rows = s.execute(sa.select(Person.id, Person.supervisor_id)
+                         .where(Person.id.in_(sorted(todo)))).all()
+        out.update({r[0]: r[1] for r in rows})
+        todo = {r[1] for r in rows if r[1] is not None}
+    return out
+
+
+def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tree: UnitTree,
+               leaders: dict[int, list[int]]) -> tuple[int | None, int | None]:
+    """(to, cc) for a notice: the owner; their supervisor (level 1); the next one up (2).
+
+    Where the reporting line ends, the leader of the item's unit (or the nearest one above)
+    takes its place; nobody is escalated to themselves.
+    """
+    if level == 0:
+        return owner, None
+    first = sup.get(owner) or nearest_leader(tree, leaders, unit, exclude=[owner])
+    if level == 1 or first is None:
+        return (first, owner) if first is not None else (None, None)
+    second = sup.get(first) or nearest_leader(tree, leaders, unit, exclude=[owner, first])
+    return (second, owner) if second is not None else (None, None)
+
+
+def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH) -> ComposeReport:
+    """Turn planned notices into outbox messages: one per recipient, kind and day."""
+    from tindak import mail
+
+    now = now or datetime.now(UTC)
+    report = ComposeReport()
+    settings = get_settings()
+    while True:
+        with write_session() as s:
+            lock_for(s, "tindak.compose")
+            recipients = s.execute(
+                sa.select(Notice.recipient_id).where(Notice.outbox_id.is_(None))
+                .group_by(Notice.recipient_id).order_by(Notice.recipient_id).limit(batch)
+            ).scalars().all()
+            if not recipients:
+                return report
+            notices = s.execute(
+                sa.select(Notice.id, Notice.recommendation_id, Notice.stage, Notice.kind,
+                          Notice.recipient_id, Notice.cc_id, Notice.on_date)
+                .where(Notice.outbox_id.is_(None), Notice.recipient_id.in_(recipients))
+                .order_by(Notice.id)
+            ).all()
+            groups: dict[tuple[int, str, date], list] = defaultdict(list)
+            for n in notices:
+                groups[(n.recipient_id, n.kind, n.on_date)].append(n)
+            lines = _item_lines(s, {n.recommendation_id for n in notices})
+            persons = _persons(s, {n.recipient_id for n in notices}
+                               | {n.cc_id for n in notices if n.cc_id})
+            links: list[dict] = []
+            for (rid, kind, on), group in groups.items():
+                name, email = persons[rid]
+                items = [_line_for(lines[n.recommendation_id], n.stage, on,
+                                   owner_link=(kind == REMINDER)) for n in group]
+                cc = sorted({persons[n.cc_id][1] for n in group if n.cc_id} - {email})
+                msg = NoticeMail(kind=kind, on_date=on, recipient_name=name,
+                                 recipient_email=email, items=items, cc=cc,
+                                 update_url=owner_url(rid, email) if kind == REMINDER else None,
+                                 lang=settings.language)
+                key = message_key(kind, email, on, [n.id for n in group])
+                oid = queue_message(s, key, kind, on, email, cc, mail.render_notice(msg), now)
+                if oid is None:
+                    continue
+                links += [{"nid": n.id, "oid": oid} for n in group]
+                report.messages += 1
+                report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
+            if links:
+                s.execute(sa.update(Notice).where(Notice.id == sa.bindparam("nid"))
+                          .values(outbox_id=sa.bindparam("oid"))
+                          .execution_options(synchronize_session=False), links)
+            report.notices += len(links)
+
+
+def message_key(kind: str, email: str, on: date, parts: Iterable[object]) -> str:
+    """A message's unique key: the same recipient, day and content never queue twice."""
+    raw = f"{kind}|{email}|{on.isoformat()}|{','.join(str(p) for p in parts)}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],
+                  r: Rendered, now: datetime) -> int | None:
+    """Write one rendered message to the outbox; None when its key was already queued."""
+    from tindak.mail import new_message_id
+
+    row = {
+        "key": key, "kind": kind, "on_date": on, "recipient": to, "cc": ",".join(cc),
+        "subject": r.subject, "body_text": r.text, "body_html": r.html,
+        "message_id": new_message_id(),
+        "attachments": json.dumps([{"cid": a.cid, "mime": a.mime,
+                                    "b64": base64.b64encode(a.data).decode()}
+                                   for a in r.attachments]),
+        "status": "pending", "attempts": 0, "created_at": now,
+    }
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    dialect = s.get_bind().dialect.name
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    res = s.execute(ins.values(**row).on_conflict_do_nothing().returning(table.c.id))
+    return res.scalar()
+
+
+def _persons(s: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
+    rows = s.execute(sa.select(Person.id, Person.name, Person.email)
+                     .where(Person.id.in_(sorted(ids)))).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _item_lines(s: Session, rec_ids: set[int]) -> dict[int, dict]:
+    """The facts a message shows about each item, in one query."""
+    R, F, U, P = Recommendation, Forum, Unit, Person
+    out: dict[int, dict] = {}
+    ids = sorted(rec_ids)
+    for i in range(0, len(ids), 5000):
+        for r in s.execute(
+            sa.select(R.id, R.ref, R.text, F.title, U.name, R.deadline, U.timezone, R.status,
+                      R.progress, P.name, P.email, P.id)
+            .join(F, F.id == R.forum_id).join(U, U.id == R.unit_id)
+            .join(P, P.id == R.owner_id).where(R.id.in_(ids[i:i + 5000]))
+        ):
+            out[r[0]] = dict(ref=r[1], text=r[2], forum=r[3], unit_name=r[4], deadline=r[5],
+                             tz=r[6], status=r[7], progress=r[8], owner_name=r[9],
+                             owner_email=r[10], owner_id=r[11])
+    return out
+
+
+def _line_for(facts: dict, stage: str, on: date, owner_link: bool) -> ItemLine:
+    days_left = (facts["deadline"] - on).days
+    return ItemLine(
+        ref=facts["ref"], text=facts["text"], forum=facts["forum"],
+        unit_name=facts["unit_name"], deadline=facts["deadline"], tz=facts["tz"],
+        status=facts["status"], progress=facts["progress"], owner_name=facts["owner_name"],
+        owner_email=facts["owner_email"], stage=stage, days_left=days_left,
+        days_overdue=max(0, -days_left),
+        update_url=owner_url(facts["owner_id"], facts["owner_email"]) if owner_link else None,
+    )
+
+
+def plan_all(as_of: date | None = None, now: datetime | None = None,
+             timezones: Iterable[str] | None = None) -> PlanReport:
+    """Plan every batch in this process (the flow runs each batch as a task instead)."""
+    total = PlanReport()
+    for lo, hi in active_id_ranges(timezones):
+        r = plan_range(lo, hi, as_of, now, timezones)
+        total.items += r.items
+        total.notices += r.notices
+        total.unaddressed += r.unaddressed
+    return total
+
+
+def run_daily(as_of: date | None = None, now: datetime | None = None,
+              timezones: Iterable[str] | None = None, deliver: bool = True) -> dict:
+    """The whole daily follow-up in this process, without Prefect (library use, tests)."""
+    get_engine()
+    plan = plan_all(as_of, now, timezones)
+    comp = compose_pending(now)
+    out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
+           "messages": comp.messages}
+    if deliver:
+        from tindak import delivery
+
+        out["delivery"] = delivery.deliver()
+    return out
+
+
+def calendar_now() -> WorkCalendar:
+    with session() as s:
+        return load_calendar(s)
