@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from models.tables import ACTIVE_STATUSES
 from tindak.calendar import WorkCalendar
@@ -72,7 +72,10 @@ def due_notices(
     days_left = (item.deadline - today).days
 
     if days_left >= 0:
-        reached = [t for t in ladder.days_before if t >= days_left]
+        # A threshold falling on a day off is kept on the last working day before it.
+        nxt = cal.next_working_day(today)
+        reached = [t for t in ladder.days_before
+                   if t >= days_left or nxt > item.deadline - timedelta(days=t)]
         if reached:
             t = min(reached)
             stage = f"due:{dl}" if t == 0 else f"before_{t}:{dl}"
