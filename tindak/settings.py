@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=100_000)
     delivery_lease_seconds: int = Field(default=900, ge=1)
     max_attempts: int = Field(default=8, ge=1)
+    delivery_retries: int = Field(default=2, ge=0)  # Prefect task retries when SMTP is down
+    delivery_retry_delays: tuple[int, ...] = (10, 60)
     owner_link_days: int = 30
 
     @field_validator("default_timezone")

@@ -1,0 +1,1 @@
+"""Prefect flows: one file per scheduled job, thin (fetch, call the rules, write)."""

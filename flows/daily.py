@@ -1,0 +1,74 @@
+"""Daily follow-up (SPEC §6): plan notices in batches, compose one message per recipient,
+deliver the outbox. Working days at 07:30 in each timezone that has units."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from tindak import delivery, followup
+from tindak.settings import get_settings
+
+
+@task(name="plan-notices", retries=2, retry_delay_seconds=[2, 10],
+      task_run_name="plan-{lo}-{hi}")
+def plan_batch(lo: int, hi: int, as_of: date | None, timezones: list[str] | None) -> dict:
+    r = followup.plan_range(lo, hi, as_of=as_of, timezones=timezones)
+    return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed}
+
+
+@task(name="compose-messages", retries=2, retry_delay_seconds=[2, 10])
+def compose() -> dict:
+    r = followup.compose_pending()
+    return {"messages": r.messages, "by_kind": r.by_kind}
+
+
+@task(name="recover-stale-deliveries")
+def recover() -> dict:
+    return delivery.recover_stale()
+
+
+@task(name="deliver-batch", task_run_name="deliver-{n}")
+def deliver_batch(run_id: str, n: int) -> dict | None:
+    report = delivery.deliver_batch(run_id)
+    return None if report is None else report.as_dict()
+
+
+def _run_name() -> str:
+    as_of = flow_run.parameters.get("as_of")
+    return f"daily-{as_of or 'today'}"
+
+
+@flow(name="daily-follow-up", flow_run_name=_run_name, log_prints=True)
+def daily_followup(as_of: date | None = None, timezones: list[str] | None = None) -> dict:
+    """Check progress, queue reminders and escalations, deliver."""
+    settings = get_settings()
+    summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
+    for lo, hi in followup.active_id_ranges(timezones):
+        for k, v in plan_batch(lo, hi, as_of, timezones).items():
+            summary[k] += v
+    summary.update(compose())
+    summary["delivery"] = deliver_all(settings)
+    return summary
+
+
+def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
+    """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
+    recover()
+    send = deliver_batch.with_options(retries=settings.delivery_retries,
+                                      retry_delay_seconds=list(settings.delivery_retry_delays))
+    run_id = uuid.uuid4().hex[:16]
+    total = delivery.DeliveryReport.empty().as_dict()
+    n = 0
+    while True:
+        n += 1
+        report = send(run_id, n)
+        if report is None:
+            break
+        total = delivery.merge(total, report)
+        if report.get("stop"):
+            break
+    return total

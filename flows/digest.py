@@ -1,0 +1,43 @@
+"""Weekly leadership digest (SPEC §6): Mondays 07:00 local time, one message per leader."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from flows.daily import deliver_all
+from tindak import digest
+from tindak.settings import get_settings
+
+LEADERS_PER_TASK = 100
+
+
+@task(name="plan-digests", retries=2, retry_delay_seconds=[2, 10],
+      task_run_name="digests-{as_of}-{first}")
+def plan_batch(as_of: date, ids: list[int], first: int) -> dict:
+    r = digest.plan_digests(as_of, ids)
+    return {"leaders": r.leaders, "messages": r.messages, "skipped": r.skipped}
+
+
+def _run_name() -> str:
+    return f"digest-{flow_run.parameters.get('as_of') or 'this-week'}"
+
+
+@flow(name="weekly-digest", flow_run_name=_run_name, log_prints=True)
+def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None) -> dict:
+    """Build and send each leader's digest of their unit tree."""
+    now = datetime.now(UTC)
+    groups = digest.leaders_by_timezone(timezones)
+    summary = {"leaders": 0, "messages": 0, "skipped": 0}
+    for tz, ids in groups.items():
+        day = as_of or now.astimezone(ZoneInfo(tz)).date()
+        for i in range(0, len(ids), LEADERS_PER_TASK):
+            for k, v in plan_batch(day, ids[i:i + LEADERS_PER_TASK], ids[i]).items():
+                summary[k] += v
+    summary["delivery"] = deliver_all(get_settings())
+    return summary
+
+

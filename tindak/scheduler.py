@@ -1,0 +1,135 @@
+"""`tindak serve`: the scheduler on one machine.
+
+Starts a local Prefect server (SQLite under TINDAK_HOME, bound to 127.0.0.1), then serves
+the daily follow-up and the weekly digest as deployments with cron schedules in every
+timezone that has units. Ctrl-C or SIGTERM stops both, server included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tindak.calendar import tz_abbr
+from tindak.errors import TindakError
+from tindak.runtime import configure_prefect
+from tindak.settings import get_settings
+
+DAILY_CRON = "30 7 * * 1-5"  # working days 07:30 local; holidays are skipped by the rules
+DIGEST_CRON = "0 7 * * 1"  # Mondays 07:00 local
+
+
+def timezones_in_use() -> list[str]:
+    import sqlalchemy as sa
+
+    from models import Unit, session
+
+    with session() as s:
+        tzs = sorted(set(s.execute(sa.select(Unit.timezone)).scalars()))
+    return tzs or [get_settings().default_timezone]
+
+
+def deployments(tzs: list[str]) -> list:
+    """One daily and one digest deployment per timezone, each limited to one run at a time."""
+    from prefect.schedules import Cron
+
+    from flows.daily import daily_followup
+    from flows.digest import weekly_digest
+
+    out = []
+    for tz in tzs:
+        abbr = tz_abbr(tz).lower()
+        out.append(daily_followup.to_deployment(
+            name=f"daily-{abbr}", schedules=[Cron(DAILY_CRON, timezone=tz)],
+            parameters={"timezones": [tz]}, concurrency_limit=1,
+            description=f"Daily follow-up for units in {tz} ({tz_abbr(tz)})"))
+        out.append(weekly_digest.to_deployment(
+            name=f"digest-{abbr}", schedules=[Cron(DIGEST_CRON, timezone=tz)],
+            parameters={"timezones": [tz]}, concurrency_limit=1,
+            description=f"Weekly leadership digest for units in {tz} ({tz_abbr(tz)})"))
+    return out
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise TindakError("the Prefect server stopped at start: " + " | ".join(tail))
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TindakError(f"the Prefect server did not answer within {timeout:.0f} s (log: {log})")
+
+
+def start_server(port: int) -> tuple[subprocess.Popen, str, Path]:
+    """A Prefect server in its own process group, on 127.0.0.1 only."""
+    settings = get_settings()
+    configure_prefect()
+    log = settings.home / "prefect-server.log"
+    url = f"http://127.0.0.1:{port}/api"
+    env = dict(os.environ)
+    env.update({
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url,
+    })
+    env.pop("PREFECT_API_URL", None)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port), "--analytics-off"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _wait_healthy(url, proc, log)
+    return proc, url, log
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def serve(port: int = 4200) -> None:
+    from models import get_engine
+
+    get_engine()
+    proc, url, log = start_server(port)
+    os.environ["PREFECT_API_URL"] = url  # this process and the flow runs it starts
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        import prefect
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        tzs = timezones_in_use()
+        print(f"Prefect server: {url} (log: {log})")
+        print(f"Prefect UI:     {url.removesuffix('/api')}")
+        for tz in tzs:
+            print(f"  daily-{tz_abbr(tz).lower()}: '{DAILY_CRON}' {tz}; "
+                  f"digest-{tz_abbr(tz).lower()}: '{DIGEST_CRON}' {tz}")
+        print("Serving; Ctrl-C stops the scheduler and the server.", flush=True)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            prefect.serve(*deployments(tzs), print_starting_message=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_server(proc)
+        print("stopped: scheduler and Prefect server", flush=True)
