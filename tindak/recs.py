@@ -176,8 +176,9 @@ def update_rec(
     note: str | None = None,
     evidence: Evidence | None = None,
     public: bool = False,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Record a progress update. Returns the item's new status and progress."""
+    """Record a progress update (`at`: when, for back-fills). Returns the new status."""
     if progress is None and status is None and not note and evidence is None:
         raise InvalidInput("nothing to record: give --progress, --status, --note or --evidence")
     if progress is not None and not 0 <= progress <= 100:
@@ -234,7 +235,8 @@ def update_rec(
             original = None
         before = {"status": rec.status, "progress": rec.progress}
         rec.status, rec.progress = new_status, new_progress
-        rec.updated_at = rec.last_progress_at = utcnow()
+        when = at or utcnow()
+        rec.updated_at = rec.last_progress_at = when
         if public and note:
             rec.public_note = note
         s.add(rec)
@@ -242,7 +244,7 @@ def update_rec(
             ProgressUpdate(
                 recommendation_id=rec.id, person_id=actor.id, progress=progress,  # type: ignore[arg-type]
                 status=new_status, note=note, evidence_url=evidence_url,
-                evidence_file=stored, evidence_name=original, kind="report",
+                evidence_file=stored, evidence_name=original, kind="report", at=when,
             )
         )
         audit.record(
@@ -254,7 +256,8 @@ def update_rec(
         return {"ref": ref, "status": new_status, "progress": new_progress}
 
 
-def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None) -> dict[str, Any]:
+def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
+               at: datetime | None = None) -> dict[str, Any]:
     """A planner accepts (→ completed) or rejects (→ in_progress, note required)."""
     note = (note or "").strip() or None
     if reject and not note:
@@ -276,12 +279,13 @@ def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None)
             rec.progress = min(rec.progress, 90)
         else:
             rec.status, rec.progress = Status.completed.value, 100
-        rec.updated_at = utcnow()
+        rec.updated_at = at or utcnow()
         s.add(rec)
         s.add(
             ProgressUpdate(
                 recommendation_id=rec.id, person_id=actor.id, progress=rec.progress,  # type: ignore[arg-type]
                 status=rec.status, note=note, kind="reject" if reject else "verify",
+                at=rec.updated_at,
             )
         )
         audit.record(
