@@ -50,10 +50,16 @@ def week_of(as_of: date) -> tuple[date, date]:
     return as_of - timedelta(days=7), as_of - timedelta(days=1)
 
 
-def leader_ids() -> list[int]:
+def leaders_by_timezone(timezones: list[str] | None = None) -> dict[str, list[int]]:
+    """Leaders' ids grouped by their unit's timezone (each gets the digest at local 07:00)."""
     with session() as s:
-        rows = s.execute(sa.select(Person.id, Person.roles).order_by(Person.id)).all()
-    return [pid for pid, roles in rows if "leader" in roles.split(";")]
+        rows = s.execute(sa.select(Person.id, Person.roles, Unit.timezone)
+                         .join(Unit, Unit.id == Person.unit_id).order_by(Person.id)).all()
+    out: dict[str, list[int]] = defaultdict(list)
+    for pid, roles, tz in rows:
+        if "leader" in roles.split(";") and (not timezones or tz in timezones):
+            out[tz].append(pid)
+    return dict(out)
 
 
 def _unit_filter(col, units: set[int], tree: UnitTree):  # type: ignore[no-untyped-def]
