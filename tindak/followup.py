@@ -214,9 +214,9 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH) -> 
                 report.messages += 1
                 report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
             if links:
-                s.execute(sa.update(Notice).where(Notice.id == sa.bindparam("nid"))
-                          .values(outbox_id=sa.bindparam("oid"))
-                          .execution_options(synchronize_session=False), links)
+                t = Notice.__table__  # type: ignore[attr-defined]
+                s.execute(t.update().where(t.c.id == sa.bindparam("nid"))
+                          .values(outbox_id=sa.bindparam("oid")), links)
             report.notices += len(links)
 
 
