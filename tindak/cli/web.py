@@ -1,9 +1,44 @@
-"""`tindak` commands of this module (being built)."""
+"""`tindak web` serves the web app; `tindak login-link EMAIL` prints a one-time sign-in URL."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+DEFAULT_BASE = "http://127.0.0.1:8000"
+
+
+def web_cmd(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Serve the web app (public pages, owners' link pages, planners' and leaders' pages)."""
+    import uvicorn
+
+    from models import get_engine
+
+    get_engine()  # bring the schema up to date before the first request
+    # Behind a reverse proxy on this machine, trust its X-Forwarded-* headers (client IPs).
+    uvicorn.run("tindak.web:create_app", factory=True, host=host, port=port,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="info")
+
+
+def login_link_cmd(
+    email: str = typer.Argument(..., help="Email of a person already in Tindak."),
+) -> None:
+    """Print a one-time sign-in URL (30 minutes) for a person, e.g. the first admin."""
+    from tindak.settings import get_settings
+    from tindak.web.signin import login_url
+
+    base = get_settings().base_url
+    if base is None:
+        print(f"note: TINDAK_BASE_URL is not set; the link assumes {DEFAULT_BASE}",
+              file=sys.stderr)
+    print(login_url(email, base or DEFAULT_BASE))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("web")(web_cmd)
+    app.command("login-link")(login_link_cmd)

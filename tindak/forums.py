@@ -1,0 +1,260 @@
+"""Forums and their recommendations from forms: validate like the importer, check that the
+acting planner's unit tree covers the change, write it with an audit record."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import CATEGORIES, Forum, Person, Priority, Recommendation, utcnow, write_session
+from tindak import audit
+from tindak.calendar import load_calendar, parse_date, parse_hk
+from tindak.directory import UnitTree, has_role, normalize_email, person_by_email
+from tindak.errors import Forbidden, InvalidInput, NotFound
+from tindak.i18n import N_
+
+PRIORITIES = tuple(p.value for p in Priority)
+FORMULA_START = ("=", "+", "-", "@")  # spreadsheet formula injection, refused as on import
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# Field messages are fixed msgids so the page can show them in the reader's language.
+REQUIRED = N_("Required.")
+BAD_DATE = N_("Not a date: use YYYY-MM-DD or DD/MM/YYYY.")
+BAD_DEADLINE = N_("Not a deadline: use a date or '+N hk' (N working days after the forum).")
+BEFORE_FORUM = N_("The deadline is before the forum.")
+FORMULA = N_("May not start with =, +, - or @.")
+TOO_LONG = N_("Too long.")
+UNKNOWN_UNIT = N_("Unknown unit.")
+OUTSIDE_TREE = N_("Not a unit of your tree.")
+UNKNOWN_OWNER = N_("No person with this email.")
+BAD_EMAIL = N_("Not an email address.")
+UNKNOWN_CATEGORY = N_("Unknown category.")
+UNKNOWN_PRIORITY = N_("Unknown priority.")
+DUPLICATE_FORUM = N_("A forum with this title and date already exists.")
+DUPLICATE_REF = N_("This ref is already used by another recommendation.")
+
+
+class FormErrors(InvalidInput):
+    """A form with wrong fields; `fields` maps each field to its message (a msgid)."""
+
+    def __init__(self, fields: dict[str, str]):
+        self.fields = fields
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+
+
+@dataclass
+class _Check:
+    """Collects every field error of one form, so the page shows them all at once."""
+
+    data: dict[str, Any]
+    errors: dict[str, str]
+
+    def text(self, name: str, max_len: int, required: bool = False) -> str | None:
+        value = str(self.data.get(name) or "").strip()
+        if not value:
+            if required:
+                self.errors[name] = REQUIRED
+            return None
+        if len(value) > max_len:
+            self.errors[name] = TOO_LONG
+        elif value.startswith(FORMULA_START):
+            self.errors[name] = FORMULA
+        return value
+
+    def date(self, name: str) -> date | None:
+        value = self.text(name, 20, required=True)
+        if value is None or name in self.errors:
+            return None
+        try:
+            return parse_date(value)
+        except InvalidInput:
+            self.errors[name] = BAD_DATE
+            return None
+
+    def done(self) -> None:
+        if self.errors:
+            raise FormErrors(self.errors)
+
+
+def _planner(s: Session, by: str) -> tuple[Person, UnitTree, set[int]]:
+    actor = person_by_email(s, by)
+    if not has_role(actor, "planner"):
+        raise Forbidden(f"{actor.email} is not a planner")
+    tree = UnitTree.load(s)
+    return actor, tree, tree.subtree(actor.unit_id)
+
+
+def _unit(chk: _Check, tree: UnitTree, mine: set[int], name: str = "unit") -> int | None:
+    code = chk.text(name, 64, required=True)
+    if code is None or name in chk.errors:
+        return None
+    uid = next((i for i, c in tree.code.items() if c == code), None)
+    if uid is None:
+        chk.errors[name] = UNKNOWN_UNIT
+    elif uid not in mine:
+        chk.errors[name] = OUTSIDE_TREE
+    return uid
+
+
+def _forum_fields(s: Session, chk: _Check, tree: UnitTree, mine: set[int]) -> dict[str, Any]:
+    return {
+        "title": chk.text("title", 500, required=True),
+        "held_on": chk.date("held_on"),
+        "unit_id": _unit(chk, tree, mine),
+        "place": chk.text("place", 300),
+        "minutes_ref": chk.text("minutes_ref", 500),
+    }
+
+
+def _no_twin(s: Session, chk: _Check, fields: dict[str, Any], forum_id: int | None) -> None:
+    if chk.errors:
+        return
+    twin = s.execute(sa.select(Forum.id).where(
+        Forum.title == fields["title"], Forum.held_on == fields["held_on"])).scalar()
+    if twin is not None and twin != forum_id:
+        chk.errors["title"] = DUPLICATE_FORUM
+
+
+def create_forum(data: dict[str, Any], by: str) -> int:
+    """A new forum in the acting planner's tree; its id."""
+    with write_session() as s:
+        actor, tree, mine = _planner(s, by)
+        chk = _Check(data, {})
+        fields = _forum_fields(s, chk, tree, mine)
+        _no_twin(s, chk, fields, None)
+        chk.done()
+        forum = Forum(**fields)
+        s.add(forum)
+        s.flush()
+        audit.record(s, actor.email, "create", "forum", str(forum.id),
+                     {k: (None, v) for k, v in fields.items() if v is not None})
+        return forum.id  # type: ignore[return-value]
+
+
+def _forum_in_tree(s: Session, forum_id: int, mine: set[int], who: str) -> Forum:
+    forum = s.get(Forum, forum_id)
+    if forum is None:
+        raise NotFound(f"no forum {forum_id}")
+    if forum.unit_id not in mine:
+        raise Forbidden(f"{who} may not change forum {forum_id}: it is not in their unit tree")
+    return forum
+
+
+def update_forum(forum_id: int, data: dict[str, Any], by: str) -> None:
+    with write_session() as s:
+        actor, tree, mine = _planner(s, by)
+        forum = _forum_in_tree(s, forum_id, mine, actor.email)
+        chk = _Check(data, {})
+        fields = _forum_fields(s, chk, tree, mine)
+        _no_twin(s, chk, fields, forum_id)
+        chk.done()
+        before = {k: getattr(forum, k) for k in fields}
+        for k, v in fields.items():
+            setattr(forum, k, v)
+        s.add(forum)
+        audit.record(s, actor.email, "update", "forum", str(forum_id), audit.diff(before, fields))
+
+
+def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
+                mine: set[int]) -> dict[str, Any]:
+    if not str(chk.data.get("unit") or "").strip():
+        chk.data = {**chk.data, "unit": tree.code[forum.unit_id]}
+    out: dict[str, Any] = {
+        "text": chk.text("text", 5000, required=True),
+        "unit_id": _unit(chk, tree, mine),
+        "category": chk.text("category", 40) or "lainnya",
+        "priority": chk.text("priority", 10) or "normal",
+    }
+    if out["category"] not in CATEGORIES:
+        chk.errors["category"] = UNKNOWN_CATEGORY
+    if out["priority"] not in PRIORITIES:
+        chk.errors["priority"] = UNKNOWN_PRIORITY
+    email = normalize_email(str(chk.data.get("owner") or ""))
+    if not email:
+        chk.errors["owner"] = REQUIRED
+    elif not EMAIL_RE.match(email):
+        chk.errors["owner"] = BAD_EMAIL
+    else:
+        owner = s.execute(sa.select(Person.id).where(Person.email == email)).scalar()
+        if owner is None:
+            chk.errors["owner"] = UNKNOWN_OWNER
+        out["owner_id"] = owner
+    raw = str(chk.data.get("deadline") or "").strip()
+    out["deadline_rule"] = None
+    if not raw:
+        chk.errors["deadline"] = REQUIRED
+    elif (n := parse_hk(raw)) is not None:
+        out["deadline"] = load_calendar(s).add_working_days(forum.held_on, n)
+        out["deadline_rule"] = f"+{n} hk"
+    else:
+        try:
+            out["deadline"] = parse_date(raw)
+        except InvalidInput:
+            chk.errors["deadline"] = BAD_DEADLINE
+        else:
+            if out["deadline"] < forum.held_on:
+                chk.errors["deadline"] = BEFORE_FORUM
+    return out
+
+
+def _next_ref(s: Session, forum: Forum) -> str:
+    """FKP<forum id>-<n>: the first free number for this forum."""
+    n = s.execute(sa.select(sa.func.count()).select_from(Recommendation)
+                  .where(Recommendation.forum_id == forum.id)).scalar() or 0
+    while True:
+        n += 1
+        ref = f"FKP{forum.id}-{n:02d}"
+        if s.execute(sa.select(Recommendation.id).where(Recommendation.ref == ref)).first() is None:
+            return ref
+
+
+def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
+    """A new recommendation of a forum in the planner's tree; its ref (made when not given)."""
+    with write_session() as s:
+        actor, tree, mine = _planner(s, by)
+        forum = _forum_in_tree(s, forum_id, mine, actor.email)
+        chk = _Check(data, {})
+        ref = chk.text("ref", 100)
+        fields = _rec_fields(s, chk, forum, tree, mine)
+        if ref and "ref" not in chk.errors and s.execute(
+                sa.select(Recommendation.id).where(Recommendation.ref == ref)).first():
+            chk.errors["ref"] = DUPLICATE_REF
+        chk.done()
+        ref = ref or _next_ref(s, forum)
+        s.add(Recommendation(ref=ref, forum_id=forum.id, **fields))
+        audit.record(s, actor.email, "create", "recommendation", ref,
+                     {k: (None, v) for k, v in fields.items() if v is not None})
+        return ref
+
+
+def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
+    """Change what a planner owns about an item (not its status: that is reports and
+    verification); the public note too. Its ref."""
+    with write_session() as s:
+        actor, tree, mine = _planner(s, by)
+        rec = s.get(Recommendation, rec_id)
+        if rec is None:
+            raise NotFound(f"no recommendation {rec_id}")
+        if rec.unit_id not in mine:
+            raise Forbidden(f"{actor.email} may not change {rec.ref}: not in their unit tree")
+        forum = s.get(Forum, rec.forum_id)
+        assert forum is not None
+        chk = _Check(data, {})
+        fields = _rec_fields(s, chk, forum, tree, mine)
+        fields["public_note"] = chk.text("public_note", 2000)
+        chk.done()
+        before = {k: getattr(rec, k) for k in fields}
+        changes = audit.diff(before, fields)
+        if not changes:
+            return rec.ref
+        for k, v in fields.items():
+            setattr(rec, k, v)
+        rec.updated_at = utcnow()
+        s.add(rec)
+        audit.record(s, actor.email, "update", "recommendation", rec.ref, changes)
+        return rec.ref

@@ -1,0 +1,104 @@
+"""The FastAPI app: middleware (body cap, signed session, headers, language), the error
+pages that translate TindakError to HTTP statuses, and the routers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tindak.errors import TindakError
+from tindak.i18n import LANGUAGES
+from tindak.settings import get_settings
+from tindak.web.render import LANG_COOKIE, page
+from tindak.web.security import (
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    BodyLimit,
+    RateLimiter,
+    SignInRequired,
+)
+
+STATIC = Path(__file__).parent / "static"
+
+
+class Headers:
+    """ASGI middleware: security headers on every response; `?lang=` remembered in a cookie."""
+
+    def __init__(self, app: ASGIApp, secure: bool):
+        self.app, self.secure = app, secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        lang = next((p[5:] for p in query.split("&") if p.startswith("lang=")), None)
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+                if scope["path"].startswith("/o/"):  # an owner's page: keep it out of caches
+                    headers["Cache-Control"] = "no-store"
+                if lang in LANGUAGES:
+                    flags = "; Secure" if self.secure else ""
+                    headers.append("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; "
+                                   f"Max-Age=31536000; HttpOnly; SameSite=Lax{flags}")
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def create_app() -> FastAPI:
+    """The web app, configured from the settings (read now, once)."""
+    from tindak.web.routes import auth, leader, owner, public, staff
+
+    settings = get_settings()
+    secure = (settings.base_url or "").startswith("https://")
+    app = FastAPI(title="Tindak", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.login_per_ip = RateLimiter(limit=20, window=15 * 60)
+    app.state.login_per_email = RateLimiter(limit=5, window=15 * 60)
+
+    for module in (public, auth, owner, staff, leader):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    app.add_middleware(SessionMiddleware, secret_key=settings.signing_key() + ":web-session",
+                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
+                       same_site="lax", https_only=secure)
+    app.add_middleware(Headers, secure=secure)
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        if request.method == "GET":
+            return RedirectResponse(f"/masuk?next={quote(request.url.path)}", status_code=303)
+        return page(request, "error.html", status_code=401, message=str(exc), status=401)
+
+    @app.exception_handler(TindakError)
+    async def _tindak_error(request: Request, exc: TindakError) -> Response:
+        return page(request, "error.html", status_code=exc.http_status, message=str(exc),
+                    status=exc.http_status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return page(request, "error.html", status_code=exc.status_code,
+                    message=str(exc.detail), status=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_path(request: Request, exc: RequestValidationError) -> Response:
+        # Only path and query parameters are declared: a wrong one is a page that does not exist.
+        return page(request, "error.html", status_code=404, message="Not Found", status=404)
+
+    return app

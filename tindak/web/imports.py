@@ -1,0 +1,38 @@
+"""The import upload: the CLI's importer on the uploaded files, for the planners allowed to
+run it. An import may write units and people anywhere, so only a planner of a top unit
+(one without a parent) may upload; everyone else registers forums by form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from models import Unit, session
+from tindak.directory import has_role, person_by_email
+from tindak.errors import Forbidden
+
+IMPORT_TYPES = frozenset({".csv", ".xlsx"})
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+
+
+def may_import(email: str) -> bool:
+    with session() as s:
+        person = person_by_email(s, email)
+        unit = s.get(Unit, person.unit_id)
+        return has_role(person, "planner") and unit is not None and unit.parent_id is None
+
+
+def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
+    """Import (or check, with dry_run) the files; the report as plain data for the page.
+
+    Raises ImportFailed with every error as FILE:ROW: column: reason, like the CLI.
+    """
+    if not may_import(by):
+        raise Forbidden("only a planner of a top unit may import files: imports can change "
+                        "units and people of the whole organisation")
+    from tindak.importer import import_files
+
+    report = import_files(paths, dry_run=dry_run, by=by)
+    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else {}
+    return {"data": data, "text": str(report)}

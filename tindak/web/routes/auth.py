@@ -1,0 +1,96 @@
+"""Sign-in by a one-time link mailed to the person; sign-out; "my page"."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from tindak.directory import normalize_email
+from tindak.links import owner_token
+from tindak.web import signin
+from tindak.web.render import language, page
+from tindak.web.security import (
+    TooManyRequests,
+    Viewer,
+    checked_form,
+    client_ip,
+    current_person,
+    require_viewer,
+    sign_in,
+    sign_out,
+    text_field,
+)
+
+router = APIRouter()
+
+
+def home_of(viewer: Viewer | None) -> str:
+    if viewer is None:
+        return "/"
+    if viewer.is_planner:
+        return "/kelola"
+    if viewer.is_leader:
+        return "/pimpinan"
+    return "/saya"
+
+
+def _safe_next(target: str) -> str | None:
+    """Only a path of this site (never //host or a scheme) may be a redirect target."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return None
+
+
+@router.get("/masuk", response_class=HTMLResponse)
+def signin_form(request: Request, next: str = "") -> Response:
+    return page(request, "signin.html", next=_safe_next(next) or "")
+
+
+@router.get("/login")
+def login_alias() -> RedirectResponse:
+    return RedirectResponse("/masuk", status_code=308)
+
+
+@router.post("/masuk", response_class=HTMLResponse)
+async def signin_request(request: Request, form: FormData = Depends(checked_form)) -> Response:
+    email = normalize_email(text_field(form, "email", 254))
+    # Refused the same way whether or not the email is known: nobody learns who has an account.
+    if not (request.app.state.login_per_ip.hit(client_ip(request))
+            and request.app.state.login_per_email.hit(email)):
+        raise TooManyRequests("too many sign-in requests: wait a quarter of an hour and "
+                              "try again")
+    base = signin.link_base(str(request.base_url))
+    await run_in_threadpool(signin.request_login, email, base, language(request))
+    return page(request, "signin_sent.html", email=email)
+
+
+@router.get("/masuk/{token}", response_class=HTMLResponse)
+def signin_confirm(request: Request, token: str) -> Response:
+    # A GET never burns the link: mail scanners open links before people do.
+    email = signin.check_login(token)
+    return page(request, "signin_confirm.html", token=token, email=email,
+                next=_safe_next(request.query_params.get("next", "")) or "")
+
+
+@router.post("/masuk/{token}")
+async def signin_use(request: Request, token: str,
+                     form: FormData = Depends(checked_form)) -> Response:
+    person_id = await run_in_threadpool(signin.consume_login, token)
+    sign_in(request, person_id)
+    target = _safe_next(text_field(form, "next", 500)) or home_of(current_person(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/keluar")
+def signout(request: Request, form: FormData = Depends(checked_form)) -> Response:
+    sign_out(request)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/saya")
+def my_items(request: Request) -> Response:
+    """A signed-in person's own items: their owner page, through a fresh owner link."""
+    viewer = require_viewer(request)
+    return RedirectResponse(f"/o/{owner_token(viewer.id, viewer.email)}", status_code=303)

@@ -1,0 +1,56 @@
+"""An owner's page behind the signed link of their reminder mail: their items only, no
+password. The token in the path is the only thing that says who they are."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from tindak import recs
+from tindak.errors import InvalidInput
+from tindak.links import read_owner_token
+from tindak.web import views
+from tindak.web.render import page
+from tindak.web.reports import report_from_form
+from tindak.web.security import checked_form, flash
+
+router = APIRouter(prefix="/o")
+
+
+def _owner(token: str) -> views.OwnerRef:
+    return views.owner_of_token(*read_owner_token(token))
+
+
+def _owner_page(request: Request, token: str, owner: views.OwnerRef, status_code: int = 200,
+                error: str | None = None, error_item: int | None = None) -> HTMLResponse:
+    return page(request, "owner.html", status_code=status_code, token=token, owner=owner,
+                items=views.owner_items(owner), error=error, error_item=error_item,
+                evidence_base=f"/o/{token}/bukti/")
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def owner_page(request: Request, token: str) -> Response:
+    return _owner_page(request, token, _owner(token))
+
+
+@router.post("/{token}/r/{rec_id}")
+async def report(request: Request, token: str, rec_id: int,
+                 form: FormData = Depends(checked_form)) -> Response:
+    owner = await run_in_threadpool(_owner, token)
+    ref = await run_in_threadpool(views.rec_owned_by, rec_id, owner.id)
+    try:
+        res = await run_in_threadpool(report_from_form, ref, owner.email, form)
+    except InvalidInput as exc:
+        return await run_in_threadpool(_owner_page, request, token, owner, exc.http_status,
+                                       str(exc), rec_id)
+    flash(request, "reported", ref=res["ref"], status=res["status"])
+    return RedirectResponse(f"/o/{token}#r{rec_id}", status_code=303)
+
+
+@router.get("/{token}/bukti/{stored}")
+def evidence(token: str, stored: str) -> FileResponse:
+    ev = views.evidence(stored, owner_id=_owner(token).id)
+    return FileResponse(ev.path, filename=ev.name, media_type=recs.evidence_mime(ev.name),
+                        content_disposition_type="attachment")

@@ -1,0 +1,222 @@
+"""Planners' pages (leaders read the same lists): recommendations with filters and export,
+forums and their items by form, the import upload, the verification queue, evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from tindak import forums, recs
+from tindak.errors import ImportFailed, InvalidInput
+from tindak.web import views
+from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
+from tindak.web.render import page
+from tindak.web.security import (
+    checked_form,
+    flash,
+    require_planner,
+    require_staff,
+    spool_upload,
+    temp_dir,
+    text_field,
+)
+
+router = APIRouter(prefix="/kelola")
+
+FORUM_FIELDS = ("title", "held_on", "unit", "place", "minutes_ref")
+REC_FIELDS = ("ref", "text", "unit", "category", "priority", "owner", "deadline", "public_note")
+
+
+def _fields(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    return {n: text_field(form, n) for n in names}
+
+
+@router.get("")
+def home(request: Request) -> Response:
+    require_staff(request)
+    return RedirectResponse("/kelola/rekomendasi", status_code=303)
+
+
+@router.get("/rekomendasi", response_class=HTMLResponse)
+def rec_list(request: Request, unit: str = "", status: str = "", overdue: str = "",
+             owner: str = "", format: str = "") -> Response:
+    viewer = require_staff(request)
+    flt = recs.RecFilter(status=status or None, overdue=overdue == "1", owner=owner or None,
+                         unit=unit or None)
+    rows = views.staff_recs(viewer, flt)
+    if format == "csv":
+        return Response(views.export_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="tindak.csv"'})
+    if format == "xlsx":
+        return Response(
+            views.export_xlsx(rows),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="tindak.xlsx"'})
+    return page(request, "staff/recs.html", rows=rows, units=views.staff_units(viewer),
+                flt={"unit": unit, "status": status, "overdue": overdue == "1",
+                     "owner": owner}, query=request.url.query)
+
+
+def _rec_page(request: Request, rec_id: int, status_code: int = 200,
+              errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+              error: str | None = None) -> HTMLResponse:
+    viewer = require_staff(request)
+    rec = views.rec_detail(rec_id, viewer)
+    return page(request, "staff/rec.html", status_code=status_code, rec=rec,
+                units=views.staff_units(viewer), errors=errors or {},
+                values=values or {}, error=error)
+
+
+@router.get("/rekomendasi/{rec_id}", response_class=HTMLResponse)
+def rec_page(request: Request, rec_id: int) -> Response:
+    return _rec_page(request, rec_id)
+
+
+@router.post("/rekomendasi/{rec_id}")
+def rec_edit(request: Request, rec_id: int, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    data = _fields(form, REC_FIELDS)
+    try:
+        forums.edit_rec(rec_id, data, by=viewer.email)
+    except forums.FormErrors as exc:
+        return _rec_page(request, rec_id, 422, errors=exc.fields, values=data)
+    flash(request, "saved")
+    return RedirectResponse(f"/kelola/rekomendasi/{rec_id}", status_code=303)
+
+
+@router.post("/rekomendasi/{rec_id}/verifikasi")
+def rec_verify(request: Request, rec_id: int, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    ref = views.ref_in_tree(rec_id, viewer)
+    reject = text_field(form, "decision", 10) == "reject"
+    try:
+        res = recs.verify_rec(ref, by=viewer.email, reject=reject,
+                              note=text_field(form, "note", 5000))
+    except InvalidInput as exc:
+        return _queue_page(request, exc.http_status, error=str(exc), error_item=rec_id)
+    flash(request, "rejected" if reject else "verified", ref=res["ref"])
+    return RedirectResponse("/kelola/verifikasi", status_code=303)
+
+
+def _queue_page(request: Request, status_code: int = 200, error: str | None = None,
+                error_item: int | None = None) -> HTMLResponse:
+    viewer = require_staff(request)
+    return page(request, "staff/queue.html", status_code=status_code,
+                rows=views.verification_queue(viewer), error=error, error_item=error_item)
+
+
+@router.get("/verifikasi", response_class=HTMLResponse)
+def queue(request: Request) -> Response:
+    return _queue_page(request)
+
+
+@router.get("/bukti/{stored}")
+def evidence(request: Request, stored: str) -> FileResponse:
+    ev = views.evidence(stored, viewer=require_staff(request))
+    return FileResponse(ev.path, filename=ev.name, media_type=recs.evidence_mime(ev.name),
+                        content_disposition_type="attachment")
+
+
+@router.get("/forum", response_class=HTMLResponse)
+def forum_list(request: Request) -> Response:
+    viewer = require_staff(request)
+    return page(request, "staff/forums.html", forums=views.staff_forums(viewer))
+
+
+def _new_forum_page(request: Request, status_code: int = 200, errors: dict[str, str] | None = None,
+                    values: dict[str, str] | None = None) -> HTMLResponse:
+    viewer = require_planner(request)
+    units = views.staff_units(viewer)
+    return page(request, "staff/forum_new.html", status_code=status_code, units=units,
+                errors=errors or {}, values=values or {"unit": units[0][0] if units else ""})
+
+
+@router.get("/forum/baru", response_class=HTMLResponse)
+def forum_new(request: Request) -> Response:
+    return _new_forum_page(request)
+
+
+@router.post("/forum/baru")
+def forum_create(request: Request, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    data = _fields(form, FORUM_FIELDS)
+    try:
+        forum_id = forums.create_forum(data, by=viewer.email)
+    except forums.FormErrors as exc:
+        return _new_forum_page(request, 422, exc.fields, data)
+    flash(request, "forum_created")
+    return RedirectResponse(f"/kelola/forum/{forum_id}", status_code=303)
+
+
+def _forum_page(request: Request, forum_id: int, status_code: int = 200,
+                forum_errors: dict[str, str] | None = None,
+                forum_values: dict[str, str] | None = None,
+                rec_errors: dict[str, str] | None = None,
+                rec_values: dict[str, str] | None = None) -> HTMLResponse:
+    viewer = require_staff(request)
+    forum = views.staff_forum(forum_id, viewer)
+    defaults: dict[str, Any] = {k: forum[k] for k in FORUM_FIELDS}
+    defaults["held_on"] = forum["held_on"].isoformat()
+    return page(request, "staff/forum.html", status_code=status_code, forum=forum,
+                units=views.staff_units(viewer),
+                forum_errors=forum_errors or {}, forum_values=forum_values or defaults,
+                rec_errors=rec_errors or {},
+                rec_values=rec_values or {"unit": forum["unit"], "priority": "normal",
+                                          "category": "lainnya"})
+
+
+@router.get("/forum/{forum_id}", response_class=HTMLResponse)
+def forum_page(request: Request, forum_id: int) -> Response:
+    return _forum_page(request, forum_id)
+
+
+@router.post("/forum/{forum_id}")
+def forum_edit(request: Request, forum_id: int, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    data = _fields(form, FORUM_FIELDS)
+    try:
+        forums.update_forum(forum_id, data, by=viewer.email)
+    except forums.FormErrors as exc:
+        return _forum_page(request, forum_id, 422, forum_errors=exc.fields, forum_values=data)
+    flash(request, "saved")
+    return RedirectResponse(f"/kelola/forum/{forum_id}", status_code=303)
+
+
+@router.post("/forum/{forum_id}/rekomendasi")
+def rec_add(request: Request, forum_id: int, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    data = _fields(form, REC_FIELDS)
+    try:
+        ref = forums.add_rec(forum_id, data, by=viewer.email)
+    except forums.FormErrors as exc:
+        return _forum_page(request, forum_id, 422, rec_errors=exc.fields, rec_values=data)
+    flash(request, "rec_added", ref=ref)
+    return RedirectResponse(f"/kelola/forum/{forum_id}#add", status_code=303)
+
+
+@router.get("/impor", response_class=HTMLResponse)
+def import_form(request: Request) -> Response:
+    require_planner(request)
+    return page(request, "staff/import.html", errors=[], report=None, dry_run=False)
+
+
+@router.post("/impor", response_class=HTMLResponse)
+def import_upload(request: Request, form: FormData = Depends(checked_form)) -> Response:
+    viewer = require_planner(request)
+    dry_run = text_field(form, "dry_run", 5) == "1"
+    uploads = [f for f in form.getlist("files") if not isinstance(f, str) and f.filename]
+    if not uploads:
+        raise InvalidInput("choose at least one CSV or XLSX file")
+    with temp_dir() as tmp:
+        paths = [spool_upload(u, Path(tmp), IMPORT_MAX_BYTES, IMPORT_TYPES) for u in uploads]
+        try:
+            report = run_import(paths, dry_run=dry_run, by=viewer.email)
+        except ImportFailed as exc:
+            return page(request, "staff/import.html", status_code=422, dry_run=dry_run,
+                        errors=[line.replace(tmp + "/", "") for line in exc.errors],
+                        report=None, summary=str(exc))
+    return page(request, "staff/import.html", errors=[], report=report, dry_run=dry_run)

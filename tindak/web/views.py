@@ -1,0 +1,305 @@
+"""What each page shows, read with the viewer's permissions applied: the public sees public
+fields only; an owner their own items; planners and leaders their unit tree."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
+from tindak import recs
+from tindak.directory import UnitTree
+from tindak.errors import Forbidden, NotFound
+from tindak.settings import get_settings
+from tindak.web.security import Viewer
+
+PUBLIC_FIELDS = ("ref", "text", "category", "priority", "deadline", "status", "progress",
+                 "overdue", "days_overdue", "public_note")
+EXPORT_FIELDS = ["ref", "forum", "unit", "owner", "text", "category", "priority", "deadline",
+                 "status", "progress", "overdue", "days_overdue"]
+
+
+def completion_rate(counts: dict[str, int]) -> float:
+    """Completed share of what can be closed (items closed as not actionable do not count)."""
+    closable = sum(counts.values()) - counts.get(Status.not_actionable.value, 0)
+    return counts.get(Status.completed.value, 0) / closable if closable else 0.0
+
+
+def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dict[str, Any]]:
+    with session() as s:
+        tree = UnitTree.load(s)
+        q = sa.select(Forum).order_by(Forum.held_on.desc(), Forum.id.desc())  # type: ignore[attr-defined]
+        if unit_ids is not None:
+            q = q.where(Forum.unit_id.in_(sorted(unit_ids)))  # type: ignore[attr-defined]
+        forums = s.execute(q).scalars().all()
+        counts: dict[int, Counter[str]] = {f.id: Counter() for f in forums}  # type: ignore[misc]
+        for fid, status, n in s.execute(
+            sa.select(Recommendation.forum_id, Recommendation.status, sa.func.count())
+            .group_by(Recommendation.forum_id, Recommendation.status)
+        ):
+            if fid in counts:
+                counts[fid][status] += n
+    return [
+        {"id": f.id, "title": f.title, "held_on": f.held_on, "place": f.place,
+         "unit_name": tree.name.get(f.unit_id, ""), "unit_tz": tree.tz.get(f.unit_id),
+         "total": sum(counts[f.id].values()), "counts": dict(counts[f.id]),  # type: ignore[index]
+         "completed": counts[f.id][Status.completed.value],  # type: ignore[index]
+         "rate": completion_rate(counts[f.id])}  # type: ignore[index]
+        for f in forums
+    ]
+
+
+def public_forums() -> list[dict[str, Any]]:
+    """Every forum with its completion rate: the public index."""
+    return _forum_counts()
+
+
+def _unit_names() -> dict[str, tuple[str, str]]:
+    with session() as s:
+        return {code: (name, tz) for code, name, tz in
+                s.execute(sa.select(Unit.code, Unit.name, Unit.timezone))}
+
+
+def public_forum(forum_id: int) -> dict[str, Any]:
+    """A forum and its recommendations, public fields only (no people, notes or evidence)."""
+    with session() as s:
+        forum = s.get(Forum, forum_id)
+        if forum is None:
+            raise NotFound(f"no forum {forum_id}")
+        unit = s.get(Unit, forum.unit_id)
+    names = _unit_names()
+    items = []
+    for row in recs.list_recs(recs.RecFilter(forum_id=forum_id)):
+        item = {k: row[k] for k in PUBLIC_FIELDS}
+        item["deadline"] = date.fromisoformat(row["deadline"])
+        item["unit_name"], item["tz"] = names[row["unit"]]
+        items.append(item)
+    counts = Counter(i["status"] for i in items)
+    return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
+            "place": forum.place, "minutes_ref": forum.minutes_ref,
+            "unit_name": unit.name if unit else "", "items": items, "counts": dict(counts),
+            "total": len(items), "rate": completion_rate(counts)}
+
+
+def _ids_by_ref(refs: list[str]) -> dict[str, int]:
+    if not refs:
+        return {}
+    with session() as s:
+        return dict(s.execute(sa.select(Recommendation.ref, Recommendation.id)
+                              .where(Recommendation.ref.in_(refs))).all())  # type: ignore[attr-defined]
+
+
+def _with_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = _ids_by_ref([r["ref"] for r in rows])
+    names = _unit_names()
+    for r in rows:
+        r["id"] = ids[r["ref"]]
+        r["deadline"] = date.fromisoformat(r["deadline"])
+        r["unit_name"], r["tz"] = names[r["unit"]]
+    return rows
+
+
+@dataclass(frozen=True)
+class OwnerRef:
+    """The owner a signed link speaks for."""
+
+    id: int
+    email: str
+    name: str
+
+
+def owner_of_token(person_id: int, email: str) -> OwnerRef:
+    """The owner of a valid token, refused when the person is gone or their email changed."""
+    with session() as s:
+        person = s.get(Person, person_id)
+    if person is None or person.email != email:
+        raise Forbidden("this link is no longer valid: use the link in your latest reminder")
+    return OwnerRef(person.id, person.email, person.name)  # type: ignore[arg-type]
+
+
+def owner_items(owner: OwnerRef) -> list[dict[str, Any]]:
+    """The owner's own items, open ones first, each with its history."""
+    rows = _with_ids(list(recs.list_recs(recs.RecFilter(owner_id=owner.id))))
+    closed = {Status.completed.value, Status.not_actionable.value}
+    rows.sort(key=lambda r: (r["status"] in closed, r["deadline"], r["ref"]))
+    for r in rows:
+        r["history"] = recs.history(r["ref"])
+    return rows
+
+
+def rec_owned_by(rec_id: int, owner_id: int) -> str:
+    """The ref of item `rec_id` when it belongs to this owner; Forbidden otherwise."""
+    with session() as s:
+        rec = s.get(Recommendation, rec_id)
+    if rec is None:
+        raise NotFound(f"no recommendation {rec_id}")
+    if rec.owner_id != owner_id:
+        raise Forbidden("this item is not yours: your link shows only your own items")
+    return rec.ref
+
+
+def staff_units(viewer: Viewer) -> list[tuple[str, str]]:
+    """(code, name) of the units a planner or leader may see, for the filters."""
+    with session() as s:
+        rows = s.execute(sa.select(Unit.id, Unit.code, Unit.name).order_by(Unit.code)).all()
+    return [(c, n) for i, c, n in rows if i in viewer.tree]
+
+
+def staff_recs(viewer: Viewer, flt: recs.RecFilter) -> list[dict[str, Any]]:
+    """Items of the viewer's unit tree matching the filter."""
+    scoped = recs.RecFilter(status=flt.status or None, overdue=flt.overdue,
+                            owner=flt.owner or None, unit=flt.unit or None,
+                            forum_id=flt.forum_id, unit_ids=viewer.tree)
+    return _with_ids(list(recs.list_recs(scoped)))
+
+
+def _export_cell(value: Any) -> Any:
+    """Booleans as true/false; text that a spreadsheet would run as a formula, quoted."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
+def export_csv(rows: list[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_FIELDS)
+    for r in rows:
+        w.writerow([_export_cell(r[k].isoformat() if isinstance(r[k], date) else r[k])
+                    for k in EXPORT_FIELDS])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
+
+
+def export_xlsx(rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("recommendations")
+    ws.append(EXPORT_FIELDS)
+    for r in rows:
+        ws.append([_export_cell(r[k]) for k in EXPORT_FIELDS])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _rec_in_tree(s: Any, rec_id: int, viewer: Viewer) -> Recommendation:
+    rec = s.get(Recommendation, rec_id)
+    if rec is None:
+        raise NotFound(f"no recommendation {rec_id}")
+    if rec.unit_id not in viewer.tree:
+        raise Forbidden(f"{rec.ref} is not in your unit tree")
+    return rec  # type: ignore[no-any-return]
+
+
+def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
+    """One item of the viewer's tree with its forum, owner and history."""
+    with session() as s:
+        rec = _rec_in_tree(s, rec_id, viewer)
+        forum = s.get(Forum, rec.forum_id)
+        owner = s.get(Person, rec.owner_id)
+        tree = UnitTree.load(s)
+    return {"id": rec.id, "ref": rec.ref, "text": rec.text, "category": rec.category,
+            "priority": rec.priority, "deadline": rec.deadline, "deadline_rule": rec.deadline_rule,
+            "status": rec.status, "progress": rec.progress, "public_note": rec.public_note,
+            "unit": tree.code[rec.unit_id], "unit_name": tree.name[rec.unit_id],
+            "tz": tree.tz[rec.unit_id],
+            "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}  # type: ignore[union-attr]
+            if forum else None,
+            "owner": owner.email if owner else "", "owner_name": owner.name if owner else "",
+            "history": recs.history(rec.ref)}
+
+
+def ref_in_tree(rec_id: int, viewer: Viewer) -> str:
+    with session() as s:
+        return _rec_in_tree(s, rec_id, viewer).ref
+
+
+def verification_queue(viewer: Viewer) -> list[dict[str, Any]]:
+    """Items of the tree awaiting verification, each with its reports' evidence."""
+    rows = staff_recs(viewer, recs.RecFilter(status=Status.awaiting_verification.value))
+    for r in rows:
+        r["history"] = recs.history(r["ref"])
+        r["evidence"] = [h for h in r["history"] if h["evidence_url"] or h["evidence_file"]]
+    return rows
+
+
+def staff_forums(viewer: Viewer) -> list[dict[str, Any]]:
+    return _forum_counts(viewer.tree)
+
+
+def staff_forum(forum_id: int, viewer: Viewer) -> dict[str, Any]:
+    """A forum of the viewer's tree with its items (all fields)."""
+    with session() as s:
+        forum = s.get(Forum, forum_id)
+        if forum is None:
+            raise NotFound(f"no forum {forum_id}")
+        if forum.unit_id not in viewer.tree:
+            raise Forbidden(f"forum {forum_id} is not in your unit tree")
+        unit = s.get(Unit, forum.unit_id)
+    items = staff_recs(viewer, recs.RecFilter(forum_id=forum_id))
+    return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
+            "place": forum.place or "", "minutes_ref": forum.minutes_ref or "",
+            "unit": unit.code if unit else "", "unit_name": unit.name if unit else "",
+            "items": items}
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    path: Path
+    name: str
+
+
+def evidence(stored: str, viewer: Viewer | None = None,
+             owner_id: int | None = None) -> EvidenceFile:
+    """An evidence file (by its generated name), for the item's owner and the planners and
+    leaders of its tree only."""
+    with session() as s:
+        row = s.execute(
+            sa.select(ProgressUpdate.evidence_file, ProgressUpdate.evidence_name,
+                      Recommendation.unit_id, Recommendation.owner_id)
+            .join(Recommendation, Recommendation.id == ProgressUpdate.recommendation_id)
+            .where(ProgressUpdate.evidence_file == stored)
+        ).first()
+    if row is None:
+        raise NotFound("no such evidence file")
+    stored, name, unit_id, item_owner = row
+    allowed = (owner_id is not None and owner_id == item_owner) or (
+        viewer is not None and (viewer.id == item_owner
+                                or (viewer.is_staff and unit_id in viewer.tree)))
+    if not allowed:
+        raise Forbidden("this evidence is for the item's owner and its unit's planners "
+                        "and leaders only")
+    path = get_settings().files_dir / Path(stored).name
+    if not path.is_file():
+        raise NotFound("the evidence file is missing from the server")
+    return EvidenceFile(path, name or path.name)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def leader_digest(viewer: Viewer) -> Any:
+    """The digest's numbers for the viewer's tree as of today in their unit's timezone."""
+    from tindak.calendar import local_today
+    from tindak.digest import digest_for_leader
+
+    with session() as s:
+        tz = UnitTree.load(s).tz.get(viewer.unit_id, "Asia/Jakarta")
+    return digest_for_leader(viewer.id, as_of=local_today(tz, datetime.now(UTC)))
+
+
+def leader_chart(viewer: Viewer, lang: str) -> bytes | None:
+    from tindak.charts import digest_chart
+
+    return digest_chart(leader_digest(viewer).per_unit, lang)
