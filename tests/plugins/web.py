@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,48 @@ def live_server(home: Path, settings_env) -> Iterator[LiveServer]:  # type: igno
     yield LiveServer(url)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@dataclass
+class Org:
+    """ROOT with two children A and B; a planner and an owner in each; a leader at ROOT."""
+
+    root: Any
+    a: Any
+    b: Any
+    admin: Person  # planner of ROOT (the whole tree)
+    planner_a: Person
+    planner_b: Person
+    leader: Person
+    owner_a: Person
+    owner_b: Person
+    forum_a: Any
+    forum_b: Any
+    rec_a: Any
+    rec_b: Any
+
+
+@pytest.fixture
+def org(make) -> Org:  # type: ignore[no-untyped-def]
+    root = make.unit(code="PEMKAB", name="Pemerintah Kabupaten")
+    a = make.unit(code="DINSOS", name="Dinas Sosial", parent=root)
+    b = make.unit(code="DUKCAPIL", name="Dinas Kependudukan", parent=root,
+                  timezone="Asia/Makassar")
+    admin = make.person(email="admin@pemkab.go.id", unit=root, roles="planner",
+                        name="Admin Kabupaten")
+    planner_a = make.person(email="perencana@dinsos.go.id", unit=a, roles="planner",
+                            name="Perencana Dinsos")
+    planner_b = make.person(email="perencana@dukcapil.go.id", unit=b, roles="planner",
+                            name="Perencana Dukcapil")
+    leader = make.person(email="bupati@pemkab.go.id", unit=root, roles="leader",
+                         name="Pimpinan Kabupaten")
+    owner_a = make.person(email="pic@dinsos.go.id", unit=a, name="Siti Aminah")
+    owner_b = make.person(email="pic@dukcapil.go.id", unit=b, name="Budi Santoso")
+    forum_a = make.forum(unit=a, title="FKP Dinas Sosial 2026")
+    forum_b = make.forum(unit=b, title="FKP Dukcapil 2026")
+    rec_a = make.rec(owner=owner_a, forum=forum_a, ref="DINSOS-01",
+                     text="Perjelas prosedur layanan bantuan sosial")
+    rec_b = make.rec(owner=owner_b, forum=forum_b, ref="DUKCAPIL-01",
+                     text="Buka loket khusus penyandang disabilitas")
+    return Org(root, a, b, admin, planner_a, planner_b, leader, owner_a, owner_b,
+               forum_a, forum_b, rec_a, rec_b)

@@ -4,7 +4,6 @@ run it. An import may write units and people anywhere, so only a planner of a to
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,5 +33,8 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
     from tindak.importer import import_files
 
     report = import_files(paths, dry_run=dry_run, by=by)
-    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else {}
-    return {"data": data, "text": str(report)}
+    order = ("units", "people", "forums", "recommendations")
+    return {"counts": [(kind, report.counts[kind].created, report.counts[kind].updated,
+                        report.counts[kind].unchanged) for kind in order
+                       if kind in report.counts],
+            "dry_run": report.dry_run}

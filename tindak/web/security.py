@@ -117,7 +117,7 @@ def sign_in(request: Request, person_id: int) -> None:
                            at=int(time.time()))
     if lang:
         request.session["lang"] = lang
-    request.state.viewer = None
+    request.state._state.pop("viewer", None)  # look the new person up on next use
 
 
 def sign_out(request: Request) -> None:
@@ -210,7 +210,10 @@ def spool_upload(upload: UploadFile, folder: Path, max_bytes: int,
         raise InvalidInput(f"file type '{Path(name).suffix or name}' is not accepted "
                            f"(use one of: {', '.join(sorted(allowed))})")
     folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / name
+    dest, n = folder / name, 1
+    while dest.exists():  # two uploads of the same name keep both
+        n += 1
+        dest = folder / f"{Path(name).stem} ({n}){Path(name).suffix}"
     size = 0
     upload.file.seek(0)
     with dest.open("wb") as out:

@@ -218,5 +218,5 @@ def import_upload(request: Request, form: FormData = Depends(checked_form)) -> R
         except ImportFailed as exc:
             return page(request, "staff/import.html", status_code=422, dry_run=dry_run,
                         errors=[line.replace(tmp + "/", "") for line in exc.errors],
-                        report=None, summary=str(exc))
+                        report=None)
     return page(request, "staff/import.html", errors=[], report=report, dry_run=dry_run)
