@@ -1,0 +1,114 @@
+"""The editable working-day calendar: list a year's holidays, add one, cancel one.
+
+Overrides live in HolidayOverride (one per day). Adding on a day whose national holiday was
+cancelled removes the cancellation; cancelling a day that was added removes the addition;
+so an override row always means something. Only planners change the calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from models import HolidayOverride, session, write_session
+from tindak import audit
+from tindak.calendar import WorkCalendar, load_calendar
+from tindak.directory import has_role, person_by_email
+from tindak.errors import Forbidden, InvalidInput
+from tindak.settings import get_settings
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class Holiday:
+    day: date
+    name: str
+    source: str  # national | added | cancelled
+    by: str | None = None  # who added or cancelled it
+
+
+def list_holidays(year: int) -> list[Holiday]:
+    """Every holiday of `year` (national and cuti bersama, added, cancelled), by date."""
+    if not 1990 <= year <= 2100:
+        raise InvalidInput(f"year {year} is out of range (1990–2100)")
+    with session() as s:
+        cal = load_calendar(s, get_settings().language)
+        who = {r.day: r.created_by for r in s.exec(select(HolidayOverride)).all()}
+    return [Holiday(d, n, src, who.get(d)) for d, n, src in cal.holidays_in(year)]
+
+
+def _planner(s: Session, by: str) -> str:
+    person = person_by_email(s, by)
+    if not has_role(person, "planner"):
+        raise Forbidden(f"{person.email} is not a planner: only a planner may change the "
+                        "holiday calendar")
+    return person.email
+
+
+def _override(s: Session, day: date) -> HolidayOverride | None:
+    return s.exec(select(HolidayOverride).where(HolidayOverride.day == day)).first()
+
+
+def _national_name(cal: WorkCalendar, day: date) -> str | None:
+    return WorkCalendar(language=cal.language).holiday_name(day)
+
+
+def _weekend(day: date) -> str | None:
+    if day.weekday() >= 5:
+        return f"{day.isoformat()} is a {WEEKDAYS[day.weekday()]}: it is not a working day " \
+               "either way"
+    return None
+
+
+def add_holiday(day: date, name: str, by: str) -> str:
+    """Make `day` a holiday; returns one line saying what was done."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("give the holiday a name, e.g. \"Cuti bersama HUT Kabupaten\"")
+    if len(name) > 200:
+        raise InvalidInput("the holiday's name is longer than 200 characters")
+    if (why := _weekend(day)) is not None:
+        raise InvalidInput(why)
+    with write_session() as s:
+        actor = _planner(s, by)
+        cal = load_calendar(s, get_settings().language)
+        current = cal.holiday_name(day)
+        if current is not None:
+            raise InvalidInput(f"{day.isoformat()} is already a holiday ({current})")
+        row = _override(s, day)
+        if row is not None:  # a cancelled national holiday: lift the cancellation
+            s.delete(row)
+            national = _national_name(cal, day)
+            audit.record(s, actor, "restore", "holiday", day.isoformat(),
+                         {"name": national, "kind": ("cancel", None)})
+            return f"{day.isoformat()} is a holiday again ({national}): the cancellation " \
+                   "was removed"
+        s.add(HolidayOverride(day=day, kind="add", name=name, created_by=actor))
+        audit.record(s, actor, "add", "holiday", day.isoformat(), {"name": name})
+        return f"added {day.isoformat()} ({name}) as a holiday"
+
+
+def cancel_holiday(day: date, by: str) -> str:
+    """Make `day` a working day again; returns one line saying what was done."""
+    if (why := _weekend(day)) is not None:
+        raise InvalidInput(why)
+    with write_session() as s:
+        actor = _planner(s, by)
+        cal = load_calendar(s, get_settings().language)
+        current = cal.holiday_name(day)
+        if current is None:
+            raise InvalidInput(f"{day.isoformat()} is not a holiday: nothing to cancel")
+        row = _override(s, day)
+        if row is not None:  # a holiday added here: remove it
+            s.delete(row)
+            audit.record(s, actor, "remove", "holiday", day.isoformat(),
+                         {"name": row.name, "kind": ("add", None)})
+            return f"removed the added holiday {day.isoformat()} ({row.name}); it is a " \
+                   "working day"
+        s.add(HolidayOverride(day=day, kind="cancel", name=current, created_by=actor))
+        audit.record(s, actor, "cancel", "holiday", day.isoformat(), {"name": current})
+        return f"cancelled {day.isoformat()} ({current}); it is a working day"
+
