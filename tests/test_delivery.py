@@ -1,0 +1,347 @@
+"""Outbox delivery against a real SMTP server (aiosmtpd) and a real database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+import sqlalchemy as sa
+
+from models import Outbox, get_engine
+from tindak import delivery
+from tindak.errors import DeliveryError, InvalidInput, NotFound
+from tindak.mail import new_message_id
+
+T = Outbox.__table__
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+NOW = datetime(2026, 2, 2, 0, 30, tzinfo=UTC)
+
+
+def queue(n: int = 1, **over) -> list[int]:
+    """Write n messages straight into the outbox (what the follow-up engine does)."""
+    rows = []
+    for i in range(n):
+        row = dict(
+            key=f"k-{new_message_id()}", kind="reminder", on_date=date(2026, 2, 2),
+            recipient=f"owner{i}@example.go.id", cc="", subject=f"[Tindak] message {i}",
+            body_text=f"Text {i}\n", body_html=f"<p>HTML {i}</p>",
+            message_id=new_message_id(), attachments="[]", status="pending", attempts=0,
+            created_at=NOW,
+        )
+        row.update(over)
+        rows.append(row)
+    with get_engine(writer=True).begin() as conn:
+        res = conn.execute(sa.insert(T).returning(T.c.id), rows)
+        return [r.id for r in res]
+
+
+def statuses() -> dict[int, str]:
+    with get_engine().connect() as conn:
+        return dict(conn.execute(sa.select(T.c.id, T.c.status).order_by(T.c.id)).all())
+
+
+def row(oid: int):
+    with get_engine().connect() as conn:
+        return conn.execute(sa.select(T).where(T.c.id == oid)).one()
+
+
+def test_queued_messages_are_sent_once_and_a_second_run_sends_nothing(smtp_settings):
+    ids = queue(3)
+    report = delivery.deliver()
+    assert (report.sent, report.pending_left, report.mode, report.errors) == (3, 0, "smtp", [])
+    assert set(statuses().values()) == {"sent"}
+    assert row(ids[0]).sent_at is not None
+    again = delivery.deliver()
+    assert again.sent == 0
+    assert len(smtp_settings.received) == 3
+
+
+def test_a_message_arrives_as_multipart_alternative_with_real_text(smtp_settings):
+    queue(1, subject="[Tindak] 1 rekomendasi: 1 terlambat",
+          body_text="Yth. Bapak/Ibu Budi,\n\nAda 1.\n",
+          body_html="<html><body><p>Yth. <b>Bapak/Ibu</b> Budi</p></body></html>")
+    delivery.deliver()
+    (msg,) = smtp_settings.messages
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert "<" not in text.get_content() and "Yth. Bapak/Ibu Budi," in text.get_content()
+    assert "<b>Bapak/Ibu</b>" in html.get_content()
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["Date"].datetime == NOW
+    assert msg["From"].addresses[0].addr_spec == "tindak@pemkot.example.go.id"
+
+
+def test_same_sender_recipient_subject_still_get_unique_message_ids(smtp_settings):
+    queue(2, recipient="same@example.go.id", subject="[Tindak] same")
+    delivery.deliver()
+    ids = smtp_settings.message_ids()
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert all(i.endswith("@pemkot.example.go.id>") for i in ids)
+
+
+def test_the_stored_message_id_is_the_one_sent(smtp_settings):
+    mid = new_message_id()
+    queue(1, message_id=mid)
+    delivery.deliver()
+    assert smtp_settings.message_ids() == [mid]
+
+
+def test_cc_is_delivered_to_the_cc_address(smtp_settings):
+    queue(1, recipient="atasan@example.go.id", cc="staf@example.go.id,atasan@example.go.id")
+    delivery.deliver()
+    (got,) = smtp_settings.received
+    assert got.rcpt_tos == ("atasan@example.go.id", "staf@example.go.id")
+    assert got.mail_from == "tindak@pemkot.example.go.id"
+    assert "staf@example.go.id" in str(got.message["Cc"])
+
+
+def test_non_ascii_subject_and_names_survive(smtp_settings, settings_env):
+    settings_env(MAIL_FROM="Dinas Ṡosial — Tindak <tindak@dinsos.example.go.id>")
+    queue(1, recipient="Budi Ṡantoso <budi@example.go.id>",
+          subject="[Tindak] 2 rekomendasi – tenggat 2 Februari 2026 ✓")
+    delivery.deliver()
+    (got,) = smtp_settings.received
+    assert got.data.isascii()  # encoded on the wire, whatever the server supports
+    msg = got.message
+    assert msg["Subject"] == "[Tindak] 2 rekomendasi – tenggat 2 Februari 2026 ✓"
+    assert msg["To"].addresses[0].display_name == "Budi Ṡantoso"
+    assert msg["From"].addresses[0].display_name == "Dinas Ṡosial — Tindak"
+    assert got.rcpt_tos == ("budi@example.go.id",)
+
+
+def test_a_subject_with_line_breaks_cannot_forge_headers(smtp_settings):
+    queue(1, subject="Hello\r\nBcc: victim@evil.example\r\nX-Forged: yes")
+    delivery.deliver()
+    (got,) = smtp_settings.received
+    assert got.message["Bcc"] is None and got.message["X-Forged"] is None
+    assert got.message["Subject"] == "Hello Bcc: victim@evil.example X-Forged: yes"
+    assert got.rcpt_tos == ("owner0@example.go.id",)
+
+
+def test_a_recipient_with_line_breaks_is_refused_not_sent(smtp_settings):
+    (oid,) = queue(1, recipient="a@example.go.id\r\nBcc: victim@evil.example")
+    report = delivery.deliver()
+    assert report.dead == 1 and report.sent == 0
+    assert "line break" in row(oid).last_error
+    assert smtp_settings.received == []
+
+
+def test_inline_chart_travels_as_multipart_related_with_its_cid(smtp_settings):
+    queue(1, kind="digest", body_html='<p><img src="cid:chart.1@tindak"></p>',
+          attachments=json.dumps([{"cid": "chart.1@tindak", "mime": "image/png", "b64": PNG}]))
+    delivery.deliver()
+    (msg,) = smtp_settings.messages
+    html = msg.get_body(("html",))
+    assert "cid:chart.1@tindak" in html.get_content()
+    related = msg.get_payload()[1]
+    assert related.get_content_type() == "multipart/related"
+    (img,) = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert img["Content-ID"] == "<chart.1@tindak>"
+    assert img.get_content() == base64.b64decode(PNG)
+
+
+def test_a_refused_recipient_fails_and_the_next_run_delivers_it(smtp_settings):
+    (ok,) = queue(1, recipient="x@example.go.id")
+    (bad,) = queue(1, recipient="nobody@example.go.id")
+    smtp_settings.refuse.add("nobody@example.go.id")
+    first = delivery.deliver()
+    assert (first.sent, first.failed) == (1, 1)
+    r = row(bad)
+    assert (r.status, r.attempts) == ("failed", 1)
+    assert "550" in r.last_error and "nobody@example.go.id" in first.errors[0]
+    assert statuses()[ok] == "sent"
+    smtp_settings.refuse.clear()
+    second = delivery.deliver()
+    assert (second.sent, second.failed, second.pending_left) == (1, 0, 0)
+    assert [m.rcpt_tos for m in smtp_settings.received].count(("nobody@example.go.id",)) == 1
+
+
+def test_a_failed_message_is_not_retried_within_the_same_run(smtp_settings):
+    (oid,) = queue(1, recipient="nobody@example.go.id")
+    smtp_settings.refuse.add("nobody@example.go.id")
+    report = delivery.deliver()
+    assert report.failed == 1 and row(oid).attempts == 1
+
+
+def test_a_message_becomes_dead_after_max_attempts_and_retry_requeues_it(
+        smtp_settings, settings_env):
+    settings_env(MAX_ATTEMPTS=2)
+    (oid,) = queue(1, recipient="nobody@example.go.id")
+    smtp_settings.refuse.add("nobody@example.go.id")
+    delivery.deliver()
+    report = delivery.deliver()
+    assert report.dead == 1 and row(oid).status == "dead"
+    assert delivery.deliver().failed == 0  # dead rows are left alone
+    smtp_settings.refuse.clear()
+    assert delivery.retry(oid)["was"] == "dead"
+    assert delivery.deliver().sent == 1
+
+
+def test_a_temporary_refusal_of_everything_keeps_messages_for_the_next_run(smtp_settings):
+    queue(3)
+    smtp_settings.temp_fail = True
+    report = delivery.deliver()
+    assert report.failed == 3 and report.sent == 0
+    assert all("451" in (row(i).last_error or "") for i in statuses())
+    smtp_settings.temp_fail = False
+    assert delivery.deliver().sent == 3
+
+
+def test_server_down_keeps_messages_pending_with_a_clear_error(smtp_settings):
+    ids = queue(2)
+    smtp_settings.stop()
+    report = delivery.deliver()
+    assert report.sent == 0 and report.stopped and report.pending_left == 2
+    assert "cannot use SMTP server 127.0.0.1" in report.errors[0]
+    assert set(statuses().values()) == {"pending"}
+    assert row(ids[0]).attempts == 0 and "cannot use SMTP server" in row(ids[0]).last_error
+    with pytest.raises(DeliveryError, match="cannot use SMTP server"):
+        report.raise_if_stopped()
+    smtp_settings.start()
+    assert delivery.deliver().sent == 2
+
+
+def test_a_hang_up_during_data_marks_unknown_and_is_never_resent(smtp_settings):
+    first, *rest = queue(3)
+    smtp_settings.drop_data = True
+    report = delivery.deliver()
+    assert (report.unknown, report.sent, report.stopped) == (1, 0, True)
+    assert statuses() == {first: "unknown", rest[0]: "pending", rest[1]: "pending"}
+    assert [r["id"] for r in delivery.list_outbox("unknown")] == [first]
+    assert "may have accepted" in delivery.list_outbox("unknown")[0]["last_error"]
+    smtp_settings.drop_data = False
+    again = delivery.deliver()
+    assert again.sent == 2 and statuses()[first] == "unknown"
+    assert len(smtp_settings.dropped) == 1 and len(smtp_settings.received) == 2
+
+
+def test_a_slow_server_beyond_the_timeout_leaves_the_message_unknown(smtp_settings, settings_env):
+    settings_env(SMTP_TIMEOUT=0.2)
+    (oid,) = queue(1)
+    smtp_settings.delay = 0.6
+    report = delivery.deliver()
+    assert report.unknown == 1 and row(oid).status == "unknown"
+    assert "timed out" in row(oid).last_error
+
+
+def test_stale_claimed_goes_back_to_pending_and_stale_sending_to_unknown(
+        smtp_settings, settings_env):
+    settings_env(DELIVERY_LEASE_SECONDS=60)
+    claimed, sending, fresh = queue(3)
+    old, recent = NOW - timedelta(minutes=5), NOW - timedelta(seconds=10)
+    with get_engine(writer=True).begin() as conn:
+        for oid, st, at in ((claimed, "claimed", old), (sending, "sending", old),
+                            (fresh, "claimed", recent)):
+            conn.execute(T.update().where(T.c.id == oid)
+                         .values(status=st, claimed_by="dead-run", claimed_at=at))
+    report = delivery.recover_stale(now=NOW)
+    assert (report.requeued, report.unknown) == (1, 1)
+    assert statuses() == {claimed: "pending", sending: "unknown", fresh: "claimed"}
+    delivery.deliver(now=NOW)
+    assert statuses() == {claimed: "sent", sending: "unknown", fresh: "claimed"}
+    assert smtp_settings.received[0].message["Message-ID"] == row(claimed).message_id
+
+
+def test_retry_refuses_sent_and_pending_messages(smtp_settings):
+    sent, pending = queue(2)
+    delivery.deliver(limit=1)
+    assert statuses() == {sent: "sent", pending: "pending"}
+    with pytest.raises(InvalidInput, match="already sent"):
+        delivery.retry(sent)
+    with pytest.raises(InvalidInput, match="already queued"):
+        delivery.retry(pending)
+    with pytest.raises(NotFound):
+        delivery.retry(999_999)
+    with pytest.raises(InvalidInput, match="unknown outbox status"):
+        delivery.list_outbox("lost")
+
+
+def test_two_runs_at_once_deliver_each_message_exactly_once(smtp_settings, settings_env):
+    settings_env(BATCH_SIZE=25)
+    queue(200)
+    reports: list[delivery.DeliveryReport] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            reports.append(delivery.deliver())
+        except BaseException as exc:  # surfaced below: a thread must not hide a failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ids = smtp_settings.message_ids()
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert sum(r.sent for r in reports) == 200
+    assert set(statuses().values()) == {"sent"}
+
+
+def test_deliver_batch_takes_one_batch_and_says_when_nothing_is_left(smtp_settings, settings_env):
+    settings_env(BATCH_SIZE=2)
+    queue(3)
+    run_id = delivery.new_run_id()
+    assert delivery.recover_stale().requeued == 0
+    assert delivery.deliver_batch(run_id).sent == 2
+    assert delivery.deliver_batch(run_id).sent == 1
+    assert delivery.deliver_batch(run_id) is None
+
+
+def test_without_smtp_host_messages_become_parseable_eml_files(home):
+    ids = queue(2, recipient="Budi <budi/../x@example.go.id>", subject="[Tindak] Ṡubjek")
+    report = delivery.deliver()
+    assert (report.mode, report.eml_written, report.sent) == ("eml", 2, 2)
+    assert "written as .eml files" in report.summary()
+    files = delivery.eml_files()
+    assert [f.parent for f in files] == [home / "outbox"] * 2
+    assert all("/" not in f.name.replace(f.suffix, "") for f in files)
+    msg = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert msg["Subject"] == "[Tindak] Ṡubjek"
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Text 0\n"
+    assert row(ids[0]).eml_path == str(files[0])
+    assert delivery.deliver().eml_written == 0
+
+
+def test_security_settings_map_to_yagmail(settings_env):
+    settings_env(SMTP_HOST="mail.example.go.id", SMTP_SECURITY="ssl",
+                 SMTP_USER="tindak", SMTP_PASSWORD="s3cret")
+    from tindak.settings import get_settings
+
+    opts = delivery.smtp_options(get_settings())
+    assert (opts["smtp_ssl"], opts["smtp_starttls"], opts["port"]) == (True, False, 465)
+    assert (opts["user"], opts["password"], opts["smtp_skip_login"]) == ("tindak", "s3cret", False)
+    assert opts["context"].verify_mode.name == "CERT_REQUIRED"
+    settings_env(SMTP_SECURITY="starttls")
+    opts = delivery.smtp_options(get_settings())
+    assert (opts["smtp_ssl"], opts["port"]) == (False, 587)
+    assert opts["smtp_starttls"]["context"].check_hostname
+    settings_env(SMTP_SECURITY="none", SMTP_USER="", SMTP_PASSWORD="")
+    opts = delivery.smtp_options(get_settings())
+    assert (opts["smtp_ssl"], opts["smtp_starttls"]) == (False, False)
+    assert opts["smtp_skip_login"] and opts["user"] is None
+
+
+def test_a_user_without_password_is_refused_by_the_settings(settings_env):
+    from tindak.errors import ConfigError
+    from tindak.settings import get_settings
+
+    settings_env(SMTP_HOST="mail.example.go.id", SMTP_USER="tindak")
+    with pytest.raises(ConfigError, match="PASSWORD"):
+        get_settings()
+
+
+def test_ssl_against_a_plain_server_fails_cleanly_and_keeps_the_queue(
+        smtp_settings, settings_env):
+    settings_env(SMTP_SECURITY="ssl")
+    queue(1)
+    report = delivery.deliver()
+    assert report.stopped and report.sent == 0 and report.pending_left == 1
+    assert "cannot use SMTP server" in report.errors[0]

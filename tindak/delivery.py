@@ -1,0 +1,551 @@
+"""Outbox delivery, exactly once (SPEC §6).
+
+A message moves pending → claimed → sending → sent, one short transaction per step and
+none held across SMTP I/O:
+
+- claim: a batch of pending (or failed) rows is taken atomically (PostgreSQL: FOR UPDATE
+  SKIP LOCKED; SQLite: BEGIN IMMEDIATE), so two runs never take the same row;
+- sending: committed before the bytes go out; a row left in 'sending' by a dead run may have
+  been accepted by the server, so it becomes 'unknown' and is never resent automatically;
+- a definite refusal marks the row 'failed' (the next run retries it; 'dead' after
+  max_attempts); a disconnect while a message is in flight marks it 'unknown' and ends the
+  batch, whose untouched rows go back to 'pending'.
+
+With no SMTP host configured, each message is written as an .eml file instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yagmail
+
+from models import Outbox, OutboxStatus, get_engine
+from tindak.errors import DeliveryError, InvalidInput, NotFound
+from tindak.mail import Prepared, prepare
+from tindak.settings import Settings, get_settings
+
+T = Outbox.__table__  # type: ignore[attr-defined]
+S = OutboxStatus
+MAX_ERRORS = 50  # lines of errors kept in a report; the rest are counted
+RETRYABLE = (S.failed.value, S.dead.value, S.unknown.value)
+# Errors found in the row itself (bad address, bad attachment): sending again cannot help.
+BAD_ROW = (DeliveryError, ValueError, KeyError, TypeError, OSError)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run (or batch) did."""
+
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    dead: int = 0
+    requeued: int = 0
+    pending_left: int = 0
+    eml_written: int = 0
+    mode: str = "smtp"  # "smtp" | "eml"
+    errors: list[str] = field(default_factory=list)
+    stopped: bool = False  # the SMTP connection failed or broke: later batches should wait
+    more_errors: int = 0
+
+    def error(self, line: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(line)
+        else:
+            self.more_errors += 1
+
+    def merge(self, other: DeliveryReport | None) -> DeliveryReport:
+        if other is None:
+            return self
+        for name in ("sent", "failed", "unknown", "dead", "requeued", "eml_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for line in other.errors:
+            self.error(line)
+        self.more_errors += other.more_errors
+        self.stopped = self.stopped or other.stopped
+        return self
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed, nothing is in doubt and the server could be reached."""
+        return not (self.failed or self.unknown or self.dead or self.stopped)
+
+    def summary(self) -> str:
+        """One line for the CLI and logs."""
+        if self.mode == "eml":
+            head = f"{self.eml_written} message(s) written as .eml files (no SMTP host set)"
+        else:
+            head = f"{self.sent} sent"
+        parts = [head]
+        for name in ("failed", "dead", "unknown", "requeued"):
+            if getattr(self, name):
+                parts.append(f"{getattr(self, name)} {name}")
+        parts.append(f"{self.pending_left} still queued")
+        if self.unknown:
+            parts.append("check `tindak outbox list --status unknown`")
+        return ", ".join(parts)
+
+    def raise_if_stopped(self) -> None:
+        """A DeliveryError naming the first error when the SMTP server could not be used."""
+        if self.stopped:
+            first = self.errors[0] if self.errors else "SMTP delivery stopped"
+            raise DeliveryError(f"{first} ({self.summary()})")
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:16]}"
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- SMTP connection
+
+
+def smtp_options(s: Settings) -> dict[str, Any]:
+    """yagmail.SMTP keyword arguments for the settings (TLS verified against system CAs)."""
+    if not s.smtp_host:
+        raise DeliveryError("no SMTP host configured (TINDAK_SMTP_HOST)")
+    opts: dict[str, Any] = {
+        "user": s.smtp_user or None,
+        # Always a password when there is a user: yagmail would otherwise prompt on the tty.
+        "password": s.smtp_password.get_secret_value() if s.smtp_password else None,
+        "host": s.smtp_host,
+        "port": s.port,
+        "smtp_ssl": s.smtp_security == "ssl",
+        "smtp_starttls": False,
+        "smtp_skip_login": not s.smtp_user,
+        "soft_email_validation": False,
+        "timeout": s.smtp_timeout,
+    }
+    if s.smtp_user and not opts["password"]:
+        raise DeliveryError("TINDAK_SMTP_PASSWORD is required when TINDAK_SMTP_USER is set")
+    if s.smtp_security == "ssl":
+        opts["context"] = ssl.create_default_context()
+    elif s.smtp_security == "starttls":
+        opts["smtp_starttls"] = {"context": ssl.create_default_context()}
+    return opts
+
+
+class Mailer:
+    """One yagmail SMTP connection, used for a whole batch."""
+
+    def __init__(self, s: Settings):
+        self.where = f"{s.smtp_host}:{s.port} ({s.smtp_security})"
+        opts = smtp_options(s)
+        try:
+            self.client = yagmail.SMTP(**opts)
+            self.client.set_logging(None)  # no yagmail log lines (and never the password)
+            self.client.login()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise DeliveryError(f"cannot use SMTP server {self.where}: {_describe(exc)}") from None
+
+    @property
+    def alive(self) -> bool:
+        smtp = getattr(getattr(self, "client", None), "smtp", None)
+        return smtp is not None and getattr(smtp, "sock", None) is not None
+
+    def send(self, p: Prepared) -> dict[str, tuple[int, bytes]]:
+        """Hand one message to the server; returns the recipients it refused (others got it)."""
+        return self.client.smtp.sendmail(p.mail_from, p.rcpt_tos, p.data)
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is None:
+            return
+        client.is_closed = True  # yagmail's __del__ must not try again
+        smtp = client.smtp
+        if smtp is None:
+            return
+        try:
+            if smtp.sock is not None:
+                smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass  # the connection is gone either way
+        finally:
+            smtp.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {_reply(code, msg)}" for rcpt, (code, msg)
+                         in exc.recipients.items()) or "recipients refused"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply(exc.smtp_code, exc.smtp_error)
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+def _reply(code: int, msg: bytes | str) -> str:
+    text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+    return f"{code} {' '.join(text.split())}"
+
+
+# ---------------------------------------------------------------- database steps
+
+_LOAD = (T.c.id, T.c.recipient, T.c.cc, T.c.subject, T.c.body_text, T.c.body_html,
+         T.c.message_id, T.c.attachments, T.c.created_at, T.c.attempts)
+
+_MARK_SENDING = (
+    T.update()
+    .where(T.c.id == sa.bindparam("oid"), T.c.status == S.claimed.value,
+           T.c.claimed_by == sa.bindparam("run"))
+    .values(status=S.sending.value, claimed_at=sa.bindparam("at"))
+)
+_MARK_SENT = (
+    T.update()
+    .where(T.c.id == sa.bindparam("oid"), T.c.claimed_by == sa.bindparam("run"))
+    .values(status=S.sent.value, sent_at=sa.bindparam("at"), last_error=sa.bindparam("err"))
+)
+_MARK_DONE = (  # failed / dead / unknown, with the reason
+    T.update()
+    .where(T.c.id == sa.bindparam("oid"), T.c.claimed_by == sa.bindparam("run"))
+    .values(status=sa.bindparam("st"), attempts=sa.bindparam("att"),
+            last_error=sa.bindparam("err"))
+)
+_MARK_EML = (
+    T.update()
+    .where(T.c.id == sa.bindparam("oid"), T.c.claimed_by == sa.bindparam("run"))
+    .values(status=S.sent.value, sent_at=sa.bindparam("at"), eml_path=sa.bindparam("path"),
+            last_error=None)
+)
+
+
+def _claimable(run_id: str, max_attempts: int) -> Any:
+    return sa.and_(
+        T.c.status.in_((S.pending.value, S.failed.value)),
+        T.c.attempts < max_attempts,
+        # A row this run already tried waits for the next run.
+        sa.or_(T.c.claimed_by.is_(None), T.c.claimed_by != run_id),
+    )
+
+
+def claim(run_id: str, size: int, now: datetime | None = None) -> list[sa.Row]:
+    """Take up to `size` queued rows for this run, oldest first, in one short transaction."""
+    s = get_settings()
+    at = _now(now)
+    with get_engine(writer=True).begin() as conn:
+        q = (sa.select(*_LOAD).where(_claimable(run_id, s.max_attempts))
+             .order_by(T.c.id).limit(size).with_for_update(skip_locked=True))
+        rows = conn.execute(q).all()
+        if rows:
+            conn.execute(
+                T.update().where(T.c.id.in_([r.id for r in rows]))
+                .values(status=S.claimed.value, claimed_by=run_id, claimed_at=at)
+            )
+    return list(rows)
+
+
+def _requeue_claimed(conn: sa.Connection, run_id: str, error: str | None) -> int:
+    values: dict[str, Any] = {"status": S.pending.value, "claimed_by": None, "claimed_at": None}
+    if error:
+        values["last_error"] = error
+    with conn.begin():
+        res = conn.execute(T.update().where(T.c.claimed_by == run_id,
+                                            T.c.status == S.claimed.value).values(**values))
+    return res.rowcount or 0
+
+
+def recover_stale(now: datetime | None = None) -> DeliveryReport:
+    """Rows a dead run left behind: 'claimed' back to 'pending', 'sending' to 'unknown'."""
+    s = get_settings()
+    cutoff = _now(now) - timedelta(seconds=s.delivery_lease_seconds)
+    report = DeliveryReport(mode="smtp" if s.smtp_host else "eml")
+    with get_engine(writer=True).begin() as conn:
+        res = conn.execute(
+            T.update().where(T.c.status == S.claimed.value, T.c.claimed_at < cutoff)
+            .values(status=S.pending.value, claimed_by=None, claimed_at=None))
+        report.requeued = res.rowcount or 0
+        stale = conn.execute(
+            sa.select(T.c.id, T.c.recipient).where(T.c.status == S.sending.value,
+                                                   T.c.claimed_at < cutoff)).all()
+        if stale:
+            conn.execute(
+                T.update().where(T.c.id.in_([r.id for r in stale]),
+                                 T.c.status == S.sending.value)
+                .values(status=S.unknown.value,
+                        last_error="the delivery run stopped while sending this message: "
+                                   "the server may have accepted it"))
+    report.unknown = len(stale)
+    for r in stale:
+        report.error(f"outbox {r.id} ({r.recipient}): delivery run died while sending; "
+                     "marked unknown, not resent")
+    return report
+
+
+def count_queued() -> int:
+    """Rows a run would still deliver: pending, or failed with attempts left."""
+    s = get_settings()
+    with get_engine().connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(T).where(
+                T.c.status.in_((S.pending.value, S.failed.value)),
+                T.c.attempts < s.max_attempts)
+        ).scalar_one()
+
+
+# ---------------------------------------------------------------- one batch
+
+
+def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
+               report: DeliveryReport) -> None:
+    """Send claimed rows over one connection; every row ends sent, failed, dead, unknown
+    or (when the batch stops early) back in pending."""
+    engine = get_engine(writer=True)
+    with engine.connect() as conn:
+        flush: list[tuple[sa.Update, dict[str, Any]]] = []  # the previous row's outcome
+
+        def commit(extra: tuple[sa.Update, dict[str, Any]] | None = None) -> int:
+            # The previous outcome and this row's 'sending' share one short transaction.
+            steps = flush + ([extra] if extra else [])
+            flush.clear()
+            count = 0
+            with conn.begin():
+                for stmt, params in steps:
+                    count = conn.execute(stmt, params).rowcount
+            return count
+
+        try:
+            for row in rows:
+                try:
+                    p = prepare(row, s.mail_from)
+                except BAD_ROW as exc:
+                    flush.append((_MARK_DONE, {"oid": row.id, "run": run_id,
+                                               "st": S.dead.value, "att": row.attempts + 1,
+                                               "err": f"cannot build the message: {exc}"}))
+                    report.dead += 1
+                    report.error(f"outbox {row.id} ({row.recipient}): {exc}")
+                    continue
+                if not mailer.alive:
+                    report.stopped = True
+                    report.error(f"SMTP server {mailer.where} closed the connection")
+                    break
+                mine = commit((_MARK_SENDING, {"oid": row.id, "run": run_id,
+                                               "at": datetime.now(UTC)}))
+                if mine != 1:
+                    continue  # another run took this row back (its lease had run out)
+                try:
+                    refused = mailer.send(p)
+                except smtplib.SMTPServerDisconnected as exc:
+                    _in_doubt(flush, row, run_id, exc, report)
+                    break
+                except smtplib.SMTPResponseException as exc:  # incl. sender/data refused
+                    if exc.smtp_code == 421 or not mailer.alive:
+                        # The server closed the session before taking the message.
+                        flush.append((_MARK_DONE, {"oid": row.id, "run": run_id,
+                                                   "st": S.failed.value, "att": row.attempts,
+                                                   "err": _describe(exc)}))
+                        report.failed += 1
+                        report.stopped = True
+                        report.error(f"outbox {row.id} ({row.recipient}): {_describe(exc)}")
+                        break
+                    _refused(flush, row, run_id, exc, s, report)
+                    continue
+                except smtplib.SMTPRecipientsRefused as exc:
+                    _refused(flush, row, run_id, exc, s, report)
+                    continue
+                except (OSError, smtplib.SMTPException) as exc:  # timeout, reset, TLS …
+                    _in_doubt(flush, row, run_id, exc, report)
+                    break
+                err = None
+                if refused:
+                    err = "partly refused: " + "; ".join(
+                        f"{r}: {_reply(c, m)}" for r, (c, m) in refused.items())
+                    report.error(f"outbox {row.id} ({row.recipient}): {err}")
+                flush.append((_MARK_SENT, {"oid": row.id, "run": run_id,
+                                           "at": datetime.now(UTC), "err": err}))
+                report.sent += 1
+        finally:
+            if flush:
+                commit()
+            report.requeued += _requeue_claimed(conn, run_id, None)
+
+
+def _refused(flush: list, row: sa.Row, run_id: str, exc: Exception, s: Settings,
+             report: DeliveryReport) -> None:
+    """A definite refusal: the server did not take the message. Retried by the next run."""
+    attempts = row.attempts + 1
+    status = S.dead.value if attempts >= s.max_attempts else S.failed.value
+    flush.append((_MARK_DONE, {"oid": row.id, "run": run_id, "st": status, "att": attempts,
+                               "err": _describe(exc)}))
+    if status == S.dead.value:
+        report.dead += 1
+    else:
+        report.failed += 1
+    report.error(f"outbox {row.id} ({row.recipient}): {_describe(exc)}")
+
+
+def _in_doubt(flush: list, row: sa.Row, run_id: str, exc: BaseException,
+              report: DeliveryReport) -> None:
+    """The connection broke with the message in flight: it may have been delivered."""
+    err = f"connection lost while sending ({_describe(exc)}): the server may have accepted it"
+    flush.append((_MARK_DONE, {"oid": row.id, "run": run_id, "st": S.unknown.value,
+                               "att": row.attempts + 1, "err": err}))
+    report.unknown += 1
+    report.stopped = True
+    report.error(f"outbox {row.id} ({row.recipient}): {err}; not resent "
+                 "(`tindak outbox retry` after checking)")
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]+", "_", text)[:80].strip("._") or "message"
+
+
+def _write_eml(rows: Sequence[sa.Row], run_id: str, s: Settings,
+               report: DeliveryReport) -> None:
+    """No SMTP host: each message becomes `<id>-<recipient>.eml` under the outbox folder."""
+    folder = s.outbox_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            p = prepare(row, s.mail_from)
+        except BAD_ROW as exc:
+            failed.append({"oid": row.id, "run": run_id, "st": S.dead.value,
+                           "att": row.attempts + 1, "err": f"cannot build the message: {exc}"})
+            report.dead += 1
+            report.error(f"outbox {row.id} ({row.recipient}): {exc}")
+            continue
+        path = folder / f"{row.id:07d}-{_safe_name(row.recipient)}.eml"
+        tmp = path.with_suffix(".eml.tmp")
+        tmp.write_bytes(p.data)
+        os.replace(tmp, path)  # a rerun rewrites the same file, never a second one
+        done.append({"oid": row.id, "run": run_id, "at": datetime.now(UTC),
+                     "path": str(path)})
+    with get_engine(writer=True).begin() as conn:
+        if done:
+            conn.execute(_MARK_EML, done)
+        if failed:
+            conn.execute(_MARK_DONE, failed)
+    report.sent += len(done)
+    report.eml_written += len(done)
+
+
+def _deliver_rows(rows: Sequence[sa.Row], run_id: str, s: Settings,
+                  mailer: Mailer | None) -> tuple[DeliveryReport, Mailer | None]:
+    report = DeliveryReport(mode="smtp" if s.smtp_host else "eml")
+    if not s.smtp_host:
+        _write_eml(rows, run_id, s, report)
+        return report, None
+    if mailer is None or not mailer.alive:
+        try:
+            mailer = Mailer(s)
+        except DeliveryError as exc:
+            with get_engine(writer=True).connect() as conn:
+                report.requeued += _requeue_claimed(conn, run_id, str(exc))
+            report.stopped = True
+            report.error(f"{exc}; {len(rows)} message(s) stay queued")
+            return report, None
+    _send_rows(rows, run_id, mailer, s, report)
+    return report, mailer
+
+
+def deliver_batch(run_id: str, now: datetime | None = None,
+                  size: int | None = None) -> DeliveryReport | None:
+    """Claim and deliver one batch over its own connection; None when nothing is queued.
+
+    For a flow that makes one task per batch: call `recover_stale()` once, then this with
+    the same `run_id` until it returns None or a report with `stopped` set.
+    """
+    s = get_settings()
+    rows = claim(run_id, size or s.batch_size, now)
+    if not rows:
+        return None
+    report, mailer = _deliver_rows(rows, run_id, s, None)
+    if mailer is not None:
+        mailer.close()
+    return report
+
+
+def deliver(run_id: str | None = None, limit: int | None = None,
+            now: datetime | None = None) -> DeliveryReport:
+    """Deliver everything queued (at most `limit` messages), batch by batch."""
+    s = get_settings()
+    run_id = run_id or new_run_id()
+    report = recover_stale(now)
+    mailer: Mailer | None = None
+    left = limit
+    try:
+        while left is None or left > 0:
+            size = s.batch_size if left is None else min(s.batch_size, left)
+            rows = claim(run_id, size, now)
+            if not rows:
+                break
+            batch, mailer = _deliver_rows(rows, run_id, s, mailer)
+            report.merge(batch)
+            if left is not None:
+                left -= len(rows)
+            # A message in doubt, or a server that took nothing: leave the rest to the next run.
+            if batch.stopped and (batch.unknown or not batch.sent):
+                break
+            if batch.stopped and mailer is not None:
+                mailer.close()
+                mailer = None
+    finally:
+        if mailer is not None:
+            mailer.close()
+    report.mode = "smtp" if s.smtp_host else "eml"
+    report.pending_left = count_queued()
+    return report
+
+
+# ---------------------------------------------------------------- inspect and re-queue
+
+_LIST_COLUMNS = (T.c.id, T.c.status, T.c.kind, T.c.on_date, T.c.recipient, T.c.cc,
+                 T.c.subject, T.c.attempts, T.c.last_error, T.c.message_id, T.c.created_at,
+                 T.c.sent_at, T.c.eml_path)
+
+
+def list_outbox(status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Outbox rows (newest last) for `tindak outbox list`; `status` filters."""
+    statuses = [x.value for x in OutboxStatus]
+    if status is not None and status not in statuses:
+        raise InvalidInput(f"unknown outbox status '{status}' (one of: {', '.join(statuses)})")
+    q = sa.select(*_LIST_COLUMNS).order_by(T.c.id)
+    if status is not None:
+        q = q.where(T.c.status == status)
+    if limit is not None:
+        q = q.limit(limit)
+    with get_engine().connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def retry(outbox_id: int) -> dict[str, Any]:
+    """Re-queue a failed, dead or unknown message (attempts reset); refuse anything else."""
+    with get_engine(writer=True).begin() as conn:
+        row = conn.execute(sa.select(T.c.id, T.c.status, T.c.recipient)
+                           .where(T.c.id == outbox_id)).first()
+        if row is None:
+            raise NotFound(f"no outbox message {outbox_id}")
+        if row.status == S.sent.value:
+            raise InvalidInput(f"outbox message {outbox_id} was already sent: not re-sending it")
+        if row.status == S.pending.value:
+            raise InvalidInput(f"outbox message {outbox_id} is already queued")
+        if row.status not in RETRYABLE:
+            raise InvalidInput(f"outbox message {outbox_id} is being delivered right now "
+                               f"({row.status}): try again later")
+        conn.execute(T.update().where(T.c.id == outbox_id, T.c.status == row.status)
+                     .values(status=S.pending.value, attempts=0, claimed_by=None,
+                             claimed_at=None))
+    return {"id": row.id, "recipient": row.recipient, "was": row.status,
+            "status": S.pending.value}
+
+
+def eml_files(folder: Path | None = None) -> list[Path]:
+    """The .eml files written so far (demo and tests)."""
+    folder = folder or get_settings().outbox_dir
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
