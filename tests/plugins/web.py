@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,9 @@ def live_server(home: Path, settings_env) -> Iterator[LiveServer]:  # type: igno
     thread.join(timeout=10)
 
 
+FAR = date(2030, 6, 28)  # a deadline no test run will reach
+
+
 @dataclass
 class Org:
     """ROOT with two children A and B; a planner and an owner in each; a leader at ROOT."""
@@ -148,9 +152,9 @@ def org(make) -> Org:  # type: ignore[no-untyped-def]
     owner_b = make.person(email="pic@dukcapil.go.id", unit=b, name="Budi Santoso")
     forum_a = make.forum(unit=a, title="FKP Dinas Sosial 2026")
     forum_b = make.forum(unit=b, title="FKP Dukcapil 2026")
-    rec_a = make.rec(owner=owner_a, forum=forum_a, ref="DINSOS-01",
+    rec_a = make.rec(owner=owner_a, forum=forum_a, ref="DINSOS-01", deadline=FAR,
                      text="Perjelas prosedur layanan bantuan sosial")
-    rec_b = make.rec(owner=owner_b, forum=forum_b, ref="DUKCAPIL-01",
+    rec_b = make.rec(owner=owner_b, forum=forum_b, ref="DUKCAPIL-01", deadline=FAR,
                      text="Buka loket khusus penyandang disabilitas")
     return Org(root, a, b, admin, planner_a, planner_b, leader, owner_a, owner_b,
                forum_a, forum_b, rec_a, rec_b)

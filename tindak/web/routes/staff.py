@@ -20,6 +20,7 @@ from tindak.web.security import (
     flash,
     require_planner,
     require_staff,
+    require_viewer,
     spool_upload,
     temp_dir,
     text_field,
@@ -116,7 +117,7 @@ def queue(request: Request) -> Response:
 
 @router.get("/bukti/{stored}")
 def evidence(request: Request, stored: str) -> FileResponse:
-    ev = views.evidence(stored, viewer=require_staff(request))
+    ev = views.evidence(stored, viewer=require_viewer(request))
     return FileResponse(ev.path, filename=ev.name, media_type=recs.evidence_mime(ev.name),
                         content_disposition_type="attachment")
 
