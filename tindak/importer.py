@@ -540,6 +540,7 @@ def _parse_unit(row: _Row, out: Parsed) -> None:
         parent = row.text("parent", max_len=64, ident=True)
         if parent is not None and parent == code:
             row.bad("parent", "a unit cannot be its own parent")
+            parent = None  # reported once, not again as a cycle
     tz = row.text("timezone")
     if tz is not None:
         tz = {t.lower(): t for t in TIMEZONES}.get(tz.lower()) or TZ_ALIASES.get(tz.lower())
@@ -565,6 +566,7 @@ def _parse_person(row: _Row, out: Parsed) -> None:
         supervisor = row.email("supervisor")
         if supervisor is not None and supervisor == email:
             row.bad("supervisor", "a person cannot be their own supervisor")
+            supervisor = None  # reported once, not again as a cycle
     person = PersonIn(row.at, email, name, unit, roles, supervisor)
     if email is not None and email in out.people:
         _dup(row, "email", email, out.people[email].at, "email")

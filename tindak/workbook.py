@@ -118,7 +118,7 @@ def write_template(path: Path, overwrite: bool = False) -> Path:
         lists.cell(row=1, column=i, value=name).font = bold
         for j, value in enumerate(values, 2):
             lists.cell(row=j, column=i, value=value)
-        refs[name] = f"=lists!${letter}$2:${letter}${len(values) + 1}"
+        refs[name] = f"lists!${letter}$2:${letter}${len(values) + 1}"  # no "=" in the XML
     lists.sheet_state = "hidden"
 
     for kind, columns in COLUMNS.items():
