@@ -73,3 +73,18 @@ def test_static_assets_are_served_by_the_app(client, home):
     page = client.get("/").text
     assert "http://" not in page.replace("http://testserver", "") or "cdn" not in page
     assert "<script" not in page
+
+
+def test_public_pages_set_no_cookie(org, client):
+    assert "set-cookie" not in client.get("/").headers
+    assert "set-cookie" not in client.get(f"/forum/{org.forum_a.id}").headers
+    assert "tindak_session=" in client.get("/masuk").headers["set-cookie"]  # it has a form
+
+
+def test_web_commands_have_help(capsys):
+    from tindak.cli import main
+
+    assert main(["web", "--help"]) == 0
+    assert "--port" in capsys.readouterr().out
+    assert main(["login-link", "--help"]) == 0
+    assert "sign-in" in capsys.readouterr().out

@@ -67,7 +67,7 @@ def language(request: Request) -> str:
 
 def page(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     """Render templates/web/<template> with the request's language, user, CSRF token and flash."""
-    from tindak.web.security import csrf_token, current_person, pop_flash
+    from tindak.web.security import current_person, pop_flash
 
     lang = language(request)
     path = request.url.path
@@ -77,12 +77,26 @@ def page(request: Request, template: str, status_code: int = 200, **ctx: Any) ->
         "other_lang": "en" if lang == "id" else "id",
         "lang_url": path + "?" + urlencode({**params, "lang": "en" if lang == "id" else "id"}),
         "user": current_person(request),
-        "csrf": csrf_token(request),
+        "csrf": _LazyCsrf(request),
         "flash": pop_flash(request),
         "path": path,
     }
     html = environment().get_template(template).render(**{**base, **ctx})
     return HTMLResponse(html, status_code=status_code)
+
+
+class _LazyCsrf:
+    """The CSRF token, made only when a page has a form: public pages set no cookie."""
+
+    def __init__(self, request: Request):
+        self.request = request
+
+    def __str__(self) -> str:
+        from tindak.web.security import csrf_token
+
+        return csrf_token(self.request)
+
+    __html__ = __str__
 
 
 def render_text(template: str, **ctx: Any) -> str:

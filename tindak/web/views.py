@@ -285,10 +285,6 @@ def evidence(stored: str, viewer: Viewer | None = None,
     return EvidenceFile(path, name or path.name)
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 def leader_digest(viewer: Viewer) -> Any:
     """The digest's numbers for the viewer's tree as of today in their unit's timezone."""
     from tindak.calendar import local_today
