@@ -3,7 +3,7 @@ deliver the outbox. Working days at 07:30 in each timezone that has units."""
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import asdict
 from datetime import date
 
 from prefect import flow, task
@@ -28,13 +28,19 @@ def compose() -> dict:
 
 @task(name="recover-stale-deliveries")
 def recover() -> dict:
-    return delivery.recover_stale()
+    return asdict(delivery.recover_stale())
 
 
 @task(name="deliver-batch", task_run_name="deliver-{n}")
 def deliver_batch(run_id: str, n: int) -> dict | None:
+    """One batch over one SMTP connection. Raises (so Prefect retries) only when the server
+    could not be reached and every message of the batch went back to the queue."""
     report = delivery.deliver_batch(run_id)
-    return None if report is None else report.as_dict()
+    if report is None:
+        return None
+    if report.stopped and not report.sent and not report.unknown:
+        report.raise_if_stopped()
+    return asdict(report)
 
 
 def _run_name() -> str:
@@ -57,18 +63,33 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
 
 def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
     """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
-    recover()
+    total = delivery.DeliveryReport(**recover())
     send = deliver_batch.with_options(retries=settings.delivery_retries,
                                       retry_delay_seconds=list(settings.delivery_retry_delays))
-    run_id = uuid.uuid4().hex[:16]
-    total = delivery.DeliveryReport.empty().as_dict()
+    run_id = delivery.new_run_id()
     n = 0
     while True:
         n += 1
-        report = send(run_id, n)
-        if report is None:
+        state = send(run_id, n, return_state=True)
+        if state.is_failed():
+            total.stopped = True
+            total.error(_failure_line(state))
             break
-        total = delivery.merge(total, report)
-        if report.get("stop"):
+        result = state.result()
+        if result is None:
             break
-    return total
+        batch = delivery.DeliveryReport(**result)
+        total.merge(batch)
+        if batch.stopped:
+            break
+    total.mode = "smtp" if settings.smtp_host else "eml"
+    total.pending_left = delivery.count_queued()
+    return asdict(total)
+
+
+def _failure_line(state) -> str:  # type: ignore[no-untyped-def]
+    try:
+        state.result()
+    except Exception as exc:  # the task's own error, already one clear line
+        return str(exc)
+    return "delivery failed"

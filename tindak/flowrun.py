@@ -48,5 +48,7 @@ def describe(summary: dict) -> tuple[list[str], bool]:
                      f"{d.get('pending_left', 0)} still queued")
     for err in d.get("errors", [])[:5]:
         lines.append(f"  {err}")
-    ok = not (d.get("failed") or d.get("unknown") or d.get("dead") or d.get("pending_left"))
+    if d.get("unknown"):
+        lines.append("  messages in doubt are not resent: `tindak outbox list --status unknown`")
+    ok = not (d.get("failed") or d.get("unknown") or d.get("dead") or d.get("stopped"))
     return lines, ok
