@@ -288,3 +288,17 @@ def test_a_subject_with_line_breaks_stays_one_header(home):
     msg = mail.build_message(outbox_row(subject="A\r\nBcc: x@evil.example"))
     assert msg["Bcc"] is None
     assert msg["Subject"] == "A Bcc: x@evil.example"
+
+
+def test_sentences_are_separated_in_every_html_message():
+    htmls = [
+        mail.render_notice(reminder([item("A", f"overdue_0:{ON}", -3)])).html,
+        mail.render_notice(NoticeMail(kind="escalation", on_date=ON, recipient_name="Siti",
+                                      recipient_email="s@example.go.id", cc=["b@example.go.id"],
+                                      items=[item("E", f"esc1:{ON}", -8)])).html,
+        mail.render_digest(digest()).html,
+    ]
+    for html in htmls:
+        text = visible_text(html.split("<body", 1)[1])
+        joined = re.search(r".{0,30}[a-z][.,:][A-Z].{0,30}", text)
+        assert joined is None, joined
