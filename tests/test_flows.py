@@ -1,0 +1,100 @@
+"""The flows as Prefect runs them, against a real database and a real SMTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tindak.cli import main
+
+MONDAY = date(2026, 3, 9)
+
+
+def team(make):
+    unit = make.unit(code="DISDUKCAPIL", name="Dinas Kependudukan dan Pencatatan Sipil")
+    head = make.person(unit=unit, roles="leader;planner", name="Kepala Dinas")
+    owner = make.person(unit=unit, supervisor=head, name="Kepala Seksi")
+    make.rec(ref="DUK-1", owner=owner, deadline=date(2026, 3, 1), unit=unit)  # 8 days late
+    make.rec(ref="DUK-2", owner=owner, deadline=date(2026, 3, 10), unit=unit)  # due tomorrow
+    return head, owner
+
+
+def test_daily_flow_delivers_each_message_once(flows, make, smtp_settings):
+    head, owner = team(make)
+    first = flows.daily(as_of=MONDAY)
+    assert first["messages"] == 2 and first["delivery"]["sent"] == 2
+    assert sorted(m["To"] for m in smtp_settings.messages) == sorted([owner.email, head.email])
+    again = flows.daily(as_of=MONDAY)
+    assert again["messages"] == 0 and again["delivery"]["sent"] == 0
+    assert len(smtp_settings.messages) == 2
+
+
+def test_smtp_down_keeps_mail_queued_and_the_next_run_delivers(flows, make, smtp_settings,
+                                                              settings_env):
+    settings_env(DELIVERY_RETRIES=0)
+    team(make)
+    smtp_settings.stop()
+    down = flows.daily(as_of=MONDAY)
+    assert down["delivery"]["sent"] == 0 and down["delivery"]["pending_left"] == 2
+    assert down["delivery"]["stopped"] is True
+    smtp_settings.start()
+    up = flows.daily(as_of=MONDAY)
+    assert up["messages"] == 0 and up["delivery"]["sent"] == 2
+    assert len(smtp_settings.messages) == 2
+
+
+def test_weekly_digest_flow_sends_each_leader_a_chart(flows, make, smtp_settings):
+    head, _ = team(make)
+    result = flows.digest(as_of=MONDAY)
+    assert result["messages"] == 1 and result["delivery"]["sent"] == 1
+    msg = smtp_settings.messages[0]
+    assert msg["To"] == head.email
+    assert any(part.get_content_type() == "image/png" for part in msg.walk())
+    assert flows.digest(as_of=MONDAY)["messages"] == 0
+
+
+def test_cli_run_daily_says_what_was_sent_and_refuses_a_bad_date(
+        flows, make, smtp_settings, settings_env, capsys):
+    settings_env(DELIVERY_RETRIES=0)
+    team(make)
+    assert main(["run", "daily", "--as-of", "2026-03-09"]) == 0
+    out = capsys.readouterr().out
+    assert "queued 2 message(s)" in out and "2 sent" in out
+    assert main(["run", "daily", "--as-of", "10/03/2026"]) == 0  # nothing new is due
+    assert main(["run", "daily", "--as-of", "2026-02-30"]) == 1
+    assert "is not a date" in capsys.readouterr().err
+
+
+def test_cli_run_daily_exits_non_zero_when_the_server_is_down(flows, make, smtp_settings,
+                                                              settings_env, capsys):
+    settings_env(DELIVERY_RETRIES=0)
+    team(make)
+    smtp_settings.stop()
+    assert main(["run", "daily", "--as-of", "2026-03-09"]) == 1
+    captured = capsys.readouterr()
+    assert "2 still queued" in captured.out
+    assert "not delivered" in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.slow
+def test_demo_runs_from_a_fresh_folder(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TINDAK_", "PREFECT_"))}
+    env["TINDAK_HOME"] = str(tmp_path / "home")
+    demo = tmp_path / "demo"
+    out = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo)],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "The SMTP server received" in out.stdout
+    emls = sorted((demo / "mail").glob("*.eml"))
+    assert len(emls) >= 10
+    assert "0 failed" in out.stdout and "0 unknown" in out.stdout
+    again = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo)],
+                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 1 and "not empty" in again.stderr
