@@ -19,9 +19,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from tindak.cli import holidays, imports, recs, run, web
+    from tindak.cli import backup, holidays, imports, recs, run, web
 
     recs.register(app)
+    backup.register(app)
     imports.register(app)
     holidays.register(app)
     run.register(app)
