@@ -478,3 +478,17 @@ def test_cli_dry_run_and_by(home, capsys):
     assert counts()["unit"] == 0
     assert main(["import", "--by", f"sitti@{D}", *map(str, paths)]) == 1
     assert capsys.readouterr().err.startswith("error: --by sitti@")
+
+
+def test_bulk_written_rows_read_back_like_any_other(home):
+    from datetime import UTC, timedelta
+
+    import_files([*base(), write("recs.csv", [REC_HEAD, rec()])])
+    with session() as s:
+        row = s.get(Recommendation, 1)
+        audit = s.get(AuditRecord, 1)
+    now = datetime.now(UTC)
+    assert row is not None and audit is not None
+    for at in (row.created_at, row.updated_at, row.last_progress_at, audit.at):
+        assert at.tzinfo is not None and now - timedelta(minutes=1) < at <= now
+    assert (row.deadline, row.status, row.progress) == (date(2026, 9, 30), "open", 0)

@@ -14,7 +14,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -70,6 +70,7 @@ ID_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 YEARS = (2000, 2100)
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
+BULK_READ = 5_000  # above this many refs, read the whole table rather than by chunks
 _BAD: Any = object()  # a cell already reported by the generic checks
 
 
@@ -640,9 +641,13 @@ class Stored:
                 rc.deadline, rc.deadline_rule, rc.ref)
         recs: dict[str, tuple[Any, ...]] = {}
         wanted = list(refs)
-        for i in range(0, len(wanted), CHUNK):
-            for r in conn.execute(sa.select(*cols).where(rc.ref.in_(wanted[i:i + CHUNK]))):
-                recs[r[9]] = tuple(r[:9])
+        if len(wanted) > BULK_READ:  # one scan beats many IN (…) look-ups
+            keep = set(wanted)
+            recs = {r[9]: tuple(r[:9]) for r in conn.execute(sa.select(*cols)) if r[9] in keep}
+        else:
+            for i in range(0, len(wanted), CHUNK):
+                for r in conn.execute(sa.select(*cols).where(rc.ref.in_(wanted[i:i + CHUNK]))):
+                    recs[r[9]] = tuple(r[:9])
         return cls(
             units=units, unit_code={v[0]: k for k, v in units.items()},
             people=people, person_email={v[0]: k for k, v in people.items()},
@@ -658,6 +663,7 @@ class Change:
     values: dict[str, Any]
     changes: dict[str, Any]
     created: bool
+    row_id: int | None = None  # of an updated recommendation
 
 
 @dataclass
@@ -833,7 +839,17 @@ def _plan_recs(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems, plan:
 
     owner_unit = {e: db.unit_code.get(r[2]) for e, r in db.people.items()}
     owner_unit.update({e: person.unit for e, person in parsed.people.items()})
-    hk_cache: dict[tuple[date, int], date] = {}
+    ahead: dict[date, list[date]] = {}  # forum date → the working days after it, as needed
+
+    def plus_hk(start: date, n: int) -> date:
+        days = ahead.setdefault(start, [])
+        day = days[-1] if days else start
+        while len(days) < n:
+            day += timedelta(days=1)
+            if cal.is_working_day(day):
+                days.append(day)
+        return days[n - 1] if n else start
+
     forums: dict[tuple[str, date], dict[str, Any]] = {}
     forum_at: dict[tuple[str, date], dict[str, At]] = {}
     finals: dict[str, dict[str, Any]] = {}
@@ -854,10 +870,7 @@ def _plan_recs(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems, plan:
                   f"'{unit}' nor above or below it", "recommendations")
         deadline = r.deadline
         if r.hk is not None and r.forum_date is not None:
-            key = (r.forum_date, r.hk)
-            if key not in hk_cache:
-                hk_cache[key] = cal.add_working_days(r.forum_date, r.hk)
-            deadline = hk_cache[key]
+            deadline = plus_hk(r.forum_date, r.hk)
         if r.forum is None or r.forum_date is None:
             continue
         fkey = (r.forum, r.forum_date)
@@ -902,7 +915,7 @@ def _plan_recs(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems, plan:
         changes = _diff(before, new)
         if changes:
             counts.updated += 1
-            plan.recs.append(Change(ref, new, changes, False))
+            plan.recs.append(Change(ref, new, changes, False, old[0]))
         else:
             counts.unchanged += 1
 
@@ -936,6 +949,45 @@ def _ids(conn: sa.Connection, table: sa.Table, key: str) -> dict[Any, int]:
     return {r[1]: r[0] for r in conn.execute(sa.select(table.c.id, table.c[key]))}
 
 
+def _memo(proc: Any) -> Any:
+    """A bind processor that converts each distinct value once (dates and times repeat)."""
+    if proc is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value not in seen:
+            seen[value] = proc(value)
+        return seen[value]
+
+    return convert
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows: executemany on SQLite, COPY on PostgreSQL (whose executemany sends
+    one statement per row)."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    procs = [_memo(table.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in cols)
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(proc(row[c]) if proc else row[c] for c, proc in zip(cols, procs, strict=True))
+
+    if conn.dialect.name == "postgresql":
+        sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+        with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(values(row))
+    elif conn.dialect.name == "sqlite":  # the DBAPI's executemany, without per-row compiling
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(cols))})"
+        conn.exec_driver_sql(sql, [values(row) for row in rows])
+    else:
+        conn.execute(table.insert(), rows)
+
+
 def _bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """UPDATE … WHERE id = :b_id for many rows at once (the same columns in every row)."""
     if not rows:
@@ -955,11 +1007,9 @@ def write_plan(s: Session, plan: Plan, actor: str) -> None:
     ft = Forum.__table__  # type: ignore[attr-defined]
     rt = Recommendation.__table__  # type: ignore[attr-defined]
 
-    new_units = [c for c in plan.units if c.created]
-    if new_units:
-        conn.execute(ut.insert(), [{"code": c.key, "name": c.values["name"],
-                                    "timezone": c.values["timezone"], "parent_id": None}
-                                   for c in new_units])
+    _insert(conn, ut, [{"code": c.key, "name": c.values["name"],
+                        "timezone": c.values["timezone"], "parent_id": None}
+                       for c in plan.units if c.created])
     unit_id = _ids(conn, ut, "code")
     # Parents after every unit exists: a file may name a parent further down.
     _bulk_update(conn, ut, [{"id": unit_id[c.key], "name": c.values["name"],
@@ -967,24 +1017,19 @@ def write_plan(s: Session, plan: Plan, actor: str) -> None:
                              "parent_id": unit_id.get(c.values["parent"])}
                             for c in plan.units if not c.created or c.values["parent"]])
 
-    new_people = [c for c in plan.people if c.created]
-    if new_people:
-        conn.execute(pt.insert(), [{"email": c.key, "name": c.values["name"],
-                                    "roles": c.values["roles"],
-                                    "unit_id": unit_id[c.values["unit"]], "supervisor_id": None}
-                                   for c in new_people])
+    _insert(conn, pt, [{"email": c.key, "name": c.values["name"], "roles": c.values["roles"],
+                        "unit_id": unit_id[c.values["unit"]], "supervisor_id": None}
+                       for c in plan.people if c.created])
     person_id = _ids(conn, pt, "email")
     _bulk_update(conn, pt, [{"id": person_id[c.key], "name": c.values["name"],
                              "roles": c.values["roles"], "unit_id": unit_id[c.values["unit"]],
                              "supervisor_id": person_id.get(c.values["supervisor"])}
                             for c in plan.people if not c.created or c.values["supervisor"]])
 
-    new_forums = [c for c in plan.forums if c.created]
-    if new_forums:
-        conn.execute(ft.insert(), [{"title": c.key[0], "held_on": c.key[1],
-                                    "unit_id": unit_id[c.values["unit"]],
-                                    "place": c.values["place"],
-                                    "minutes_ref": c.values["minutes_ref"]} for c in new_forums])
+    _insert(conn, ft, [{"title": c.key[0], "held_on": c.key[1],
+                        "unit_id": unit_id[c.values["unit"]], "place": c.values["place"],
+                        "minutes_ref": c.values["minutes_ref"]}
+                       for c in plan.forums if c.created])
     fc = ft.c
     forum_id = {(r[1], r[2]): r[0] for r in conn.execute(sa.select(fc.id, fc.title, fc.held_on))}
     _bulk_update(conn, ft, [{"id": forum_id[c.key], "place": c.values["place"],
@@ -998,25 +1043,16 @@ def write_plan(s: Session, plan: Plan, actor: str) -> None:
                 "text": v["text"], "category": v["category"], "priority": v["priority"],
                 "deadline": v["deadline"], "deadline_rule": v["deadline_rule"]}
 
-    new_recs = [c for c in plan.recs if c.created]
-    for i in range(0, len(new_recs), 20_000):
-        conn.execute(rt.insert(), [
-            {"ref": c.key, **rec_row(c), "status": Status.open.value, "progress": 0,
-             "created_at": now, "updated_at": now, "last_progress_at": now}
-            for c in new_recs[i:i + 20_000]])
-    changed = [c for c in plan.recs if not c.created]
-    if changed:
-        rec_id = {}
-        keys = [c.key for c in changed]
-        for i in range(0, len(keys), CHUNK):
-            rec_id.update({r[1]: r[0] for r in conn.execute(
-                sa.select(rt.c.id, rt.c.ref).where(rt.c.ref.in_(keys[i:i + CHUNK])))})
-        _bulk_update(conn, rt, [{"id": rec_id[c.key], **rec_row(c), "updated_at": now}
-                                for c in changed])
+    _insert(conn, rt, [{"ref": c.key, **rec_row(c), "status": Status.open.value, "progress": 0,
+                        "created_at": now, "updated_at": now, "last_progress_at": now}
+                       for c in plan.recs if c.created])
+    _bulk_update(conn, rt, [{"id": c.row_id, **rec_row(c), "updated_at": now}
+                            for c in plan.recs if not c.created])
     _audit(conn, now, actor, plan)
 
 
 def _audit(conn: sa.Connection, now: datetime, actor: str, plan: Plan) -> None:
+    """One audit record per created or updated row, written in bulk like the rows."""
     at = AuditRecord.__table__  # type: ignore[attr-defined]
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -1029,14 +1065,7 @@ def _audit(conn: sa.Connection, now: datetime, actor: str, plan: Plan) -> None:
                        "entity": entity, "entity_key": key[:254],
                        "changes": json.dumps(body, ensure_ascii=False, sort_keys=True)}
 
-    batch: list[dict[str, Any]] = []
-    for row in rows():
-        batch.append(row)
-        if len(batch) == 20_000:
-            conn.execute(at.insert(), batch)
-            batch = []
-    if batch:
-        conn.execute(at.insert(), batch)
+    _insert(conn, at, list(rows()))
 
 
 # --- the entry point -------------------------------------------------------------------------
