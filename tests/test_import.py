@@ -492,3 +492,30 @@ def test_bulk_written_rows_read_back_like_any_other(home):
     for at in (row.created_at, row.updated_at, row.last_progress_at, audit.at):
         assert at.tzinfo is not None and now - timedelta(minutes=1) < at <= now
     assert (row.deadline, row.status, row.progress) == (date(2026, 9, 30), "open", 0)
+
+
+def test_hk_beyond_a_year_is_refused(home):
+    assert where(refused_rows(rec(deadline="+300 hk"))) == ["recs.csv:2: deadline"]
+
+
+def test_cli_names_the_file_as_typed(home, capsys):
+    base()
+    write("recs.csv", [REC_HEAD, rec(text="")])
+    assert main(["import", "./units.csv", "./people.csv", "./recs.csv"]) == 1
+    assert capsys.readouterr().err.startswith("./recs.csv:2: text: is empty\n")
+
+
+def test_rows_are_numbered_by_the_line_where_they_start(home):
+    # A cell with line breaks (a Berita Acara quoted as is) spans lines 2–4; the next
+    # record starts on line 5 of the file.
+    errors = refused_rows(rec(text="Poin 1: SOP.\nPoin 2: pelatihan.\nPoin 3: survei."),
+                          rec("DS-02", category="?"))
+    assert where(errors) == ["recs.csv:5: category"]
+
+
+def test_empty_file_and_header_only(home):
+    Path("empty.csv").write_text("")
+    assert refused([Path("empty.csv")]) == ["empty.csv: the file is empty"]
+    report = import_files([write("recs.csv", [REC_HEAD])])
+    assert report.lines() == ["forums: 0 created, 0 updated, 0 unchanged",
+                              "recommendations: 0 created, 0 updated, 0 unchanged"]

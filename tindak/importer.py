@@ -12,7 +12,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -69,6 +69,7 @@ ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2
 ID_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 YEARS = (2000, 2100)
+MAX_HK = 260  # a year of working days; more is surely a typo
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
 BULK_READ = 5_000  # above this many refs, read the whole table rather than by chunks
 _BAD: Any = object()  # a cell already reported by the generic checks
@@ -275,11 +276,11 @@ def read_xlsx(path: Path, label: str, order: int, p: Problems) -> list[Sheet]:
     return sheets
 
 
-def read_sources(paths: Iterable[Path], p: Problems) -> list[Sheet]:
+def read_sources(paths: Iterable[Path | str], p: Problems) -> list[Sheet]:
     """Every sheet of every file; problems with the files themselves go to `p`."""
     sheets: list[Sheet] = []
-    for i, path in enumerate(paths):
-        label, order = str(path), i * 100
+    for i, given in enumerate(paths):
+        label, order, path = str(given), i * 100, Path(given)
         suffix = path.suffix.lower()
         if not path.exists():
             p.file(label, order, "no such file")
@@ -593,6 +594,10 @@ def _parse_rec(row: _Row, out: Parsed) -> None:
     if isinstance(raw, str) and (m := HK_RULE.match(raw)):
         hk = int(m.group(1))
         rule = raw if len(raw) <= 20 else f"+{hk} hk"
+        if hk > MAX_HK:
+            row.bad("deadline", f"'{raw}' is more than a year of working days (at most "
+                    f"+{MAX_HK} hk)")
+            hk = None
     elif raw is not _BAD:
         deadline = row.day("deadline")
         if deadline is not None and held is not None and deadline < held:
@@ -1100,14 +1105,18 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
     return email
 
 
-def import_files(paths: list[Path], dry_run: bool = False, by: str | None = None) -> ImportReport:
-    """Import every file as one change: all rows are written, or none (ImportFailed lists why)."""
+def import_files(paths: Sequence[Path | str], dry_run: bool = False,
+                 by: str | None = None) -> ImportReport:
+    """Import every file as one change: all rows are written, or none (ImportFailed lists why).
+
+    Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
+    """
     p = Problems()
     if not paths:
         raise ImportFailed(["no files given"])
     sheets = read_sources(paths, p)
     parsed = parse_sheets(sheets, p)
-    actor = by or "import:" + ",".join(path.name for path in paths)
+    actor = by or "import:" + ",".join(Path(path).name for path in paths)
     opener = session if dry_run else write_session
     with opener() as s:
         db = Stored.load(s, parsed.recs.keys())
