@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.plugins.factories",
     "tests.plugins.smtp",
     "tests.plugins.prefect",
+    "tests.plugins.web",
 ]

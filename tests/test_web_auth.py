@@ -14,7 +14,6 @@ from tindak.cli import main
 from tindak.links import login_token
 from tindak.web.signin import login_url
 
-pytest_plugins = ["tests.plugins.web"]
 
 
 def _path(url: str) -> str:

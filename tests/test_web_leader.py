@@ -6,7 +6,6 @@ from datetime import date
 
 from tindak import recs
 
-pytest_plugins = ["tests.plugins.web"]
 
 
 def test_leader_sees_the_digest_numbers_of_their_tree(org, client_for, make):

@@ -14,7 +14,6 @@ from tindak import recs
 from tindak.links import owner_token
 from tindak.recs import EVIDENCE_MAX_BYTES
 
-pytest_plugins = ["tests.plugins.web"]
 
 
 def _page(person) -> str:  # type: ignore[no-untyped-def]

@@ -15,7 +15,6 @@ from models import AuditRecord, Forum, Recommendation, session
 from tindak import recs
 from tindak.calendar import WorkCalendar
 
-pytest_plugins = ["tests.plugins.web"]
 
 
 def _rec(ref: str) -> Recommendation:

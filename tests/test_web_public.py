@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tindak import recs
 
-pytest_plugins = ["tests.plugins.web"]
 
 
 def test_index_lists_forums_with_their_completion_rate(org, client, make):
