@@ -15,7 +15,6 @@ from tindak.links import login_token
 from tindak.web.signin import login_url
 
 
-
 def _path(url: str) -> str:
     return "/" + url.split("/", 3)[3]
 

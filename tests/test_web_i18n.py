@@ -9,7 +9,6 @@ from babel.messages.pofile import read_po
 
 from tindak import i18n
 
-
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "templates" / "web", ROOT / "tindak" / "web", ROOT / "tindak" / "forums.py"]
 

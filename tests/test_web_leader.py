@@ -7,7 +7,6 @@ from datetime import date
 from tindak import recs
 
 
-
 def test_leader_sees_the_digest_numbers_of_their_tree(org, client_for, make):
     make.rec(owner=org.owner_b, forum=org.forum_b, ref="LATE-9", deadline=date(2020, 3, 2))
     recs.update_rec("DINSOS-01", org.owner_a.email, status="awaiting_verification")

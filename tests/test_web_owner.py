@@ -15,7 +15,6 @@ from tindak.links import owner_token
 from tindak.recs import EVIDENCE_MAX_BYTES
 
 
-
 def _page(person) -> str:  # type: ignore[no-untyped-def]
     return f"/o/{owner_token(person.id, person.email)}"
 

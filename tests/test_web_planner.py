@@ -16,7 +16,6 @@ from tindak import recs
 from tindak.calendar import WorkCalendar
 
 
-
 def _rec(ref: str) -> Recommendation:
     with session() as s:
         return s.execute(sa.select(Recommendation).where(Recommendation.ref == ref)).scalar_one()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tindak import recs
 
 
-
 def test_index_lists_forums_with_their_completion_rate(org, client, make):
     make.rec(owner=org.owner_a, forum=org.forum_a, status="completed", progress=100)
     res = client.get("/")

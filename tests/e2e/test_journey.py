@@ -15,7 +15,6 @@ from models import Outbox, session
 from tindak.calendar import WorkCalendar, local_today
 from tindak.cli import main
 
-
 OWNER_LINK = re.compile(r"https?://[^\s<>\"]+/o/[A-Za-z0-9_.\-]+")
 
 

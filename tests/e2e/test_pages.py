@@ -11,7 +11,6 @@ from tindak import recs
 from tindak.links import owner_token
 from tindak.web.signin import login_url
 
-
 XSS = ("<script>document.title='pwned';alert('script')</script>"
        "<img src=x onerror=\"document.title='pwned';alert('img')\">")
 
