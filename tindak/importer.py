@@ -388,8 +388,10 @@ def _cells(sheet: Sheet, at: At, cells: list[Any], p: Problems) -> dict[str, Any
                   sheet.kind)
             value = _BAD
         elif value.startswith(FORMULA_START) and not (col == "deadline" and HK_RULE.match(value)):
+            fix = ("leave the cell empty instead" if value.strip("-") == "" else
+                   "remove that first character")
             p.add(at, col, f"starts with '{value[0]}', which spreadsheets run as a formula "
-                  f"('{_short(value, 30)}'); remove that first character", sheet.kind)
+                  f"('{_short(value, 30)}'); {fix}", sheet.kind)
             value = _BAD
         out[col] = value
     for col in sheet.columns[len(cells):]:
