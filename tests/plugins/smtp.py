@@ -5,6 +5,7 @@
         smtp_server.temp_fail = True                     # 451 at MAIL FROM
         smtp_server.drop_data = True                     # hang up after the data, no reply
         smtp_server.delay = 0.2                          # answer DATA this much later
+        smtp_server.delay_after = 5                      # ... but only after 5 messages
         smtp_server.stop(); smtp_server.start()          # down, and up again on the same port
 """
 
@@ -29,6 +30,7 @@ class MisbehavingHandler(SinkHandler):
         self.temp_fail = False
         self.drop_data = False
         self.delay = 0.0
+        self.delay_after = 0  # the first this many messages are answered at once
         self.dropped: list[Received] = []  # taken in, but the connection was cut before "250"
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
@@ -47,7 +49,7 @@ class MisbehavingHandler(SinkHandler):
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.delay:
+        if self.delay and len(self.received) >= self.delay_after:
             await asyncio.sleep(self.delay)
         if self.drop_data:
             data = envelope.original_content or envelope.content
@@ -89,7 +91,7 @@ class SmtpServer:
         return getattr(self.handler, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("refuse", "temp_fail", "drop_data", "delay"):
+        if name in ("refuse", "temp_fail", "drop_data", "delay", "delay_after"):
             setattr(self.handler, name, value)
         else:
             super().__setattr__(name, value)
