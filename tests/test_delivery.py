@@ -348,7 +348,6 @@ def test_ssl_against_a_plain_server_fails_cleanly_and_keeps_the_queue(
 
 
 def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_settings, settings_env):
-    import os
     import subprocess
     import sys
     import time
@@ -357,7 +356,7 @@ def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_setting
     queue(30)
     smtp_settings.delay, smtp_settings.delay_after = 30, 5  # the 6th message hangs
     code = "from tindak import delivery; delivery.deliver()"
-    child = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    child = subprocess.Popen([sys.executable, "-c", code])  # inherits the test's TINDAK_*
     try:
         deadline = time.monotonic() + 20
         while len(smtp_settings.received) < 5 and time.monotonic() < deadline:
