@@ -990,7 +990,8 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
                 copy.write_row(values(row))
     elif conn.dialect.name == "sqlite":  # the DBAPI's executemany, without per-row compiling
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(cols))})"
-        conn.exec_driver_sql(sql, [values(row) for row in rows])
+        for i in range(0, len(rows), 20_000):
+            conn.exec_driver_sql(sql, [values(row) for row in rows[i:i + 20_000]])
     else:
         conn.execute(table.insert(), rows)
 
@@ -1072,7 +1073,13 @@ def _audit(conn: sa.Connection, now: datetime, actor: str, plan: Plan) -> None:
                        "entity": entity, "entity_key": key[:254],
                        "changes": json.dumps(body, ensure_ascii=False, sort_keys=True)}
 
-    _insert(conn, at, list(rows()))
+    batch: list[dict[str, Any]] = []
+    for row in rows():
+        batch.append(row)
+        if len(batch) == 20_000:
+            _insert(conn, at, batch)
+            batch = []
+    _insert(conn, at, batch)
 
 
 # --- the entry point -------------------------------------------------------------------------
