@@ -41,6 +41,9 @@ from tindak.settings import get_settings
 
 PLAN_BATCH = 2000
 COMPOSE_BATCH = 500
+# A message lists at most this many items, most urgent first: a leader escalated hundreds
+# of items reads the first ones and the count of the rest, then opens the dashboard.
+MAX_ITEMS_PER_MESSAGE = 50
 
 
 @dataclass
@@ -199,13 +202,16 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH) -> 
             links: list[dict] = []
             for (rid, kind, on), group in groups.items():
                 name, email = persons[rid]
+                urgent = sorted(group, key=lambda n: (lines[n.recommendation_id]["deadline"],
+                                                      n.id))
+                shown = urgent[:MAX_ITEMS_PER_MESSAGE]
                 items = [_line_for(lines[n.recommendation_id], n.stage, on,
-                                   owner_link=(kind == REMINDER)) for n in group]
-                cc = sorted({persons[n.cc_id][1] for n in group if n.cc_id} - {email})
+                                   owner_link=(kind == REMINDER)) for n in shown]
+                cc = sorted({persons[n.cc_id][1] for n in shown if n.cc_id} - {email})
                 msg = NoticeMail(kind=kind, on_date=on, recipient_name=name,
                                  recipient_email=email, items=items, cc=cc,
                                  update_url=owner_url(rid, email) if kind == REMINDER else None,
-                                 lang=settings.language)
+                                 lang=settings.language, omitted=len(group) - len(shown))
                 key = message_key(kind, email, on, [n.id for n in group])
                 oid = queue_message(s, key, kind, on, email, cc, mail.render_notice(msg), now)
                 if oid is None:

@@ -39,6 +39,7 @@ class NoticeMail:
     cc: list[str] = field(default_factory=list)
     update_url: str | None = None  # reminders: the owner's personal page
     lang: str = "id"
+    omitted: int = 0  # items left out of a long message (the most urgent are listed)
 
 
 @dataclass(frozen=True)
