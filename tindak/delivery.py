@@ -362,6 +362,10 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
     or (when the batch stops early) back in pending."""
     with get_engine(writer=True).connect() as conn:
         marks = _Marks(conn, run_id)
+        # SQLite: one WAL checkpoint (and its fsyncs) per batch, not one per ~100 messages.
+        raw = conn.connection.dbapi_connection if marks.sqlite else None
+        if raw is not None:
+            raw.execute("PRAGMA wal_autocheckpoint=0")
         try:
             for row in rows:
                 try:
@@ -409,6 +413,9 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
         finally:
             marks.flush()
             report.requeued += _requeue_claimed(conn, run_id, None)
+            if raw is not None:
+                raw.execute("PRAGMA wal_autocheckpoint=1000")
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _refused(marks: _Marks, row: sa.Row, exc: Exception, s: Settings,
