@@ -302,3 +302,10 @@ def test_sentences_are_separated_in_every_html_message():
         text = visible_text(html.split("<body", 1)[1])
         joined = re.search(r".{0,30}[a-z][.,:][A-Z].{0,30}", text)
         assert joined is None, joined
+
+
+def test_a_capped_message_counts_and_mentions_the_items_left_out():
+    r = mail.render_notice(reminder([item("A", f"overdue_0:{ON}", -3)], omitted=49))
+    assert r.subject.startswith("[Tindak] 50 rekomendasi: ")
+    assert "… dan 49 rekomendasi lainnya yang tidak dicantumkan di sini." in r.text
+    assert "… dan 49 rekomendasi lainnya yang tidak dicantumkan di sini." in r.html

@@ -174,7 +174,7 @@ def _reminder_subject(m: NoticeMail, sections: list[Section]) -> str:
         elif sec.key == "stale":
             parts.append(t.ngettext("%(num)d without a progress report",
                                     "%(num)d without a progress report", n) % {"num": n})
-    total = len(m.items)
+    total = len(m.items) + m.omitted
     head = t.ngettext("%(num)d recommendation", "%(num)d recommendations", total) % {
         "num": total}
     return one_line(f"[Tindak] {head}: {', '.join(parts)}")
@@ -182,7 +182,7 @@ def _reminder_subject(m: NoticeMail, sections: list[Section]) -> str:
 
 def _escalation_subject(m: NoticeMail, sections: list[Section]) -> str:
     t = translator(m.lang)
-    total = len(m.items)
+    total = len(m.items) + m.omitted
     owners = sorted({one_line(i.owner_name) for i in m.items})
     who = ", ".join(owners[:2]) + (f" +{len(owners) - 2}" if len(owners) > 2 else "")
     level2 = any(s.key == "esc2" for s in sections)
@@ -206,7 +206,7 @@ def render_notice(m: NoticeMail) -> Rendered:
     ctx = {
         "lang": lang, "subject": subject, "m": m, "sections": sections,
         "on_date": m.on_date, "cta_url": web_url(m.update_url),
-        "overdue_days": _overdue_days, "idle_days": idle_days,
+        "overdue_days": _overdue_days, "idle_days": idle_days, "omitted": m.omitted,
         # Owners' signed links are credentials: only an owner's own reminder shows them.
         "item_links": m.kind != "escalation",
     }
