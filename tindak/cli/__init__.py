@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click's usage errors and anything unexpected: one line, no traceback
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
+        # typer bundles its own click: recognise its usage errors by shape, not by class.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
+                                                               int):
             exc.show()
             return exc.exit_code
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
