@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from email.utils import make_msgid, parseaddr
 from urllib.parse import urlsplit
@@ -15,7 +16,9 @@ from tindak.i18n import translator
 from tindak.links import LOGIN_MAX_AGE, login_token, read_login_token
 from tindak.settings import get_settings
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "testserver"}
+# The whole authority must be local: Python reads "evil.example\@localhost" as localhost,
+# a browser as evil.example (a backslash is a slash to it).
+LOCAL_NETLOC = re.compile(r"(127\.0\.0\.1|localhost|\[::1\]|testserver)(:[0-9]{1,5})?")
 
 
 def login_url(email: str, base: str) -> str:
@@ -36,8 +39,8 @@ def link_base(request_base: str) -> str | None:
     base = get_settings().base_url
     if base:
         return base
-    host = urlsplit(request_base).hostname or ""
-    return request_base.rstrip("/") if host in LOCAL_HOSTS else None
+    local = LOCAL_NETLOC.fullmatch(urlsplit(request_base).netloc)
+    return request_base.rstrip("/") if local else None
 
 
 def request_login(email: str, base: str | None, lang: str) -> bool:
