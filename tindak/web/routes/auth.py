@@ -37,8 +37,10 @@ def home_of(viewer: Viewer | None) -> str:
 
 
 def _safe_next(target: str) -> str | None:
-    """Only a path of this site (never //host or a scheme) may be a redirect target."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")):
+    """Only a path of this site may be a redirect target: never //host or a scheme, and no
+    backslash or control character (browsers read "\\" as "/" and drop tabs and newlines)."""
+    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable()):
         return target
     return None
 
