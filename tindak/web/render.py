@@ -3,6 +3,7 @@ translated per render by the shared catalogs (tindak.i18n) from the page's `lang
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ assert set(CATEGORY_MSGIDS) == set(CATEGORIES), "categories moved: keep the labe
 PRIORITY_MSGIDS = {"high": N_("High"), "normal": N_("Normal"), "low": N_("Low")}
 
 
+def web_url(url: str | None) -> str | None:
+    """Only http(s) links become links; anything else (javascript:, data:) stays text."""
+    return url if url and re.fullmatch(r"https?://[^\s]+", url) else None
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -56,6 +62,7 @@ def environment() -> Environment:
     env.globals.update(CATEGORY_MSGIDS=CATEGORY_MSGIDS, PRIORITY_MSGIDS=PRIORITY_MSGIDS,
                        CATEGORIES=CATEGORIES)
     env.filters["pct"] = lambda n: f"{int(n)}%"
+    env.filters["web_url"] = web_url
     return env
 
 
