@@ -3,6 +3,7 @@ the CLI): the evidence file is copied to a temporary file with a size cap first.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ def _progress(raw: str) -> int | None:
         raise InvalidInput(f"progress must be a whole number from 0 to 100, not '{raw}'") from None
 
 
+def upload_name(raw: str) -> str:
+    """The name a file was uploaded with, as pages show it and downloads offer it: no folders
+    (either slash), no control or invisible characters (a right-to-left override makes
+    'x\u202efdp.zip' read 'xpiz.pdf')."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in name if unicodedata.category(c)[0] != "C").strip() or "upload"
+
+
 def report_from_form(ref: str, by: str, form: FormData) -> dict[str, Any]:
     """Record the report in `form` (progress, status, note, public, evidence) on `ref`."""
     progress = _progress(text_field(form, "progress", 10))
@@ -34,7 +43,8 @@ def report_from_form(ref: str, by: str, form: FormData) -> dict[str, Any]:
         evidence = None
         if upload is not None:
             path = spool_upload(upload, Path(tmp), recs.EVIDENCE_MAX_BYTES, recs.EVIDENCE_TYPES)
-            evidence = recs.Evidence(url=url or None, path=path, filename=upload.filename)
+            evidence = recs.Evidence(url=url or None, path=path,
+                                     filename=upload_name(upload.filename or ""))
         elif url:
             evidence = recs.Evidence(url=url)
         return recs.update_rec(ref, by, progress=progress, status=status, note=note,
