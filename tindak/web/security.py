@@ -198,6 +198,21 @@ def upload_field(form: FormData, name: str) -> UploadFile | None:
     return None
 
 
+# A program is refused whatever its name says: Windows (MZ), ELF, Mach-O (both byte orders
+# and fat binaries) and scripts (#!); and whatever the browser declares as a program or as
+# active content a browser would run.
+PROGRAM_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+                 b"\xca\xfe\xba\xbe", b"#!")
+PROGRAM_TYPES = frozenset({
+    "application/x-msdownload", "application/x-msdos-program", "application/x-dosexec",
+    "application/vnd.microsoft.portable-executable", "application/x-msi",
+    "application/x-executable", "application/x-sharedlib", "application/x-mach-binary",
+    "application/x-sh", "application/x-shellscript", "text/x-shellscript",
+    "application/javascript", "text/javascript", "text/html", "application/xhtml+xml",
+    "image/svg+xml",
+})
+
+
 def spool_upload(upload: UploadFile, folder: Path, max_bytes: int,
                  allowed: set[str] | frozenset[str]) -> Path:
     """Copy an upload to `folder` in chunks, refusing a wrong type or more than max_bytes.
@@ -209,6 +224,11 @@ def spool_upload(upload: UploadFile, folder: Path, max_bytes: int,
     if Path(name).suffix.lower() not in allowed:
         raise InvalidInput(f"file type '{Path(name).suffix or name}' is not accepted "
                            f"(use one of: {', '.join(sorted(allowed))})")
+    upload.file.seek(0)
+    head = upload.file.read(8)
+    if head.startswith(PROGRAM_MAGIC) or (upload.content_type or "").lower() in PROGRAM_TYPES:
+        raise InvalidInput(f"'{name}' is a program or a script, not a document: it is not "
+                           "accepted")
     folder.mkdir(parents=True, exist_ok=True)
     dest, n = folder / name, 1
     while dest.exists():  # two uploads of the same name keep both
