@@ -11,7 +11,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Path as PathParam
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +22,10 @@ from models import Person, session
 from tindak.directory import UnitTree, has_role
 from tindak.errors import Forbidden, InvalidInput, TindakError
 from tindak.recs import EVIDENCE_MAX_BYTES
+
+# An id in a path: the database's integer range, or the page does not exist (404), never
+# an overflow inside the driver (500).
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 SESSION_COOKIE = "tindak_session"
 SESSION_MAX_AGE = 12 * 3600  # one working day; sign in again tomorrow

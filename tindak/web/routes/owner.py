@@ -14,7 +14,7 @@ from tindak.links import read_owner_token
 from tindak.web import views
 from tindak.web.render import page
 from tindak.web.reports import report_from_form
-from tindak.web.security import checked_form, flash
+from tindak.web.security import RowId, checked_form, flash
 
 router = APIRouter(prefix="/o")
 
@@ -36,7 +36,7 @@ def owner_page(request: Request, token: str) -> Response:
 
 
 @router.post("/{token}/r/{rec_id}")
-async def report(request: Request, token: str, rec_id: int,
+async def report(request: Request, token: str, rec_id: RowId,
                  form: FormData = Depends(checked_form)) -> Response:
     owner = await run_in_threadpool(_owner, token)
     ref = await run_in_threadpool(views.rec_owned_by, rec_id, owner.id)

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from tindak.web import views
 from tindak.web.render import page
+from tindak.web.security import RowId
 
 router = APIRouter()
 
@@ -17,7 +18,7 @@ def index(request: Request) -> HTMLResponse:
 
 
 @router.get("/forum/{forum_id}", response_class=HTMLResponse)
-def forum(request: Request, forum_id: int) -> HTMLResponse:
+def forum(request: Request, forum_id: RowId) -> HTMLResponse:
     return page(request, "forum.html", forum=views.public_forum(forum_id))
 
 

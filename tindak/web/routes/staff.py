@@ -16,6 +16,7 @@ from tindak.web import views
 from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
 from tindak.web.render import page
 from tindak.web.security import (
+    RowId,
     checked_form,
     flash,
     require_planner,
@@ -73,12 +74,13 @@ def _rec_page(request: Request, rec_id: int, status_code: int = 200,
 
 
 @router.get("/rekomendasi/{rec_id}", response_class=HTMLResponse)
-def rec_page(request: Request, rec_id: int) -> Response:
+def rec_page(request: Request, rec_id: RowId) -> Response:
     return _rec_page(request, rec_id)
 
 
 @router.post("/rekomendasi/{rec_id}")
-def rec_edit(request: Request, rec_id: int, form: FormData = Depends(checked_form)) -> Response:
+def rec_edit(request: Request, rec_id: RowId,
+             form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
     data = _fields(form, REC_FIELDS)
     try:
@@ -90,7 +92,8 @@ def rec_edit(request: Request, rec_id: int, form: FormData = Depends(checked_for
 
 
 @router.post("/rekomendasi/{rec_id}/verifikasi")
-def rec_verify(request: Request, rec_id: int, form: FormData = Depends(checked_form)) -> Response:
+def rec_verify(request: Request, rec_id: RowId,
+               form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
     ref = views.ref_in_tree(rec_id, viewer)
     reject = text_field(form, "decision", 10) == "reject"
@@ -171,12 +174,13 @@ def _forum_page(request: Request, forum_id: int, status_code: int = 200,
 
 
 @router.get("/forum/{forum_id}", response_class=HTMLResponse)
-def forum_page(request: Request, forum_id: int) -> Response:
+def forum_page(request: Request, forum_id: RowId) -> Response:
     return _forum_page(request, forum_id)
 
 
 @router.post("/forum/{forum_id}")
-def forum_edit(request: Request, forum_id: int, form: FormData = Depends(checked_form)) -> Response:
+def forum_edit(request: Request, forum_id: RowId,
+               form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
     data = _fields(form, FORUM_FIELDS)
     try:
@@ -188,7 +192,8 @@ def forum_edit(request: Request, forum_id: int, form: FormData = Depends(checked
 
 
 @router.post("/forum/{forum_id}/rekomendasi")
-def rec_add(request: Request, forum_id: int, form: FormData = Depends(checked_form)) -> Response:
+def rec_add(request: Request, forum_id: RowId,
+            form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
     data = _fields(form, REC_FIELDS)
     try:
