@@ -194,6 +194,8 @@ def text_field(form: FormData, name: str, max_len: int = 10_000) -> str:
         return ""
     if len(value) > max_len:
         raise InvalidInput(f"the field '{name}' is too long (at most {max_len} characters)")
+    if "\x00" in value:  # never typed, and PostgreSQL refuses it in text
+        raise InvalidInput(f"the field '{name}' contains a NUL character")
     return value.strip()
 
 
@@ -258,7 +260,8 @@ def temp_dir() -> tempfile.TemporaryDirectory[str]:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over `max_bytes` (413) before they pile up."""
+    """ASGI middleware: refuse request bodies over `max_bytes` (413) before they pile up, and
+    addresses with a NUL character (400)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = BODY_MAX_BYTES):
         self.app, self.max_bytes = app, max_bytes
@@ -269,8 +272,12 @@ class BodyLimit:
             return
         for key, value in scope.get("headers", []):
             if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _too_large(send)
+                await _refuse(send, 413, b"413: the upload is too large")
                 return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # Never meant, and PostgreSQL refuses NUL in text: refused before a route reads it.
+            await _refuse(send, 400, b"400: a NUL character is not allowed in an address")
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -286,12 +293,11 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-async def _too_large(send: Send) -> None:
-    body = b"413: the upload is too large"
+async def _refuse(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"),
                (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
