@@ -4,6 +4,7 @@ taken under writes is consistent, and a bad backup changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -416,3 +417,31 @@ def test_restore_over_data_needs_force_and_keeps_what_it_replaced(make, tmp_path
         notes = [r[0] for r in conn.execute("SELECT note FROM progress_update")]
         conn.close()
         assert "setelah backup" in notes
+
+
+def test_restore_refuses_a_database_piece_that_is_not_a_database(make, tmp_path, capsys):
+    populate(make, tmp_path)
+    good = tmp_path / "good.tar.gz"
+    assert run(capsys, "backup", str(good))[0] == 0
+    before = snapshot()
+    junk = b"not a database at all\n" * 100
+    sums: dict[str, str] = {}
+
+    def replace_db(name: str, data: bytes) -> bytes:
+        if name in ("tindak.db", "tindak.pgdump"):
+            sums[name] = hashlib.sha256(junk).hexdigest()
+            return junk
+        if name == "manifest.json":  # the manifest agrees, as a careful forger would make it
+            m = json.loads(data)
+            for piece, digest in sums.items():
+                m["pieces"][piece]["sha256"] = digest
+            return json.dumps(m).encode()
+        return data
+
+    forged = tmp_path / "forged.tar.gz"
+    rewrite(good, forged, replace_db)  # the database entry comes before the manifest
+    code, _, err = run(capsys, "restore", str(forged), "--force")
+    assert code == 1 and err.count("\n") == 1 and "cannot be read" in err
+    assert snapshot() == before
+    if PG_URL:
+        assert not pg_schemas("tindak_restore_%")

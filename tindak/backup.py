@@ -376,7 +376,7 @@ def _pg_dump(u: URL, dest: Path, say: Say) -> Manifest:
                 done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=err, env=env, check=False)
                 if done.returncode != 0:
-                    raise TindakError(f"pg_dump failed: {_tail(err)}")
+                    raise TindakError(f"could not dump the database ({_tail(err)})")
             conn.rollback()
     finally:
         engine.dispose()
@@ -438,19 +438,21 @@ def _pg_load(u: URL, dump: Path, m: Manifest, staging: str) -> None:
              "--file=-", f"--dbname={info}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=perr, env=env)
         assert reader.stdout is not None and writer.stdin is not None
+        stopped = False
         try:
             writer.stdin.write(f"CREATE SCHEMA {_ident(staging)};\n".encode())
             for line in _moved(iter(reader.stdout.readline, b""), m.pg_schema or "public",
                                staging):
                 writer.stdin.write(line)
         except BrokenPipeError:
-            pass  # psql stopped at an error: its message is read below
+            stopped = True  # psql stopped at an error and rolled back: its message says why
         reader.stdout.close()
-        if reader.wait() != 0:
+        if stopped:
+            reader.kill()
+        if reader.wait() != 0 and not stopped:
             writer.kill()  # before psql sees the end of its input, which would commit
             writer.wait()
-            raise InvalidInput(f"the database in the backup cannot be read: pg_restore: "
-                               f"{_tail(rerr)}")
+            raise InvalidInput(f"the database in the backup cannot be read ({_tail(rerr)})")
         with suppress(BrokenPipeError):
             writer.stdin.close()
         if writer.wait() != 0:
@@ -491,7 +493,7 @@ def _evidence_files(folder: Path) -> list[tuple[str, Path]]:
 
 def _destination(path: Path, force: bool, when: datetime) -> Path:
     if path.is_dir():
-        return path / f"tindak-backup-{when.strftime('%Y%m%d-%H%M%S')}.tar.gz"
+        path = path / f"tindak-backup-{when.strftime('%Y%m%d-%H%M%S')}.tar.gz"
     if not path.parent.is_dir():
         raise NotFound(f"folder {path.parent} does not exist")
     if path.exists() and not force:
@@ -645,6 +647,16 @@ def _stamp() -> str:
     return _now().strftime("%Y%m%d-%H%M%S")
 
 
+def _keep_dir(home: Path) -> Path:
+    """A new folder for the data a restore replaces: TINDAK_HOME/replaced-<when>."""
+    base = home / f"replaced-{_stamp()}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
 class _FolderSwap:
     """Put `staged` at `live`; the old folder goes to `keep` (or is removed at the end)."""
 
@@ -688,7 +700,7 @@ def _restore_sqlite(url: str, m: Manifest, work: Path, files_dir: Path, home: Pa
         shutil.copyfile(staged, ready)
         dispose_engines()
         _sqlite_release(live)
-        keep = home / f"replaced-{_stamp()}" if has_data else None
+        keep = _keep_dir(home) if has_data else None
         if keep is not None:
             keep.mkdir(parents=True)
             _sqlite_copy(live, keep / SQLITE_PIECE)
@@ -723,7 +735,7 @@ def _restore_pg(url: str, m: Manifest, work: Path, files_dir: Path, home: Path,
             say(f"database loaded into a staging schema, checked ({m.rows} rows) and brought "
                 f"up to date (schema revision {head})")
             dispose_engines()
-            keep_dir = home / f"replaced-{_stamp()}" if has_data else None
+            keep_dir = _keep_dir(home) if has_data else None
             swap = _FolderSwap(work / FILES, files_dir, keep_dir / FILES if keep_dir else None)
             try:
                 kept = _pg_swap(engine, staging, has_data)
