@@ -237,3 +237,17 @@ def test_a_user_name_without_an_at_sign_logs_in_as_given(flows, make, relay, set
     team(make)
     flows.daily(as_of=MONDAY)
     assert relay.logins and set(relay.logins) == {b"apikey"}
+
+
+def test_the_database_password_never_goes_on_a_command_line():
+    from sqlalchemy.engine import make_url
+
+    from tindak.backup import _conninfo
+
+    url = make_url(f"postgresql+psycopg://tindak:{PASSWORD}@db.example.go.id:5433/tindak"
+                   "?sslmode=require&options=-csearch_path%3Dtindak")
+    info, env = _conninfo(url)
+    assert_clean("pg_dump's command line", info)
+    assert "host='db.example.go.id'" in info and "sslmode='require'" in info
+    assert env is not None and env["PGPASSWORD"] == PASSWORD  # given to pg_dump privately
+    assert _conninfo(make_url("postgresql+psycopg://postgres@127.0.0.1/test"))[1] is None
