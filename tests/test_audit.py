@@ -82,8 +82,6 @@ def test_the_orm_cannot_change_or_delete_them_either(make):
 
 
 @pytest.mark.skipif(not PG_URL, reason="TRUNCATE is PostgreSQL's")
-@pytest.mark.xfail(strict=True, reason="the initial migration's row triggers do not fire on "
-                   "TRUNCATE: it needs a BEFORE TRUNCATE statement trigger")
 def test_postgresql_refuses_to_truncate_audit_records(make):
     _, _, owner = team(make)
     recs.update_rec("DINSOS-1", owner.email, progress=30)

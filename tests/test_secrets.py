@@ -229,8 +229,6 @@ def test_the_key_file_made_without_tindak_secret_key_is_private(home, monkeypatc
     assert path.stat().st_mode & 0o077 == 0  # readable by its owner only
 
 
-@pytest.mark.xfail(strict=True, reason="yagmail appends '@gmail.com' to a user name without "
-                   "'@'; tindak.delivery.smtp_options should pass user={name: name}")
 def test_a_user_name_without_an_at_sign_logs_in_as_given(flows, make, relay, settings_env):
     relay.user = "apikey"  # as relays such as SendGrid name their users
     settings_env(SMTP_USER="apikey")

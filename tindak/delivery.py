@@ -123,7 +123,8 @@ def smtp_options(s: Settings) -> dict[str, Any]:
     if not s.smtp_host:
         raise DeliveryError("no SMTP host configured (TINDAK_SMTP_HOST)")
     opts: dict[str, Any] = {
-        "user": s.smtp_user or None,
+        # As a one-entry dict: yagmail appends "@gmail.com" to a plain name without "@".
+        "user": {s.smtp_user: s.smtp_user} if s.smtp_user else None,
         # Always a password when there is a user: yagmail would otherwise prompt on the tty.
         "password": s.smtp_password.get_secret_value() if s.smtp_password else None,
         "host": s.smtp_host,
