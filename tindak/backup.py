@@ -530,7 +530,7 @@ def backup(path: Path, force: bool = False, say: Say = _quiet) -> BackupResult:
         fd, part = tempfile.mkstemp(dir=dest.parent, prefix=".tindak-backup-", suffix=".part")
         os.close(fd)  # mkstemp made it 0600: a backup holds personal data
         try:
-            with tarfile.open(part, "w:gz") as tar:
+            with tarfile.open(part, "w:gz", compresslevel=6) as tar:
                 m.pieces[m.database] = _add(tar, m.database, db, mtime)
                 for name, p in files:
                     m.pieces[name] = _add(tar, name, p, mtime)
