@@ -29,6 +29,9 @@ from tindak.web.security import (
 )
 
 STATIC = Path(__file__).parent / "static"
+# Signed-in pages, sign-in links and "my page": never kept by a shared cache or a shared
+# computer's browser after sign-out.
+PRIVATE_PATHS = ("/kelola", "/pimpinan", "/masuk/", "/saya")
 
 
 class Headers:
@@ -51,6 +54,8 @@ class Headers:
                     headers.setdefault(key, value)
                 if scope["path"].startswith("/o/"):  # an owner's page: keep it out of caches
                     headers["Cache-Control"] = "no-store"
+                elif scope["path"].startswith(PRIVATE_PATHS):  # names and emails: the same
+                    headers.setdefault("Cache-Control", "no-store")
                 if lang in LANGUAGES:
                     flags = "; Secure" if self.secure else ""
                     headers.append("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; "
