@@ -71,7 +71,10 @@ def create_app() -> FastAPI:
 
     settings = get_settings()
     secure = (settings.base_url or "").startswith("https://")
-    app = FastAPI(title="Tindak", docs_url=None, redoc_url=None, openapi_url=None)
+    # No trailing-slash redirects: Starlette makes them absolute from the Host header, which
+    # a forged request (or a cache keyed without it) turns into a redirect to another site.
+    app = FastAPI(title="Tindak", docs_url=None, redoc_url=None, openapi_url=None,
+                  redirect_slashes=False)
     app.state.login_per_ip = RateLimiter(limit=20, window=15 * 60)
     app.state.login_per_email = RateLimiter(limit=5, window=15 * 60)
 
