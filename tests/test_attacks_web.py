@@ -18,6 +18,7 @@ import http.client
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -157,6 +158,15 @@ def test_a_sign_in_link_works_once_and_for_thirty_minutes(org, client):
     res = other.post_form(path)
     assert res.status_code == 403 and "already been used" in res.text
     assert other.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
+    # Eight clicks on one fresh link at the same moment: one signs in, seven are refused.
+    path = _path(login_url(org.leader.email, "http://testserver"))
+    browsers = [_raw_client() for _ in range(8)]
+    tokens = [b.csrf(path) for b in browsers]
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda bt: bt[0].post(
+            path, data={"csrf": bt[1]}, follow_redirects=False).status_code,
+            zip(browsers, tokens, strict=True)))
+    assert codes == [303] + [403] * 7
     # A link for a fresh nonce, re-signed 31 and 29 minutes ago.
     nonce = secrets.token_hex(16)
     with session() as s:
@@ -348,6 +358,17 @@ def test_a_poisoned_host_header_gets_no_sign_in_link_to_its_host(org, settings_e
     assert org.admin.email in {r[0] for r in rows}  # mailed, with the configured base
 
 
+def test_no_redirect_takes_its_host_from_the_request(org, client_for):
+    """Redirects are relative: a forged Host header (or a cache keyed without it) never
+    sends anyone to another site, trailing slash or not."""
+    admin = client_for(org.admin)
+    paths = _get_routes(org, "x.pdf")
+    for path in paths + [p + "/" for p in paths if p != "/"]:
+        res = admin.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+        where = res.headers.get("location", "")
+        assert "evil.example" not in where and _same_site(where or "/"), (path, where)
+
+
 def _check_headers(res, what: str) -> None:  # type: ignore[no-untyped-def]
     h = res.headers
     assert h.get("x-content-type-options") == "nosniff", what
@@ -401,6 +422,70 @@ def test_cookies_are_httponly_and_samesite(org, client):
     assert "tindak_lang=en;" in lang
     bad = client.get("/?lang=en%3B%20Domain%3Devil.example")  # no cookie from odd values
     assert "set-cookie" not in bad.headers
+
+
+def test_payloads_in_the_address_come_back_as_text(org, client_for):
+    """Reflected: what an attacker puts in a link's query is shown (if at all) as text."""
+    c = client_for(org.admin)
+    attack = '"><script>alert(1)</script><img src=x onerror=alert(1)>{{7*7}}'
+    for path, params in [("/kelola/rekomendasi", {"unit": attack}),
+                         ("/kelola/rekomendasi", {"status": attack}),
+                         ("/kelola/rekomendasi", {"owner": attack, "overdue": attack}),
+                         ("/kelola/rekomendasi", {"format": attack, attack: attack}),
+                         ("/", {"lang": attack}), (f"/forum/{org.forum_a.id}", {"x": attack}),
+                         ("/masuk", {"next": attack}), ("/no-such-page", {"q": attack}),
+                         (f"{_owner_page(org.owner_a)}", {"lang": attack})]:
+        res = c.get(path, params=params)
+        assert res.status_code < 500, (path, params)
+        assert_inert(res.text, f"{path} {params}")
+        assert "<script>alert" not in res.text and "<img src=x" not in res.text
+
+
+def test_private_pages_are_kept_out_of_caches(org, client_for, client, tmp_path):
+    """Signed-in pages, owner pages, sign-in links and evidence carry names and emails:
+    a shared computer's cache or a proxy must not keep them."""
+    stored = _evidence_of("DINSOS-01", org.owner_a, tmp_path)
+    admin = client_for(org.admin)
+    private = [p for p in _get_routes(org, stored)
+               if p.startswith(("/kelola", "/pimpinan", "/o/", "/masuk/", "/saya"))]
+    assert len(private) >= 12
+    for path in private:
+        res = admin.get(path, follow_redirects=False)
+        cache = res.headers.get("cache-control", "")
+        assert "no-store" in cache or "private" in cache, f"{path}: {cache!r}"
+    assert "no-store" not in client.get("/").headers.get("cache-control", "")  # public
+
+
+def test_a_session_follows_the_persons_current_role_and_unit(org, client_for):
+    c = client_for(org.planner_a)
+    assert c.get(f"/kelola/rekomendasi/{org.rec_a.id}").status_code == 200
+    with session() as s:
+        person = s.get(Person, org.planner_a.id)
+        person.unit_id = org.b.id  # moved to the sibling tree
+        s.add(person)
+        s.commit()
+    assert c.get(f"/kelola/rekomendasi/{org.rec_a.id}").status_code == 403
+    with session() as s:
+        person = s.get(Person, org.planner_a.id)
+        person.roles = "owner"  # no longer a planner
+        s.add(person)
+        s.commit()
+    assert c.get("/kelola/rekomendasi").status_code == 403
+    with session() as s:
+        s.delete(s.get(Person, org.planner_a.id))
+        s.commit()
+    assert c.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
+
+
+def test_signing_in_gives_a_new_session_and_csrf_token(org, client):
+    path = _path(login_url(org.admin.email, "http://testserver"))
+    before = client.csrf(path)  # what a visitor (or an attacker who planted it) had
+    old_cookie = client.cookies["tindak_session"]
+    assert client.post_form(path, csrf_from=path).status_code == 303
+    assert client.cookies["tindak_session"] != old_cookie
+    res = client.post("/keluar", data={"csrf": before}, follow_redirects=False)
+    assert res.status_code == 403  # the token from before signing in is dead
+    assert client.get("/kelola/rekomendasi").status_code == 200
 
 
 # ---------------------------------------------------------------- sign-in rate limits
@@ -699,8 +784,7 @@ def test_hostile_file_names_never_choose_where_a_file_goes(org, client, home, tm
         assert res.status_code == 200
         disposition = res.headers["content-disposition"]
         assert disposition.startswith("attachment") and "\r" not in disposition
-        assert "/" not in disposition.split("filename", 1)[1].replace("utf-8''", "") or \
-            "%2F" in disposition
+        assert "/" not in disposition and "\\" not in disposition, disposition
         assert res.headers["x-content-type-options"] == "nosniff"
         assert "frame-ancestors 'none'" in res.headers["content-security-policy"]
 
