@@ -89,8 +89,11 @@ def load_viewer(person_id: int) -> Viewer | None:
 def current_person(request: Request) -> Viewer | None:
     """The signed-in person, looked up once per request (None for visitors and owners' links)."""
     if "viewer" not in request.state._state:
-        pid = request.session.get("pid")
-        request.state.viewer = load_viewer(int(pid)) if isinstance(pid, int) else None
+        pid, at = request.session.get("pid"), request.session.get("at")
+        # The cookie is re-signed whenever the session changes (a flash after each saved
+        # form), so its signature's age says nothing: the sign-in time inside it does.
+        fresh = isinstance(at, int) and 0 <= time.time() - at < SESSION_MAX_AGE
+        request.state.viewer = load_viewer(pid) if isinstance(pid, int) and fresh else None
     return request.state.viewer  # type: ignore[no-any-return]
 
 
