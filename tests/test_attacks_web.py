@@ -13,8 +13,10 @@ generated name and served only as an attachment with nosniff.
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import http.client
+import json
 import re
 import secrets
 import time
@@ -474,6 +476,28 @@ def test_a_session_follows_the_persons_current_role_and_unit(org, client_for):
     with session() as s:
         s.delete(s.get(Person, org.planner_a.id))
         s.commit()
+    assert c.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
+
+
+def _session_cookie(data: dict[str, Any]) -> str:
+    """A session cookie as the app signs one now (Starlette's format, the app's key)."""
+    signer = itsdangerous.TimestampSigner(get_settings().signing_key() + ":web-session")
+    return signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
+
+
+def test_a_session_ends_a_working_day_after_sign_in_however_busy(org, home):
+    """Each saved form re-signs the cookie, so its own age says nothing: the sign-in time
+    inside it does. A cookie stolen (or left signed in) keeps working no longer than that."""
+    from tindak.web.security import SESSION_MAX_AGE
+
+    c = _raw_client()
+    for age, signed_in in [(SESSION_MAX_AGE - 600, True), (SESSION_MAX_AGE + 600, False),
+                           (10 * 86400, False)]:
+        c.cookies.set("tindak_session", _session_cookie(
+            {"pid": org.admin.id, "csrf": "t", "at": int(time.time()) - age}))
+        res = c.get("/kelola/rekomendasi", follow_redirects=False)
+        assert (res.status_code == 200) == signed_in, (age, res.status_code)
+    c.cookies.set("tindak_session", _session_cookie({"pid": org.admin.id, "csrf": "t"}))
     assert c.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
 
 
