@@ -868,6 +868,10 @@ def test_stored_names_cannot_be_guessed_or_walked(org, client, client_for, tmp_p
                   mine + "%00.pdf", "secret_key", "%2Fetc%2Fpasswd"]:
         assert client.get(f"{page}/bukti/{guess}").status_code in (400, 404), guess
         assert admin.get(f"/kelola/bukti/{guess}").status_code in (400, 404), guess
+    for walk in ["/static/%2e%2e/app.py", "/static/..%2F..%2Fsecret_key", "/static/%2e%2e%2f"
+                 "%2e%2e%2f%2e%2e%2fhome/tindak.db", "/static/..%5Capp.py"]:
+        res = client.get(walk)
+        assert res.status_code in (400, 404) and b"import" not in res.content, walk
 
 
 def test_an_import_file_over_its_cap_is_refused(org, client_for):
@@ -878,6 +882,30 @@ def test_an_import_file_over_its_cap_is_refused(org, client_for):
                                           files=[("files", ("besar.csv", body, "text/csv"))],
                                           csrf_from="/kelola/impor")
     assert res.status_code == 422 and "larger than" in res.text
+
+
+def test_exports_never_hand_a_spreadsheet_a_formula(org, make, client_for):
+    """Every exported text a spreadsheet would run (=, +, -, @, tab, CR first) is quoted."""
+    import csv
+    import io
+
+    import openpyxl
+
+    unit = make.unit(code="-U", name="+Unit", parent=org.root)
+    owner = make.person(email="-owner@x.go.id", unit=unit, name="@Owner")
+    forum = make.forum(unit=unit, title="=HYPERLINK(\"http://evil.example\",\"x\")")
+    for i, text in enumerate(["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"]):
+        make.rec(owner=owner, unit=unit, forum=forum, ref=f"=R{i}", text=text)
+    c = client_for(org.admin)
+    res = c.get("/kelola/rekomendasi", params={"unit": "-U", "format": "csv"})
+    rows = list(csv.reader(io.StringIO(res.content.decode("utf-8-sig"))))[1:]
+    book = openpyxl.load_workbook(io.BytesIO(
+        c.get("/kelola/rekomendasi", params={"unit": "-U", "format": "xlsx"}).content))
+    cells = [v for row in rows for v in row] + [
+        v for row in book.active.iter_rows(min_row=2, values_only=True) for v in row]
+    assert len(rows) == 6 and cells
+    for value in cells:
+        assert not str(value).startswith(("=", "+", "-", "@", "\t", "\r")), repr(value)
 
 
 # ---------------------------------------------------------------- SQL-looking and odd input
