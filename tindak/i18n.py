@@ -96,12 +96,15 @@ def translator(lang: str | None) -> Translator:
     return Translator(lang=lang, gettext=t.gettext, ngettext=t.ngettext)
 
 
+@lru_cache(maxsize=64)
 def status_label(code: str, lang: str | None) -> str:
     """The label of a status code in `lang` ('Belum ditindaklanjuti' …); the code if unknown."""
     msgid = STATUS_MSGIDS.get(code)
     return get_translations(normalize_lang(lang)).gettext(msgid) if msgid else code
 
 
+# Cached: Babel's formatting costs ~40 µs a call, and a daily run formats a million dates.
+@lru_cache(maxsize=8192)
 def format_date(d: date, lang: str | None, tz: str | None = None) -> str:
     """'2 Februari 2026' / '2 February 2026', with ' (WITA)' etc. when a unit timezone is given."""
     text = _babel_format_date(d, "d MMMM y", locale=normalize_lang(lang))

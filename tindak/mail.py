@@ -26,7 +26,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tindak.errors import DeliveryError
-from tindak.i18n import format_date, format_percent, install_jinja, normalize_lang, translator
+from tindak.i18n import (
+    format_date,
+    format_percent,
+    install_jinja,
+    normalize_lang,
+    status_label,
+    translator,
+)
 from tindak.mailmodel import DigestMail, Inline, ItemLine, NoticeMail, Rendered
 from tindak.settings import get_settings
 
@@ -103,11 +110,41 @@ def _tidy_text(text: str, width: int = 76) -> str:
         if len(line) > width:
             indent = " " * (len(line) - len(line.lstrip()))
             hang = indent + ("  " if line.lstrip().startswith(("* ", "- ")) else "")
-            out.extend(textwrap.wrap(line, width, initial_indent="", subsequent_indent=hang,
-                                     break_long_words=False, break_on_hyphens=False))
+            out.extend(_wrap(line, width, hang))
             continue
         out.append(line)
     return "\n".join(out).strip("\n") + "\n"
+
+
+_SPACES = re.compile(r"( +)")
+
+
+def _wrap(line: str, width: int, hang: str) -> list[str]:
+    """textwrap.wrap(line, width, subsequent_indent=hang, break_long_words=False,
+    break_on_hyphens=False), line for line; without tabs, 5x faster than textwrap."""
+    if "\t" in line:
+        return textwrap.wrap(line, width, initial_indent="", subsequent_indent=hang,
+                             break_long_words=False, break_on_hyphens=False)
+    chunks = [c for c in _SPACES.split(line) if c]
+    chunks.reverse()
+    lines: list[str] = []
+    while chunks:
+        indent = hang if lines else ""
+        room = width - len(indent)
+        if lines and chunks[-1].strip() == "":
+            del chunks[-1]
+        cur: list[str] = []
+        size = 0
+        while chunks and size + len(chunks[-1]) <= room:
+            size += len(chunks[-1])
+            cur.append(chunks.pop())
+        if chunks and not cur and len(chunks[-1]) > room:
+            cur.append(chunks.pop())  # a word longer than the line stands alone
+        if cur and cur[-1].strip() == "":
+            del cur[-1]
+        if cur:
+            lines.append(indent + "".join(cur))
+    return lines
 
 
 # ---------------------------------------------------------------- notices
@@ -138,12 +175,73 @@ def _overdue_days(item: ItemLine) -> int:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """An item line with every string the item block shows already made: nested macros,
+    filters and gettext calls cost ~0.3 ms an item, and a daily run shows a million items."""
+
+    ref: str
+    text: str  # shortened, on one line
+    forum: str
+    unit_name: str
+    deadline: str  # '2 Februari 2026 (WITA)'
+    when: str  # 'terlambat 3 hari' …, or ''
+    when_kind: str  # late | today | left | ''
+    status: str  # the label
+    progress: int
+    bar: int  # width of the filled part of the 120 px progress bar (0: none)
+    bar_rest: bool  # the bar has an unfilled part
+    idle: str  # 'Last progress report N days ago', or '' (reminders only)
+    owner_name: str
+    owner_email: str
+    link: str | None  # the item's update link, http(s) only
+
+
+@lru_cache(maxsize=4096)
+def _when(lang: str, late: int, days_left: int) -> tuple[str, str]:
+    t = translator(lang)
+    if late > 0:
+        return "late", t.ngettext("overdue by %(num)d day", "overdue by %(num)d days",
+                                  late) % {"num": late}
+    if days_left == 0:
+        return "today", t.gettext("due today")
+    if days_left > 0:
+        return "left", t.ngettext("%(num)d day left", "%(num)d days left",
+                                  days_left) % {"num": days_left}
+    return "", ""
+
+
+@lru_cache(maxsize=4096)
+def _idle_text(lang: str, days: int) -> str:
+    return translator(lang).ngettext("Last progress report %(num)d day ago",
+                                     "Last progress report %(num)d days ago", days) % {
+        "num": days}
+
+
+def item_view(item: ItemLine, lang: str, on: date | None = None) -> ItemView:
+    """The strings of one item block; `on` (the message's date) shows the idle time."""
+    kind, when = _when(lang, _overdue_days(item), item.days_left)
+    pct = min(max(item.progress, 0), 100)
+    idle = idle_days(item, on) if on is not None else None
+    return ItemView(
+        ref=item.ref, text=shorten(item.text), forum=one_line(item.forum),
+        unit_name=one_line(item.unit_name), deadline=format_date(item.deadline, lang, item.tz),
+        when=when, when_kind=kind, status=status_label(item.status, lang),
+        progress=item.progress, bar=int(round(pct * 1.2)) if pct > 0 else 0,
+        bar_rest=pct < 100, idle=_idle_text(lang, idle) if idle is not None else "",
+        owner_name=one_line(item.owner_name), owner_email=item.owner_email,
+        link=web_url(item.update_url),
+    )
+
+
+@dataclass(frozen=True)
 class Section:
     key: str
-    items: list[ItemLine]
+    lines: list[ItemLine]
+    items: list[ItemView]  # the same items, as the templates show them
 
 
-def _sections(items: Iterable[ItemLine], order: tuple[str, ...]) -> list[Section]:
+def _sections(items: Iterable[ItemLine], order: tuple[str, ...], lang: str,
+              on: date | None) -> list[Section]:
     groups: dict[str, list[ItemLine]] = {k: [] for k in order}
     for it in items:
         key = section_of(it)
@@ -154,20 +252,20 @@ def _sections(items: Iterable[ItemLine], order: tuple[str, ...]) -> list[Section
         else:
             lst.sort(key=lambda i: (i.deadline, i.ref))
     keys = [k for k in order if groups[k]] + [k for k in groups if k not in order and groups[k]]
-    return [Section(k, groups[k]) for k in keys]
+    return [Section(k, groups[k], [item_view(i, lang, on) for i in groups[k]]) for k in keys]
 
 
 def _reminder_subject(m: NoticeMail, sections: list[Section]) -> str:
     t = translator(m.lang)
     parts = []
     for sec in sections:
-        n = len(sec.items)
+        n = len(sec.lines)
         if sec.key == "overdue":
             parts.append(t.ngettext("%(num)d overdue", "%(num)d overdue", n) % {"num": n})
         elif sec.key == "due":
             parts.append(t.ngettext("%(num)d due today", "%(num)d due today", n) % {"num": n})
         elif sec.key == "before":
-            days = max(i.days_left for i in sec.items)
+            days = max(i.days_left for i in sec.lines)
             parts.append(t.ngettext("%(num)d due within %(days)d days",
                                     "%(num)d due within %(days)d days", n)
                          % {"num": n, "days": days})
@@ -196,17 +294,17 @@ def render_notice(m: NoticeMail) -> Rendered:
     """A daily reminder (to an owner) or escalation (to a superior), as subject, text and HTML."""
     lang = normalize_lang(m.lang)
     if m.kind == "escalation":
-        sections = _sections(m.items, ESCALATION_SECTIONS)
+        sections = _sections(m.items, ESCALATION_SECTIONS, lang, None)
         subject = _escalation_subject(m, sections)
         name = "escalation"
     else:
-        sections = _sections(m.items, REMINDER_SECTIONS)
+        sections = _sections(m.items, REMINDER_SECTIONS, lang, m.on_date)
         subject = _reminder_subject(m, sections)
         name = "reminder"
     ctx = {
         "lang": lang, "subject": subject, "m": m, "sections": sections,
         "on_date": m.on_date, "cta_url": web_url(m.update_url),
-        "overdue_days": _overdue_days, "idle_days": idle_days, "omitted": m.omitted,
+        "omitted": m.omitted,
         # Owners' signed links are credentials: only an owner's own reminder shows them.
         "item_links": m.kind != "escalation",
     }
@@ -246,8 +344,11 @@ def render_digest(d: DigestMail) -> Rendered:
     ctx = {
         "lang": lang, "subject": subject, "d": d, "week": week, "counts": counts,
         "chart_cid": chart_cid, "more_overdue": max(0, d.overdue_count - len(d.overdue)),
-        "overdue": sorted(d.overdue, key=lambda i: (-_overdue_days(i), i.deadline, i.ref)),
-        "cta_url": web_url(d.dashboard_url), "overdue_days": _overdue_days,
+        "overdue": [item_view(i, lang) for i in sorted(
+            d.overdue, key=lambda i: (-_overdue_days(i), i.deadline, i.ref))],
+        "escalations": [item_view(i, lang) for i in d.escalations],
+        "at_risk": [item_view(i, lang) for i in d.at_risk],
+        "cta_url": web_url(d.dashboard_url),
     }
     return Rendered(
         subject=subject,
