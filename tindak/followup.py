@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import multiprocessing
+import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -58,6 +61,7 @@ class ComposeReport:
     messages: int = 0
     notices: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # messages whose notices a concurrent run queued first
 
 
 def lock_for(s: Session, name: str) -> None:
@@ -171,59 +175,184 @@ def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tr
     return (second, owner) if second is not None else (None, None)
 
 
-def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH) -> ComposeReport:
-    """Turn planned notices into outbox messages: one per recipient, kind and day."""
-    from tindak import mail
+def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
+                    workers: int | None = None) -> ComposeReport:
+    """Turn planned notices into outbox messages: one per recipient, kind and day.
 
+    Batch by batch: read the notices (no lock held), render the messages (in `workers`
+    processes when there are many), then queue them in one short write transaction. A batch
+    is read while the one before renders, and written while the next renders.
+    """
     now = now or datetime.now(UTC)
     report = ComposeReport()
-    settings = get_settings()
-    while True:
-        with write_session() as s:
-            lock_for(s, "tindak.compose")
-            recipients = s.execute(
-                sa.select(Notice.recipient_id).where(Notice.outbox_id.is_(None))
-                .group_by(Notice.recipient_id).order_by(Notice.recipient_id).limit(batch)
-            ).scalars().all()
-            if not recipients:
+    pool = _render_pool(workers)
+    try:
+        while True:
+            skipped = report.skipped
+            _compose_pass(now, batch, pool, report)
+            # A concurrent run took notices we had read: another pass for what it left.
+            if report.skipped == skipped:
                 return report
-            notices = s.execute(
-                sa.select(Notice.id, Notice.recommendation_id, Notice.stage, Notice.kind,
-                          Notice.recipient_id, Notice.cc_id, Notice.on_date)
-                .where(Notice.outbox_id.is_(None), Notice.recipient_id.in_(recipients))
-                .order_by(Notice.id)
-            ).all()
-            groups: dict[tuple[int, str, date], list] = defaultdict(list)
-            for n in notices:
-                groups[(n.recipient_id, n.kind, n.on_date)].append(n)
-            lines = _item_lines(s, {n.recommendation_id for n in notices})
-            persons = _persons(s, {n.recipient_id for n in notices}
-                               | {n.cc_id for n in notices if n.cc_id})
-            links: list[dict] = []
-            for (rid, kind, on), group in groups.items():
-                name, email = persons[rid]
-                urgent = sorted(group, key=lambda n: (lines[n.recommendation_id]["deadline"],
-                                                      n.id))
-                shown = urgent[:MAX_ITEMS_PER_MESSAGE]
-                items = [_line_for(lines[n.recommendation_id], n.stage, on,
-                                   owner_link=(kind == REMINDER)) for n in shown]
-                cc = sorted({persons[n.cc_id][1] for n in shown if n.cc_id} - {email})
-                msg = NoticeMail(kind=kind, on_date=on, recipient_name=name,
-                                 recipient_email=email, items=items, cc=cc,
-                                 update_url=owner_url(rid, email) if kind == REMINDER else None,
-                                 lang=settings.language, omitted=len(group) - len(shown))
-                key = message_key(kind, email, on, [n.id for n in group])
-                oid = queue_message(s, key, kind, on, email, cc, mail.render_notice(msg), now)
-                if oid is None:
-                    continue
-                links += [{"nid": n.id, "oid": oid} for n in group]
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _compose_pass(now: datetime, batch: int, pool: Executor | None,
+                  report: ComposeReport) -> None:
+    after = 0
+    drafts, after = _drafts(after, batch)
+    jobs = _render(drafts, pool)
+    while drafts:
+        nxt, after = _drafts(after, batch) if after is not None else ([], None)
+        nxt_jobs = _render(nxt, pool)
+        _queue_drafts(drafts, [r for job in jobs for r in job.result()], now, report)
+        drafts, jobs = nxt, nxt_jobs
+
+
+@dataclass
+class _Draft:
+    """One message to be: its key, envelope, content, and the notices it carries."""
+
+    key: str
+    rid: int  # the recipient's person id
+    kind: str
+    on: date
+    to: str
+    cc: list[str]
+    notice_ids: list[int]
+    mail: NoticeMail
+
+
+def _drafts(after: int, batch: int) -> tuple[list[_Draft], int | None]:
+    """The messages of the next `batch` recipients (by id, above `after`) with unsent
+    notices, and the last recipient id read (None: there are no more)."""
+    settings = get_settings()
+    with session() as s:
+        recipients = s.execute(
+            sa.select(Notice.recipient_id).where(Notice.outbox_id.is_(None),
+                                                 Notice.recipient_id > after)
+            .group_by(Notice.recipient_id).order_by(Notice.recipient_id).limit(batch)
+        ).scalars().all()
+        if not recipients:
+            return [], None
+        notices = s.execute(
+            sa.select(Notice.id, Notice.recommendation_id, Notice.stage, Notice.kind,
+                      Notice.recipient_id, Notice.cc_id, Notice.on_date)
+            .where(Notice.outbox_id.is_(None), Notice.recipient_id.in_(recipients))
+            .order_by(Notice.id)
+        ).all()
+        groups: dict[tuple[int, str, date], list] = defaultdict(list)
+        for n in notices:
+            groups[(n.recipient_id, n.kind, n.on_date)].append(n)
+        lines = _item_lines(s, {n.recommendation_id for n in notices})
+        persons = _persons(s, {n.recipient_id for n in notices}
+                           | {n.cc_id for n in notices if n.cc_id})
+    urls: dict[int, str | None] = {}  # one signed link per owner and batch, not per item
+
+    def url(pid: int, email: str) -> str | None:
+        if pid not in urls:
+            urls[pid] = owner_url(pid, email)
+        return urls[pid]
+
+    drafts = []
+    for (rid, kind, on), group in groups.items():
+        name, email = persons[rid]
+        urgent = sorted(group, key=lambda n: (lines[n.recommendation_id]["deadline"], n.id))
+        shown = urgent[:MAX_ITEMS_PER_MESSAGE]
+        items = [_line_for(lines[n.recommendation_id], n.stage, on, url if kind == REMINDER
+                           else None) for n in shown]
+        cc = sorted({persons[n.cc_id][1] for n in shown if n.cc_id} - {email})
+        msg = NoticeMail(kind=kind, on_date=on, recipient_name=name, recipient_email=email,
+                         items=items, cc=cc,
+                         update_url=url(rid, email) if kind == REMINDER else None,
+                         lang=settings.language, omitted=len(group) - len(shown))
+        ids = [n.id for n in group]
+        drafts.append(_Draft(message_key(kind, email, on, ids), rid, kind, on, email, cc, ids,
+                             msg))
+    return drafts, recipients[-1]
+
+
+# Below this many messages a batch renders in this process: starting a pool costs ~1 s.
+POOL_MIN_MESSAGES = 2000
+RENDER_CHUNK = 50  # messages per job handed to a render process
+
+
+class _Done:
+    """A finished job, shaped like a Future (a batch rendered in this process)."""
+
+    def __init__(self, value: list[Rendered]):
+        self.value = value
+
+    def result(self) -> list[Rendered]:
+        return self.value
+
+
+def _render(drafts: list[_Draft], pool: Executor | None) -> list:
+    from tindak import mail
+
+    mails = [d.mail for d in drafts]
+    if pool is None or len(mails) < RENDER_CHUNK * 2:
+        return [_Done([mail.render_notice(m) for m in mails])]
+    return [pool.submit(_render_chunk, mails[i:i + RENDER_CHUNK])
+            for i in range(0, len(mails), RENDER_CHUNK)]
+
+
+def _render_chunk(mails: list[NoticeMail]) -> list[Rendered]:
+    from tindak import mail
+
+    return [mail.render_notice(m) for m in mails]
+
+
+def _warm_up() -> None:
+    from tindak import mail
+
+    mail.environment()
+
+
+def _render_pool(workers: int | None) -> Executor | None:
+    """Render processes when there is enough to render and more than one core to do it."""
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers < 2:
+        return None
+    with session() as s:
+        pending = s.execute(
+            sa.select(sa.func.count(sa.distinct(Notice.recipient_id)))
+            .where(Notice.outbox_id.is_(None))).scalar_one()
+    if pending < POOL_MIN_MESSAGES:
+        return None
+    # forkserver: the children start from a clean process, not a copy of this one's threads.
+    ctx = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_up)
+
+
+def _queue_drafts(drafts: list[_Draft], rendered: list[Rendered], now: datetime,
+                  report: ComposeReport) -> None:
+    """Queue the rendered messages whose notices are all still unsent, and link the notices
+    to them, in one transaction: a message and its notices are written together or not."""
+    if not drafts:
+        return
+    with write_session() as s:
+        lock_for(s, "tindak.compose")
+        free = set(s.execute(
+            sa.select(Notice.id).where(Notice.outbox_id.is_(None),
+                                       Notice.recipient_id.in_(sorted({d.rid for d in drafts})))
+        ).scalars())
+        ok = [(d, r) for d, r in zip(drafts, rendered, strict=True)
+              if all(i in free for i in d.notice_ids)]
+        report.skipped += len(drafts) - len(ok)
+        oids = queue_messages(s, [(d.key, d.kind, d.on, d.to, d.cc, r) for d, r in ok], now)
+        links = [{"nid": i, "oid": oids[d.key]} for d, _ in ok if d.key in oids
+                 for i in d.notice_ids]
+        if links:
+            t = Notice.__table__  # type: ignore[attr-defined]
+            s.execute(t.update().where(t.c.id == sa.bindparam("nid"), t.c.outbox_id.is_(None))
+                      .values(outbox_id=sa.bindparam("oid")), links)
+        for d, _ in ok:
+            if d.key in oids:
                 report.messages += 1
-                report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
-            if links:
-                t = Notice.__table__  # type: ignore[attr-defined]
-                s.execute(t.update().where(t.c.id == sa.bindparam("nid"))
-                          .values(outbox_id=sa.bindparam("oid")), links)
-            report.notices += len(links)
+                report.notices += len(d.notice_ids)
+                report.by_kind[d.kind] = report.by_kind.get(d.kind, 0) + 1
 
 
 def message_key(kind: str, email: str, on: date, parts: Iterable[object]) -> str:
@@ -232,12 +361,11 @@ def message_key(kind: str, email: str, on: date, parts: Iterable[object]) -> str
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],
-                  r: Rendered, now: datetime) -> int | None:
-    """Write one rendered message to the outbox; None when its key was already queued."""
+def _outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Rendered,
+                now: datetime) -> dict:
     from tindak.mail import new_message_id
 
-    row = {
+    return {
         "key": key, "kind": kind, "on_date": on, "recipient": to, "cc": ",".join(cc),
         "subject": r.subject, "body_text": r.text, "body_html": r.html,
         "message_id": new_message_id(),
@@ -246,11 +374,26 @@ def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[s
                                    for a in r.attachments]),
         "status": "pending", "attempts": 0, "created_at": now,
     }
+
+
+def queue_messages(s: Session, msgs: list[tuple[str, str, date, str, list[str], Rendered]],
+                   now: datetime) -> dict[str, int]:
+    """Write rendered messages (key, kind, date, to, cc, rendered) to the outbox in one
+    statement; key → id of those that were new (a key already queued is left alone)."""
+    if not msgs:
+        return {}
     table = Outbox.__table__  # type: ignore[attr-defined]
     dialect = s.get_bind().dialect.name
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    res = s.execute(ins.values(**row).on_conflict_do_nothing().returning(table.c.id))
-    return res.scalar()
+    rows = [_outbox_row(*m, now) for m in msgs]
+    res = s.execute(ins.on_conflict_do_nothing().returning(table.c.id, table.c.key), rows)
+    return {key: oid for oid, key in res}
+
+
+def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],
+                  r: Rendered, now: datetime) -> int | None:
+    """Write one rendered message to the outbox; None when its key was already queued."""
+    return queue_messages(s, [(key, kind, on, to, cc, r)], now).get(key)
 
 
 def _persons(s: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -277,7 +420,8 @@ def _item_lines(s: Session, rec_ids: set[int]) -> dict[int, dict]:
     return out
 
 
-def _line_for(facts: dict, stage: str, on: date, owner_link: bool) -> ItemLine:
+def _line_for(facts: dict, stage: str, on: date, url: Callable[[int, str], str | None] | None
+              ) -> ItemLine:
     days_left = (facts["deadline"] - on).days
     return ItemLine(
         ref=facts["ref"], text=facts["text"], forum=facts["forum"],
@@ -285,7 +429,7 @@ def _line_for(facts: dict, stage: str, on: date, owner_link: bool) -> ItemLine:
         status=facts["status"], progress=facts["progress"], owner_name=facts["owner_name"],
         owner_email=facts["owner_email"], stage=stage, days_left=days_left,
         days_overdue=max(0, -days_left),
-        update_url=owner_url(facts["owner_id"], facts["owner_email"]) if owner_link else None,
+        update_url=url(facts["owner_id"], facts["owner_email"]) if url else None,
     )
 
 
