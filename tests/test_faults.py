@@ -5,12 +5,18 @@ two schedulers on one database. Real processes, a real SMTP server, a real datab
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import signal
+import socket
 import sqlite3
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -624,3 +630,143 @@ def test_a_lock_held_beyond_the_busy_timeout_is_one_clear_line_without_traceback
     assert "Traceback" not in out + err
     (line,) = err.splitlines()
     assert line.startswith("error: ") and "locked" in line
+
+
+# ================================================================ 4. two schedulers, one database
+
+def test_two_runs_of_the_same_day_at_the_same_moment_send_each_message_once(
+        prefect_url: str, smtp_env, fault_smtp: FaultSink, tmp_path: Path):
+    team = faults.build_team("TWIN", 40, AS_OF)
+    expected = team["owners"] + team["supervisors"]
+    fault_smtp.faults.delay = 0.005
+    procs = []
+    try:
+        for n in range(2):  # two machines: each its own home, one database, one SMTP server
+            home = tmp_path / f"scheduler{n}"
+            home.mkdir()
+            env = {**smtp_env(BATCH_SIZE=5), "TINDAK_HOME": str(home),
+                   "PREFECT_API_URL": prefect_url, "FAULTS_WAIT": "1"}
+            proc = faults.start([str(faults.CLI), "run", "daily", "--as-of", AS_OF.isoformat()],
+                                env, home)
+            procs.append((proc, faults.Lines(proc)))
+        for _, lines in procs:
+            lines.expect("ready")
+        for proc, _ in procs:  # both at once
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc, lines in procs:
+            code = proc.wait(timeout=120)
+            err = proc.stderr.read() if proc.stderr else ""
+            results.append((code, "\n".join(lines.rest()), err))
+    finally:
+        for proc, _ in procs:
+            faults.end(proc)
+    for code, out, err in results:
+        assert code == 0 and "Traceback" not in err, out + err
+    queued = [int(re.search(r"queued (\d+) message", out).group(1)) for _, out, _ in results]
+    sent = [int(re.search(r"delivered: (\d+) sent", out).group(1)) for _, out, _ in results]
+    assert sum(queued) == expected and sum(sent) == expected, results
+    print(f"queued {queued}, sent {sent}")
+    rows = faults.outbox()
+    assert len(rows) == expected and len({r.key for r in rows}) == expected
+    assert Counter((r.recipient, r.kind) for r in rows).most_common(1)[0][1] == 1
+    assert {r.status for r in rows} == {"sent"}
+    assert sorted(fault_smtp.faults.mids.values()) == [1] * expected
+    notices = faults.notices_of(team["unit"])
+    assert len(notices) == 3 * team["owners"] and all(n.outbox_id for n in notices)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api(url: str, path: str, body: dict | None = None) -> dict | None:
+    """One call to a Prefect server's REST API on 127.0.0.1 (None: 404). A busy server
+    (503, its own SQLite database locked) is asked again."""
+    data = None if body is None else json.dumps(body).encode()
+    for _ in range(20):
+        req = urllib.request.Request(f"{url}{path}", data=data,
+                                     headers={"Content-Type": "application/json"},
+                                     method="GET" if body is None else "POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return json.loads(res.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            if exc.code != 503:
+                raise AssertionError(f"{path}: {exc.code} {exc.read()[:300]!r}") from None
+        time.sleep(0.5)
+    raise AssertionError(f"{path}: the Prefect server stayed unavailable")
+
+
+@pytest.mark.slow
+def test_two_tindak_serve_schedulers_triggered_at_once_send_each_message_once(
+        smtp_env, fault_smtp: FaultSink, tmp_path: Path):
+    team = faults.build_team("SERVE", 20, AS_OF)
+    expected = team["owners"] + team["supervisors"]
+    fault_smtp.faults.delay = 0.005
+    servers: list[tuple[subprocess.Popen, faults.Lines, str]] = []
+    deadline = time.monotonic() + 150
+    try:
+        for n in range(2):  # two machines: each its own home and Prefect server
+            home = tmp_path / f"serve{n}"
+            home.mkdir()
+            port = _free_port()
+            env = {k: v for k, v in smtp_env(BATCH_SIZE=4).items()
+                   if not k.startswith("PREFECT_")}
+            env.update(TINDAK_HOME=str(home), PREFECT_RUNNER_POLL_FREQUENCY="1",
+                       PREFECT_LOGGING_LEVEL="WARNING")
+            proc = faults.start([str(faults.CLI), "serve", "--port", str(port)], env, home)
+            servers.append((proc, faults.Lines(proc), f"http://127.0.0.1:{port}/api"))
+        for _, lines, _ in servers:
+            lines.expect("Serving;", timeout=max(1, deadline - time.monotonic()))
+        deployments = []
+        for _, _, url in servers:  # registered by prefect.serve just after it says so
+            wait_for(lambda u=url: _api(u, "/deployments/name/daily-follow-up/daily-wib"),
+                     60, "the daily deployment", every=0.2)
+            deployments.append(_api(url, "/deployments/name/daily-follow-up/daily-wib"))
+        runs = [_api(url, f"/deployments/{d['id']}/create_flow_run",  # type: ignore[index]
+                     {"parameters": {"as_of": AS_OF.isoformat()}})
+                for (_, _, url), d in zip(servers, deployments, strict=True)]
+
+        def finished() -> bool:
+            states = [_api(url, f"/flow_runs/{r['id']}")["state"]["type"]  # type: ignore[index]
+                      for (_, _, url), r in zip(servers, runs, strict=True)]
+            return all(s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states)
+
+        wait_for(finished, max(1, deadline - time.monotonic()), "both flow runs", every=0.5)
+        states = [_api(url, f"/flow_runs/{r['id']}")["state"]  # type: ignore[index]
+                  for (_, _, url), r in zip(servers, runs, strict=True)]
+    finally:
+        for proc, _, _ in servers:
+            _stop_serve(proc)
+    assert [s["type"] for s in states] == ["COMPLETED", "COMPLETED"], states
+    rows = faults.outbox()
+    mine = [r for r in rows if r.recipient.startswith("serve-")]  # (a scheduled run may add)
+    assert len(mine) == expected and {r.status for r in mine} == {"sent"}
+    assert len({r.key for r in rows}) == len(rows)
+    assert all(fault_smtp.faults.mids[r.message_id] == 1 for r in mine)
+    assert max(fault_smtp.faults.mids.values()) == 1
+
+
+def _stop_serve(proc: subprocess.Popen) -> None:
+    """`tindak serve` stops its Prefect server on SIGTERM; whatever it started and left
+    behind (it was SIGKILLed, or stopped too slowly) is killed by id afterwards."""
+    below = faults.descendants(proc.pid)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            faults.kill_group(proc)
+    faults.end(proc)
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -87,6 +87,16 @@ class Lines:
                 return line
 
 
+    def rest(self, timeout: float = 60) -> list[str]:
+        """Every line up to the end of the stream (the child has exited or is exiting)."""
+        end = time.monotonic() + timeout
+        while True:
+            line = self.queue.get(timeout=max(0.01, end - time.monotonic()))
+            if line == "":
+                return self.seen
+            self.seen.append(line)
+
+
 class Zygote:
     """`child.py zygote`: forks a fresh process per trial (see child.py)."""
 
