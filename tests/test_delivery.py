@@ -317,7 +317,8 @@ def test_security_settings_map_to_yagmail(settings_env):
 
     opts = delivery.smtp_options(get_settings())
     assert (opts["smtp_ssl"], opts["smtp_starttls"], opts["port"]) == (True, False, 465)
-    assert (opts["user"], opts["password"], opts["smtp_skip_login"]) == ("tindak", "s3cret", False)
+    assert (opts["user"], opts["password"], opts["smtp_skip_login"]) == (
+        {"tindak": "tindak"}, "s3cret", False)  # a dict: yagmail would append @gmail.com
     assert opts["context"].verify_mode.name == "CERT_REQUIRED"
     settings_env(SMTP_SECURITY="starttls")
     opts = delivery.smtp_options(get_settings())

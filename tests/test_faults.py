@@ -453,10 +453,6 @@ def test_a_server_slower_than_the_timeout_leaves_one_message_unknown(
     assert received_by(cli_smtp) == Counter(e for e in emails if e != doubt.recipient)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with the SMTP server down, `tindak run daily` prints Prefect's ERROR log of the "
-    "failed deliver-batch task, with a full traceback, on stderr (configure_prefect(quiet=True) "
-    "keeps Prefect's console handler at WARNING)"))
 def test_server_down_the_real_command_prints_no_traceback(
         prefect_url: str, smtp_env, make, fault_smtp: FaultSink, tmp_path: Path):
     owners(make)
@@ -618,10 +614,6 @@ def test_a_lock_held_beyond_the_busy_timeout_fails_the_run_writing_nothing(
 
 
 @SQLITE_ONLY
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a locked database ends `tindak run daily` with Prefect's ERROR tracebacks on "
-    "stderr (task and flow failure logs) and a 3-line 'error: OperationalError: … [SQL: "
-    "BEGIN IMMEDIATE] (Background on this error …)' instead of one clear line"))
 def test_a_lock_held_beyond_the_busy_timeout_is_one_clear_line_without_traceback(
         locked_run, make):
     owners(make)

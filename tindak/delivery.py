@@ -104,7 +104,7 @@ class DeliveryReport:
         """A DeliveryError naming the first error when the SMTP server could not be used."""
         if self.stopped:
             first = self.errors[0] if self.errors else "SMTP delivery stopped"
-            raise DeliveryError(f"{first} ({self.summary()})")
+            raise DeliveryError(first)
 
 
 def new_run_id() -> str:

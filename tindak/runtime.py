@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 from tindak.settings import get_settings
 
@@ -22,6 +24,21 @@ def configure_prefect(quiet: bool = False) -> None:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     if quiet:
-        defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        # The command prints its own summary; Prefect's records (the API) keep every log.
+        defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    if quiet and "prefect" in sys.modules:
+        _quiet_console()
+
+
+def _quiet_console() -> None:
+    """Prefect was imported (so its logging set up) before us: lower its console handlers."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL)

@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
+        import sqlalchemy.exc
+
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            print(f"error: {database_problem(exc)}", file=sys.stderr)
+            return 1
         # typer bundles its own click: recognise its usage errors by shape, not by class.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
                                                                int):
@@ -61,6 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def database_problem(exc: Exception) -> str:
+    """The database driver's own first line, without SQLAlchemy's SQL and links."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if "locked" in first or "busy" in first:
+        return (f"the database is busy ({first}): another program holds it; nothing was "
+                "changed, try again")
+    return f"database error: {first}"
 
 
 if __name__ == "__main__":  # pragma: no cover
