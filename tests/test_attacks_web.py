@@ -874,12 +874,6 @@ def test_stored_names_cannot_be_guessed_or_walked(org, client, client_for, tmp_p
         assert res.status_code in (400, 404) and b"import" not in res.content, walk
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: tindak/recs.py store_evidence keeps the given name as is (Path(name).name[:300]): "
-    "through the CLI ('tindak recs update --evidence FILE') a file named with a right-to-left "
-    "override or a backslash is shown so on the pages. Clean it as tindak.web.reports."
-    "upload_name does: take the part after the last '/' or '\\', drop unicodedata category "
-    "C characters."))
 def test_a_file_recorded_from_the_command_line_keeps_a_plain_name(org, tmp_path):
     f = tmp_path / "laporan\u202efdp.zip"
     f.write_bytes(b"PK\x03\x04")

@@ -383,7 +383,10 @@ def _cells(sheet: Sheet, at: At, cells: list[Any], p: Problems) -> dict[str, Any
             out[col] = raw
             continue
         value = raw.strip()
-        if len(value) > MAX_CELL:
+        if "\x00" in value:  # no database keeps it faithfully (PostgreSQL refuses it)
+            p.add(at, col, "contains a NUL character (\\x00); remove it", sheet.kind)
+            value = _BAD
+        elif len(value) > MAX_CELL:
             p.add(at, col, f"is {len(value)} characters long; at most {MAX_CELL} are accepted",
                   sheet.kind)
             value = _BAD

@@ -55,7 +55,7 @@ ESCALATION_SECTIONS = ("esc2", "esc1")
 
 def shorten(text: str, limit: int = TEXT_LIMIT) -> str:
     """Whitespace collapsed, cut at a word boundary with '…' when longer than `limit`."""
-    flat = " ".join(str(text).split())
+    flat = one_line(text)
     if len(flat) <= limit:
         return flat
     cut = flat[: limit - 1]
@@ -65,9 +65,13 @@ def shorten(text: str, limit: int = TEXT_LIMIT) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
 def one_line(text: str) -> str:
-    """Any run of whitespace (newlines included) as one space: safe in a header or a line."""
-    return " ".join(str(text).split())
+    """Any run of whitespace (newlines included) as one space, without bidi controls (an
+    override would reverse the rest of a subject): safe in a header or a line."""
+    return " ".join(str(text).translate(BIDI_CONTROLS).split())
 
 
 def web_url(url: str | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import mimetypes
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -129,6 +130,14 @@ class Evidence:
     filename: str | None = None  # the name the user gave it
 
 
+def clean_filename(raw: str) -> str:
+    """A file name as pages show it and downloads offer it: no folders (either slash), no
+    control or invisible characters (a right-to-left override makes 'x\u202efdp.zip' read
+    'xpiz.pdf')."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in name if unicodedata.category(c)[0] != "C").strip() or "upload"
+
+
 def store_evidence(src: Path, original_name: str | None = None) -> tuple[str, str]:
     """Copy an evidence file under TINDAK_HOME/files with a generated name; (stored, original)."""
     name = original_name or src.name
@@ -146,7 +155,7 @@ def store_evidence(src: Path, original_name: str | None = None) -> tuple[str, st
     folder.mkdir(parents=True, exist_ok=True)
     stored = f"{secrets.token_hex(16)}{ext}"
     shutil.copyfile(src, folder / stored)
-    return stored, Path(name).name[:300]
+    return stored, clean_filename(name)[:300]
 
 
 def evidence_mime(stored: str) -> str:

@@ -3,7 +3,6 @@ the CLI): the evidence file is copied to a temporary file with a size cap first.
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,7 @@ def _progress(raw: str) -> int | None:
         raise InvalidInput(f"progress must be a whole number from 0 to 100, not '{raw}'") from None
 
 
-def upload_name(raw: str) -> str:
-    """The name a file was uploaded with, as pages show it and downloads offer it: no folders
-    (either slash), no control or invisible characters (a right-to-left override makes
-    'x\u202efdp.zip' read 'xpiz.pdf')."""
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(c for c in name if unicodedata.category(c)[0] != "C").strip() or "upload"
+upload_name = recs.clean_filename
 
 
 def report_from_form(ref: str, by: str, form: FormData) -> dict[str, Any]:
