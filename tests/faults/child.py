@@ -10,8 +10,9 @@ imports Tindak once, says 'zygote', then obeys lines on stdin:
     reap PID                                 says 'exit PID CODE' once it has ended (-9: killed)
 
 Modes: `deliver` (tindak.delivery.deliver(), what `tindak run daily` ends with) and
-`plan-compose AS_OF PLAN_BATCH COMPOSE_BATCH` (the daily flow's planning and composing,
-batch by batch as its tasks run them). A fork costs milliseconds where a fresh interpreter
+`plan-compose AS_OF PLAN_BATCH COMPOSE_BATCH [WORKERS]` (the daily flow's planning and
+composing, batch by batch as its tasks run them; with WORKERS, rendered by that many
+processes however few the messages). A fork costs milliseconds where a fresh interpreter
 costs a second of imports: the test can afford many trials, each a real process with its
 own database and SMTP connections, killed with SIGKILL.
 """
@@ -32,12 +33,15 @@ def work(mode: str, args: list[str]) -> dict:
         return asdict(delivery.deliver())
     if mode == "plan-compose":
         as_of, plan_batch, compose_batch = date.fromisoformat(args[0]), int(args[1]), int(args[2])
+        workers = int(args[3]) if len(args) > 3 else None
+        if workers:
+            followup.POOL_MIN_MESSAGES = 1
         notices = 0
         for lo, hi in followup.active_id_ranges(size=plan_batch):
             notices += followup.plan_range(lo, hi, as_of=as_of).notices
             print(f"planned {os.getpid()} {lo}-{hi}", flush=True)
-        return {"notices": notices,
-                "messages": followup.compose_pending(batch=compose_batch).messages}
+        composed = followup.compose_pending(batch=compose_batch, workers=workers)
+        return {"notices": notices, "messages": composed.messages}
     raise SystemExit(f"unknown mode {mode!r}")
 
 
