@@ -132,12 +132,9 @@ def outcome(what: str) -> None:
 
 
 def known_bug(text: str, exc: BaseException | None = None) -> bool:
-    """The crashes pinned down by the xfail tests at the end of this file, tolerated by the
-    properties (when they leave the database as it was) so that the fuzzing goes on looking
-    for others. Remove each case with its xfail mark once it is fixed."""
-    if exc is not None and isinstance(exc, SyntaxError | zlib.error):  # a damaged workbook
-        return True
-    return text.startswith(("XMLSyntaxError: ", "ParseError: ", "error: Error -3 "))
+    """Crashes pinned down by xfail tests, tolerated by the properties while they last so
+    that the fuzzing goes on looking for others (none at present)."""
+    return False
 
 
 def check_line(line: str, paths: list[str]) -> None:
@@ -454,10 +451,6 @@ def test_a_nul_byte_in_any_cell_is_refused_on_both_databases(base: Path, column:
     assert row and (row["row"], row["col"]) == ("2", column) and "NUL" in row["why"], errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: an error's reason quotes the cell as it is, line breaks and control characters "
-    "included ('2026\\n01' is not a date…), so one error prints as several lines, or "
-    "carries terminal escapes (tindak/importer.py _short and the messages that quote cells)"))
 @pytest.mark.parametrize("column,value", [
     ("forum_date", "2026\n01"), ("category", "a\nb"), ("owner", "\x1b[31mx"),
     ("priority", "urgent\r\n!"), ("deadline", "soon\x08\x08"),
@@ -495,11 +488,6 @@ def _damaged(part: str, how: str) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a damaged .xlsx (an XML part empty or cut short, a corrupt deflate stream) "
-    "escapes read_xlsx as lxml's XMLSyntaxError, ElementTree's ParseError (both "
-    "SyntaxError) or zlib.error instead of 'FILE: not a readable .xlsx workbook'; "
-    "the sheet's rows are parsed lazily, outside the try around load_workbook"))
 @pytest.mark.parametrize("part,how", [
     ("[Content_Types].xml", "empty"), ("xl/workbook.xml", "cut"), ("xl/styles.xml", "empty"),
     ("xl/worksheets/sheet1.xml", "cut"), ("xl/worksheets/sheet1.xml", "inflate"),

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -138,7 +139,9 @@ def _guess_kind(columns: list[str]) -> str | None:
 
 
 def _short(value: Any, n: int = 40) -> str:
-    text = str(value)
+    """A cell quoted in an error: shortened, control characters shown as escapes (an error
+    stays one line, and carries no terminal escapes)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -236,6 +239,11 @@ def _xlsx_value(value: Any) -> Any:
     return str(getattr(value, "text", value))  # array formulas and the like: their text
 
 
+# What a damaged workbook raises: bad zip, missing part, bad XML (lxml's and ElementTree's
+# errors are SyntaxErrors), a corrupt deflate stream.
+XLSX_DAMAGE = (OSError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, zlib.error)
+
+
 def read_xlsx(path: Path, label: str, order: int, p: Problems) -> list[Sheet]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -246,33 +254,43 @@ def read_xlsx(path: Path, label: str, order: int, p: Problems) -> list[Sheet]:
     except FileNotFoundError:
         p.file(label, order, "no such file")
         return []
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as exc:
+    except (*XLSX_DAMAGE, InvalidFileException) as exc:
         p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
         return []
     sheets: list[Sheet] = []
     try:
-        found = {ws.title.strip().lower(): ws for ws in wb.worksheets}
-        wanted = [k for k in KINDS if k in found]
-        if not wanted:
-            p.file(label, order, "no sheet named units, people or recommendations (found: "
-                   + ", ".join(ws.title for ws in wb.worksheets) + ")")
-        for i, kind in enumerate(wanted):
-            ws = found[kind]
-            sub = f"{label}[{ws.title}]"
-            rows: list[tuple[int, list[Any]]] = []
-            head = None
-            for num, raw in enumerate(ws.iter_rows(values_only=True), 1):
-                cells = [_xlsx_value(v) for v in raw]
-                if num == 1:
-                    head = _header(cells, sub, order + i, kind, p)
-                    if head is None:
-                        break
-                elif any(c is not None and str(c).strip() for c in cells):
-                    rows.append((num, cells))
-            if head is not None:  # a sheet left wholly empty is simply skipped
-                sheets.append(Sheet(sub, kind, order + i, head[1], rows))
+        sheets = _read_sheets(wb, label, order, p)
+    # Rows are parsed lazily: a damaged part (bad XML, a corrupt deflate stream) shows here.
+    except (*XLSX_DAMAGE, InvalidFileException) as exc:
+        p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
+        sheets = []
     finally:
         wb.close()
+    return sheets
+
+
+def _read_sheets(wb: Any, label: str, order: int, p: Problems) -> list[Sheet]:
+    sheets: list[Sheet] = []
+    found = {ws.title.strip().lower(): ws for ws in wb.worksheets}
+    wanted = [k for k in KINDS if k in found]
+    if not wanted:
+        p.file(label, order, "no sheet named units, people or recommendations (found: "
+               + ", ".join(ws.title for ws in wb.worksheets) + ")")
+    for i, kind in enumerate(wanted):
+        ws = found[kind]
+        sub = f"{label}[{ws.title}]"
+        rows: list[tuple[int, list[Any]]] = []
+        head = None
+        for num, raw in enumerate(ws.iter_rows(values_only=True), 1):
+            cells = [_xlsx_value(v) for v in raw]
+            if num == 1:
+                head = _header(cells, sub, order + i, kind, p)
+                if head is None:
+                    break
+            elif any(c is not None and str(c).strip() for c in cells):
+                rows.append((num, cells))
+        if head is not None:  # a sheet left wholly empty is simply skipped
+            sheets.append(Sheet(sub, kind, order + i, head[1], rows))
     return sheets
 
 
@@ -492,7 +510,7 @@ def parse_day(value: Any) -> date | str:
         try:
             day = date(y, mo, d)
         except ValueError:
-            reason = f"'{value}' is not a real date"
+            reason = f"'{_short(value)}' is not a real date"
             if ID_DATE.match(value) and mo > 12 >= d:
                 reason += " (dates are DD/MM/YYYY: day first, then month)"
             return reason
@@ -600,7 +618,7 @@ def _parse_rec(row: _Row, out: Parsed) -> None:
         hk = int(m.group(1))
         rule = raw if len(raw) <= 20 else f"+{hk} hk"
         if hk > MAX_HK:
-            row.bad("deadline", f"'{raw}' is more than a year of working days (at most "
+            row.bad("deadline", f"'{_short(raw)}' is more than a year of working days (at most "
                     f"+{MAX_HK} hk)")
             hk = None
     elif raw is not _BAD:
