@@ -37,11 +37,10 @@ FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=True
                                        HealthCheck.large_base_example])
 
 # A row error: `FILE:ROW: column: reason`, FILE being the path as given or, for a workbook,
-# `PATH[sheet]`; a file error: `FILE: reason`. The reason may echo a cell, line breaks
-# included (see test_every_error_is_one_printable_line): matched with DOTALL here.
-ROW_ERROR = re.compile(r"(?P<file>.+?(?:\[[^\]]*\])?):(?P<row>\d+): (?P<col>[a-z_]+): (?P<why>.+)",
-                       re.DOTALL)
-FILE_ERROR = re.compile(r"(?P<file>.+?): (?P<why>.+)", re.DOTALL)
+# `PATH[sheet]`; a file error: `FILE: reason`. One line each: a quoted cell shows its line
+# breaks as escapes (other invisible characters: see the xfail tests at the end).
+ROW_ERROR = re.compile(r"(?P<file>.+?(?:\[[^\]]*\])?):(?P<row>\d+): (?P<col>[a-z_]+): (?P<why>.+)")
+FILE_ERROR = re.compile(r"(?P<file>.+?): (?P<why>.+)")
 COLUMNS = {"code", "name", "parent", "timezone", "email", "unit", "role", "supervisor", "ref",
            "forum", "forum_date", "text", "category", "owner", "deadline", "priority", "place",
            "minutes_ref", "header", "row", "file"}
@@ -114,12 +113,6 @@ def attempt(folder: Path, files: list[tuple[str, bytes]]) -> list[str] | None:
             check_line(line, paths)
         outcome("refused: " + ("rows" if any(map(ROW_ERROR.fullmatch, exc.errors)) else "file"))
         return exc.errors
-    except Exception as exc:
-        if not known_bug(f"{type(exc).__name__}: {exc}", exc):
-            raise
-        assert checksum() == before, "a crashed import changed the database"
-        outcome("known bug")
-        return ["(known bug)"]
     written = any(c.created or c.updated for c in report.counts.values())
     outcome("imported: " + ("rows written" if written else "nothing new"))
     return None
@@ -131,13 +124,8 @@ def outcome(what: str) -> None:
         event(what)
 
 
-def known_bug(text: str, exc: BaseException | None = None) -> bool:
-    """Crashes pinned down by xfail tests, tolerated by the properties while they last so
-    that the fuzzing goes on looking for others (none at present)."""
-    return False
-
-
 def check_line(line: str, paths: list[str]) -> None:
+    assert "\n" not in line and "\r" not in line, f"not one line: {line!r}"
     row = ROW_ERROR.fullmatch(line)
     if row and row["file"].split("[", 1)[0] in paths:
         assert row["col"] in COLUMNS, line
@@ -348,8 +336,6 @@ def test_the_import_command_never_prints_a_traceback(base: Path, file, capsys):
         return
     assert code == 1 and checksum() == before
     *errors, last = err.rstrip("\n").split("\n")
-    if known_bug(last.removeprefix("error: ")):
-        return
     assert re.fullmatch(r"error: import refused: \d+ error\(s\), nothing was written", last), err
     assert errors, err
 
@@ -500,3 +486,28 @@ def test_a_damaged_workbook_is_refused_naming_the_file(base: Path, part: str, ho
         import_files([str(path)])
     assert checksum() == before
     assert exc.value.errors[0].startswith(f"{path}: not a readable .xlsx workbook")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: some errors still quote a cell raw (tindak/importer.py _header's 'repeated "
+    "column(s)', and 'unknown unit' for unit, parent and a recommendation's unit): "
+    "invisible, C1 and bidi characters (U+2028, U+0085, U+202E, DEL) reach the terminal"))
+@pytest.mark.parametrize("name,data", [
+    ("dup.csv", "code,name,\x7f,\x7f\nZ1,Zeta,,\n"),
+    ("unit.csv", "email,name,unit\nb@dinsos.example.go.id,B,DIN\u2028SOS\n"),
+    ("parent.csv", "code,name,parent\nZ2,Zeta,DIN\x85SOS\n"),
+    ("rec.csv", ",".join(REC_HEAD) + "\n" + ",".join(_rec(unit="DIN\u202eSOS")) + "\n"),
+])
+def test_errors_quoting_codes_and_headers_are_printable(base: Path, name: str, data: str):
+    errors = attempt(base, [(name, data.encode())])
+    assert errors and all(line.isprintable() for line in errors), errors
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: a code (unit code, parent, ref, unit) with an invisible or bidi character "
+    "(U+200B, U+202E, U+0085) is accepted and stored: 'DIN\u200bSOS' looks like DINSOS but "
+    "is another unit; _Row.text(ident=True) only refuses \\x00-\\x1f and \\x7f"))
+@pytest.mark.parametrize("code", ["DIN\u200bSOS", "DIN\u202eSOS", "DIN\x85SOS"])
+def test_a_code_with_an_invisible_character_is_refused(base: Path, code: str):
+    errors = attempt(base, [("units.csv", f"code,name\n{code},Dinas Sosial Kembar\n".encode())])
+    assert errors and ROW_ERROR.fullmatch(errors[0])["col"] == "code", errors  # type: ignore[index]

@@ -65,8 +65,11 @@ class Lines:
         thread.start()
 
     def _read(self, stream: Any) -> None:
-        for line in stream:
-            self.queue.put(line.rstrip("\n"))
+        try:
+            for line in stream:
+                self.queue.put(line.rstrip("\n"))
+        except (ValueError, OSError):  # the test closed the pipe: the child is gone
+            pass
         self.queue.put("")  # the end of the stream
 
     def expect(self, prefix: str, timeout: float = 60) -> str:
