@@ -200,6 +200,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("recommendation", schema=None) as batch_op:
         batch_op.create_index("ix_rec_status_deadline", ["status", "deadline"], unique=False)
+        batch_op.create_index(
+            "ix_rec_unit_status_deadline", ["unit_id", "status", "deadline"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_recommendation_forum_id"), ["forum_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_recommendation_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_recommendation_unit_id"), ["unit_id"], unique=False)
@@ -318,6 +321,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_recommendation_unit_id"))
         batch_op.drop_index(batch_op.f("ix_recommendation_owner_id"))
         batch_op.drop_index(batch_op.f("ix_recommendation_forum_id"))
+        batch_op.drop_index("ix_rec_unit_status_deadline")
         batch_op.drop_index("ix_rec_status_deadline")
 
     op.drop_table("recommendation")
