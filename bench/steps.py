@@ -58,6 +58,7 @@ def flow(as_of: str) -> dict:
 
 def digest(as_of: str) -> dict:
     """Every leader's digest built, rendered and queued (no delivery)."""
+    from flows.digest import LEADERS_PER_TASK
     from models import get_engine
     from tindak import digest as dg
 
@@ -65,8 +66,9 @@ def digest(as_of: str) -> dict:
     day = date.fromisoformat(as_of)
     ids = [pid for group in dg.leaders_by_timezone().values() for pid in group]
     messages = 0
-    for i in range(0, len(ids), 100):  # as the flow's tasks do, 100 leaders a task
-        messages += dg.plan_digests(day, ids[i:i + 100]).messages
+    step = LEADERS_PER_TASK
+    for i in range(0, len(ids), step):  # as the flow's tasks do
+        messages += dg.plan_digests(day, ids[i:i + step]).messages
     return {"leaders": len(ids), "messages": messages}
 
 

@@ -49,15 +49,18 @@ def _run_name() -> str:
 
 
 @flow(name="daily-follow-up", flow_run_name=_run_name, log_prints=True)
-def daily_followup(as_of: date | None = None, timezones: list[str] | None = None) -> dict:
-    """Check progress, queue reminders and escalations, deliver."""
+def daily_followup(as_of: date | None = None, timezones: list[str] | None = None,
+                   deliver: bool = True) -> dict:
+    """Check progress, queue reminders and escalations, deliver (unless `deliver` is false:
+    then the messages stay queued for the next run or `tindak outbox`)."""
     settings = get_settings()
     summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
     for lo, hi in followup.active_id_ranges(timezones):
         for k, v in plan_batch(lo, hi, as_of, timezones).items():
             summary[k] += v
     summary.update(compose())
-    summary["delivery"] = deliver_all(settings)
+    if deliver:
+        summary["delivery"] = deliver_all(settings)
     return summary
 
 

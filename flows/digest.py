@@ -12,7 +12,7 @@ from flows.daily import deliver_all
 from tindak import digest
 from tindak.settings import get_settings
 
-LEADERS_PER_TASK = 100
+LEADERS_PER_TASK = 400  # a task renders its digests on every core: enough to share
 
 
 @task(name="plan-digests", retries=2, retry_delay_seconds=[2, 10],

@@ -67,3 +67,25 @@ def test_a_message_whose_notices_another_run_queued_is_skipped_not_doubled(make)
                            report)
     assert (report.messages, report.skipped) == (0, 1)
     assert len(snapshot()) == 1
+
+
+@pytest.mark.slow
+def test_digests_rendered_in_processes_are_the_digests_of_one_process(make, monkeypatch):
+    from tindak import digest
+
+    root = make.unit(code="PEMPROV")
+    leaders = [make.person(unit=root, roles="leader")]
+    for i in range(3):
+        unit = make.unit(code=f"DINAS{i}", parent=root)
+        leaders.append(make.person(unit=unit, roles="leader"))
+        for k in range(4):
+            make.rec(ref=f"D{i}-{k}", owner=make.person(unit=unit),
+                     deadline=MONDAY - timedelta(days=3 * k))
+    ids = [p.id for p in leaders]
+    monkeypatch.setattr(digest, "POOL_MIN_DIGESTS", 0)
+    assert digest.plan_digests(MONDAY, ids, now=NOW).messages == 4
+    pooled = snapshot()  # the chart is the same PNG: the same cid in the HTML
+    forget_messages()
+    monkeypatch.setattr(digest, "POOL_MIN_DIGESTS", 10**6)
+    assert digest.plan_digests(MONDAY, ids, now=NOW).messages == 4
+    assert snapshot() == pooled

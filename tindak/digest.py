@@ -31,10 +31,12 @@ from tindak.directory import UnitTree
 from tindak.errors import NotFound
 from tindak.followup import message_key, queue_message
 from tindak.mailmodel import DigestMail, ItemLine, UnitCount
+from tindak.pool import render_pool
 from tindak.settings import get_settings
 from tindak.status import is_at_risk
 
 LIST_CAP = 50
+POOL_MIN_DIGESTS = 40  # fewer render faster here than a pool starts
 STATUSES = [s.value for s in Status]
 
 
@@ -66,22 +68,46 @@ def _unit_filter(col, units: set[int], tree: UnitTree):  # type: ignore[no-untyp
     return sa.true() if len(units) == len(tree.parent) else col.in_(sorted(units))
 
 
-def digest_for_leader(leader_id: int, as_of: date, s: Session | None = None) -> DigestMail:
+@dataclass
+class Units:
+    """The unit tree with its children map made once: many digests, one load."""
+
+    tree: UnitTree
+    kids: dict[int, list[int]]
+
+    @classmethod
+    def load(cls, s: Session) -> Units:
+        tree = UnitTree.load(s)
+        return cls(tree, tree.children())
+
+    def subtree(self, root: int) -> set[int]:
+        seen, stack = set(), [root]
+        while stack:
+            uid = stack.pop()
+            if uid not in seen:
+                seen.add(uid)
+                stack.extend(self.kids.get(uid, ()))
+        return seen
+
+
+def digest_for_leader(leader_id: int, as_of: date, s: Session | None = None,
+                      units_: Units | None = None) -> DigestMail:
     """The digest's numbers for one leader's unit tree, as of the morning of `as_of`."""
     if s is None:
         with session() as own:
-            return digest_for_leader(leader_id, as_of, own)
+            return digest_for_leader(leader_id, as_of, own, units_)
     settings = get_settings()
     leader = s.get(Person, leader_id)
     if leader is None:
         raise NotFound(f"no person with id {leader_id}")
-    tree = UnitTree.load(s)
-    units = tree.subtree(leader.unit_id)
+    all_units = units_ or Units.load(s)
+    tree = all_units.tree
+    units = all_units.subtree(leader.unit_id)
     where = _unit_filter(Recommendation.unit_id, units, tree)
     R, F, U, P = Recommendation, Forum, Unit, Person
 
     counts = dict.fromkeys(STATUSES, 0)
-    top_of = _top_units(tree, leader.unit_id)
+    top_of = _top_units(all_units, leader.unit_id)
     per_unit: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
     for uid, status, n in s.execute(
         sa.select(R.unit_id, R.status, sa.func.count()).where(where)
@@ -148,12 +174,11 @@ def digest_for_leader(leader_id: int, as_of: date, s: Session | None = None) -> 
     )
 
 
-def _top_units(tree: UnitTree, root: int) -> dict[int, int]:
+def _top_units(units: Units, root: int) -> dict[int, int]:
     """unit → the child of `root` it falls under (or root itself): the chart's bars."""
-    kids = tree.children()
     out = {root: root}
-    for child in kids.get(root, ()):
-        for uid in tree.subtree(child):
+    for child in units.kids.get(root, ()):
+        for uid in units.subtree(child):
             out[uid] = child
     return out
 
@@ -181,7 +206,16 @@ def plan_digests(as_of: date, ids: list[int], now: datetime | None = None) -> Di
         done = set(s.execute(sa.select(Outbox.key).where(Outbox.key.in_(list(keys.values()))))
                    .scalars())
         todo = [pid for pid in ids if pid in keys and keys[pid] not in done]
-        rendered = [(pid, mail.render_digest(digest_for_leader(pid, as_of, s))) for pid in todo]
+        units = Units.load(s)
+        digests = [digest_for_leader(pid, as_of, s, units) for pid in todo]
+    # The chart costs ~50 ms a leader: many digests render on every core.
+    pool = render_pool() if len(digests) >= POOL_MIN_DIGESTS else None
+    if pool is None:
+        rendered = list(zip(todo, map(mail.render_digest, digests), strict=True))
+    else:
+        with pool:
+            rendered = list(zip(todo, pool.map(mail.render_digest, digests, chunksize=4),
+                                strict=True))
     report.skipped = len(ids) - len(todo)
     with write_session() as s:
         for pid, r in rendered:

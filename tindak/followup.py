@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import multiprocessing
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -36,13 +34,14 @@ from models import (
     write_session,
 )
 from tindak.calendar import WorkCalendar, load_calendar
-from tindak.directory import UnitTree, leaders_by_unit, nearest_leader
+from tindak.directory import UnitTree, nearest_leader
 from tindak.links import owner_url
 from tindak.mailmodel import ItemLine, NoticeMail, Rendered
+from tindak.pool import render_pool
 from tindak.rules import REMINDER, Item, Ladder, due_notices
 from tindak.settings import get_settings
 
-PLAN_BATCH = 2000
+PLAN_BATCH = 10_000  # items per planning task: each loads the unit tree and the leaders
 COMPOSE_BATCH = 500
 # A message lists at most this many items, most urgent first: a leader escalated hundreds
 # of items reads the first ones and the count of the rest, then opens the dashboard.
@@ -87,14 +86,29 @@ def today_for(tz: str, as_of: date | None, now: datetime) -> date:
 
 def active_id_ranges(timezones: Iterable[str] | None = None, size: int = PLAN_BATCH
                      ) -> list[tuple[int, int]]:
-    """(first id, last id) of consecutive batches of active items, for one task each."""
+    """(first id, last id) of consecutive batches of active items, for one task each.
+
+    The ids stream past (a million would be ~40 MB as a list); only the bounds are kept."""
+    out: list[tuple[int, int]] = []
     with session() as s:
         q = sa.select(Recommendation.id).where(Recommendation.status.in_(ACTIVE_STATUSES))
         if timezones:
             q = q.join(Unit, Unit.id == Recommendation.unit_id).where(
                 Unit.timezone.in_(list(timezones)))
-        ids = s.execute(q.order_by(Recommendation.id)).scalars().all()
-    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        first = last = 0
+        n = 0
+        for rid in s.execute(q.order_by(Recommendation.id)
+                             .execution_options(yield_per=50_000)).scalars():
+            if n == 0:
+                first = rid
+            last = rid
+            n += 1
+            if n == size:
+                out.append((first, last))
+                n = 0
+        if n:
+            out.append((first, last))
+    return out
 
 
 def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None = None,
@@ -125,7 +139,7 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
         ):
             sent[rid][stage] = on
         people = _chain(s, {i.owner_id for i in items})
-        leaders = leaders_by_unit(s)
+        leaders = _leaders(s)
         rows: list[dict] = []
         for it in items:
             tz = tree.tz[it.unit_id]
@@ -142,6 +156,18 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
                              "created_at": now})
         report.notices = insert_ignore(s, Notice.__table__, rows)  # type: ignore[attr-defined]
     return report
+
+
+def _leaders(s: Session) -> dict[int, list[int]]:
+    """directory.leaders_by_unit, reading only the people whose roles name a leader (a tenth
+    of them) instead of everyone, once per planning batch."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for pid, uid, roles in s.execute(sa.select(Person.id, Person.unit_id, Person.roles)
+                                     .where(Person.roles.like("%leader%"))
+                                     .order_by(Person.id)):
+        if "leader" in roles.split(";"):
+            out[uid].append(pid)
+    return out
 
 
 def _chain(s: Session, owner_ids: set[int]) -> dict[int, int | None]:
@@ -304,26 +330,13 @@ def _render_chunk(mails: list[NoticeMail]) -> list[Rendered]:
     return [mail.render_notice(m) for m in mails]
 
 
-def _warm_up() -> None:
-    from tindak import mail
-
-    mail.environment()
-
-
 def _render_pool(workers: int | None) -> Executor | None:
     """Render processes when there is enough to render and more than one core to do it."""
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if workers < 2:
-        return None
     with session() as s:
         pending = s.execute(
             sa.select(sa.func.count(sa.distinct(Notice.recipient_id)))
             .where(Notice.outbox_id.is_(None))).scalar_one()
-    if pending < POOL_MIN_MESSAGES:
-        return None
-    # forkserver: the children start from a clean process, not a copy of this one's threads.
-    ctx = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_up)
+    return render_pool(workers) if pending >= POOL_MIN_MESSAGES else None
 
 
 def _queue_drafts(drafts: list[_Draft], rendered: list[Rendered], now: datetime,

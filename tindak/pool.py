@@ -1,0 +1,30 @@
+"""Processes for CPU-bound rendering (message bodies, digest charts), one per core.
+
+forkserver: the children start from a clean server process, not from a copy of one that
+holds Prefect's threads and open database connections. Like every multiprocessing start
+method but fork, they import the main module again: a script that renders at scale keeps
+its work under `if __name__ == "__main__":`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+MAX_WORKERS = 4
+
+
+def render_pool(workers: int | None = None) -> Executor | None:
+    """A pool of `workers` processes (default: the cores, at most 4); None for fewer than 2."""
+    n = workers if workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
+    if n < 2:
+        return None
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_warm_up)
+
+
+def _warm_up() -> None:
+    from tindak import mail
+
+    mail.environment()
