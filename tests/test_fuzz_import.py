@@ -488,10 +488,6 @@ def test_a_damaged_workbook_is_refused_naming_the_file(base: Path, part: str, ho
     assert exc.value.errors[0].startswith(f"{path}: not a readable .xlsx workbook")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: some errors still quote a cell raw (tindak/importer.py _header's 'repeated "
-    "column(s)', and 'unknown unit' for unit, parent and a recommendation's unit): "
-    "invisible, C1 and bidi characters (U+2028, U+0085, U+202E, DEL) reach the terminal"))
 @pytest.mark.parametrize("name,data", [
     ("dup.csv", "code,name,\x7f,\x7f\nZ1,Zeta,,\n"),
     ("unit.csv", "email,name,unit\nb@dinsos.example.go.id,B,DIN\u2028SOS\n"),
@@ -503,10 +499,6 @@ def test_errors_quoting_codes_and_headers_are_printable(base: Path, name: str, d
     assert errors and all(line.isprintable() for line in errors), errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a code (unit code, parent, ref, unit) with an invisible or bidi character "
-    "(U+200B, U+202E, U+0085) is accepted and stored: 'DIN\u200bSOS' looks like DINSOS but "
-    "is another unit; _Row.text(ident=True) only refuses \\x00-\\x1f and \\x7f"))
 @pytest.mark.parametrize("code", ["DIN\u200bSOS", "DIN\u202eSOS", "DIN\x85SOS"])
 def test_a_code_with_an_invisible_character_is_refused(base: Path, code: str):
     errors = attempt(base, [("units.csv", f"code,name\n{code},Dinas Sosial Kembar\n".encode())])

@@ -167,7 +167,7 @@ def _header(cells: list[Any], label: str, order: int, kind: str | None,
         bits.append("unknown column(s) " + ", ".join(f"'{_short(n, 30)}'" for n in unknown))
     dupes = sorted({n for n in names if n and names.count(n) > 1})
     if dupes:
-        bits.append("repeated column(s) " + ", ".join(f"'{n}'" for n in dupes))
+        bits.append("repeated column(s) " + ", ".join(f"'{_short(n, 30)}'" for n in dupes))
     missing = [c for c in REQUIRED[kind] if c not in names]
     if missing:
         bits.append("missing column(s) " + ", ".join(f"'{c}'" for c in missing))
@@ -450,6 +450,9 @@ class _Row:
             return None
         if ident and CONTROL.search(value):
             self.bad(col, "must not contain line breaks or tabs")
+            return None
+        if ident and not value.isprintable():  # 'DIN\u200bSOS' would look like DINSOS
+            self.bad(col, f"'{_short(value)}' contains an invisible character; type it again")
             return None
         return value
 
@@ -759,7 +762,8 @@ def _plan_units(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
     known = set(db.units) | set(parsed.units)
     for u in parsed.all_units():
         if isinstance(u.parent, str) and u.parent not in known:
-            p.add(u.at, "parent", f"unknown unit '{u.parent}'" + _hint(u.parent, known), "units")
+            p.add(u.at, "parent", f"unknown unit '{_short(u.parent)}'" + _hint(u.parent, known),
+                  "units")
     parent = _unit_parents(parsed, db)
     safe: set[str] = set()
     for code, u in parsed.units.items():
@@ -806,7 +810,7 @@ def _plan_people(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
     units = set(db.units) | set(parsed.units)
     for person in parsed.all_people():
         if person.unit is not None and person.unit not in units:
-            p.add(person.at, "unit", f"unknown unit '{person.unit}'"
+            p.add(person.at, "unit", f"unknown unit '{_short(person.unit)}'"
                   + _hint(person.unit, units), "people")
         s = person.supervisor
         if isinstance(s, str) and s not in parsed.people and s not in db.people:
@@ -890,7 +894,7 @@ def _plan_recs(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems, plan:
             ounit = owner_unit.get(r.owner)
         unit = r.unit or ounit
         if r.unit is not None and r.unit not in units:
-            p.add(r.at, "unit", f"unknown unit '{r.unit}'" + _hint(r.unit, units),
+            p.add(r.at, "unit", f"unknown unit '{_short(r.unit)}'" + _hint(r.unit, units),
                   "recommendations")
         elif (unit is not None and ounit is not None and ounit in units
               and not (ounit in line_of(unit) or unit in line_of(ounit))):
