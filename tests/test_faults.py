@@ -315,10 +315,6 @@ def test_kill_9_while_render_processes_compose_then_a_rerun_sends_each_message_o
     assert all(fault_smtp.faults.mids[r.message_id] == 1 for r in rows)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a run killed while its render processes work (tindak/pool.py render_pool: a "
-    "forkserver ProcessPoolExecutor) leaves them behind for good: the forkserver, the "
-    "resource tracker and the idle workers, reparented to init, never end"))
 def test_kill_9_while_render_processes_compose_leaves_no_process_behind(
         zygote: faults.Zygote):
     with killed_while_rendering(zygote, "ORPHAN") as (_, helpers):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 MAX_WORKERS = 4
@@ -21,10 +23,24 @@ def render_pool(workers: int | None = None) -> Executor | None:
     if n < 2:
         return None
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_warm_up)
+                               initializer=_warm_up, initargs=(os.getpid(),))
 
 
-def _warm_up() -> None:
+def _warm_up(parent: int) -> None:
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     from tindak import mail
 
     mail.environment()
+
+
+def _end_with(parent: int) -> None:
+    """Leave when the process that made the pool is gone: a run killed with -9 leaves no
+    render process behind (the forkserver and resource tracker then end on their own)."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(0)
