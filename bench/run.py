@@ -417,6 +417,8 @@ def _cell(f: dict | None) -> str:
     text = f"{f['seconds']} s · {f['tree_peak_mb']} MB · {f['us_per_item']} µs"
     if "messages" in f and f["bench"] in ("daily_run", "daily_flow", "rerun", "digest"):
         text += f" · {f['messages']} msgs"
+    if "plan_s" in f:
+        text += f" (plan {f['plan_s']} s, compose {f['compose_s']} s)"
     return text
 
 

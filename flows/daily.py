@@ -3,6 +3,7 @@ deliver the outbox. Working days at 07:30 in each timezone that has units."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 from datetime import date
 
@@ -15,8 +16,9 @@ from tindak.settings import get_settings
 
 @task(name="plan-notices", retries=2, retry_delay_seconds=[2, 10],
       task_run_name="plan-{lo}-{hi}")
-def plan_batch(lo: int, hi: int, as_of: date | None, timezones: list[str] | None) -> dict:
-    r = followup.plan_range(lo, hi, as_of=as_of, timezones=timezones)
+def plan_batch(lo: int, hi: int, as_of: date | None, timezones: list[str] | None,
+               context_key: str | None = None) -> dict:
+    r = followup.plan_range(lo, hi, as_of=as_of, timezones=timezones, context_key=context_key)
     return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed}
 
 
@@ -55,8 +57,9 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
     then the messages stay queued for the next run or `tindak outbox`)."""
     settings = get_settings()
     summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
+    key = f"daily-{uuid.uuid4().hex}"  # the batches of this run share one PlanContext
     for lo, hi in followup.active_id_ranges(timezones):
-        for k, v in plan_batch(lo, hi, as_of, timezones).items():
+        for k, v in plan_batch(lo, hi, as_of, timezones, key).items():
             summary[k] += v
     summary.update(compose())
     if deliver:

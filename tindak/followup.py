@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from threading import Lock
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -41,7 +43,7 @@ from tindak.pool import render_pool
 from tindak.rules import REMINDER, Item, Ladder, due_notices
 from tindak.settings import get_settings
 
-PLAN_BATCH = 10_000  # items per planning task: each loads the unit tree and the leaders
+PLAN_BATCH = 10_000  # items per planning task (a Prefect task costs milliseconds)
 COMPOSE_BATCH = 500
 # A message lists at most this many items, most urgent first: a leader escalated hundreds
 # of items reads the first ones and the count of the rest, then opens the dashboard.
@@ -111,18 +113,55 @@ def active_id_ranges(timezones: Iterable[str] | None = None, size: int = PLAN_BA
     return out
 
 
+@dataclass(frozen=True)
+class PlanContext:
+    """What every planning batch of a run looks up: units, calendar, leaders, supervisors."""
+
+    tree: UnitTree
+    cal: WorkCalendar
+    leaders: dict[int, list[int]]
+    sup: dict[int, int | None]  # person id → supervisor id, everyone
+
+    @classmethod
+    def load(cls, s: Session) -> PlanContext:
+        sup = {pid: sup_id for pid, sup_id in s.execute(sa.select(Person.id, Person.supervisor_id))}
+        return cls(UnitTree.load(s), load_calendar(s), _leaders(s), sup)
+
+
+# One context per run and process, shared by that run's batches (20,000 units and 100,000
+# people read once, not once per batch); a run names it with `context_key`.
+_contexts: dict[str, PlanContext] = {}
+_contexts_lock = Lock()
+
+
+def plan_context(s: Session, key: str | None) -> PlanContext:
+    if key is None:
+        return PlanContext.load(s)
+    with _contexts_lock:
+        if key not in _contexts:
+            while len(_contexts) >= 4:
+                del _contexts[next(iter(_contexts))]
+            _contexts[key] = PlanContext.load(s)
+        return _contexts[key]
+
+
 def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None = None,
-               timezones: Iterable[str] | None = None) -> PlanReport:
-    """Decide the notices due today for active items with lo <= id <= hi, and record them."""
+               timezones: Iterable[str] | None = None, context_key: str | None = None
+               ) -> PlanReport:
+    """Decide the notices due today for active items with lo <= id <= hi, and record them.
+
+    The rules run on a read snapshot; only the new notices are written, under the write
+    lock (a notice is unique per item and stage, so a concurrent run adds nothing twice).
+    """
     now = now or datetime.now(UTC)
     settings = get_settings()
     ladder = Ladder.from_settings(settings)
     tzs = set(timezones) if timezones else None
     report = PlanReport()
     R = Recommendation
-    with write_session() as s:
-        tree = UnitTree.load(s)
-        cal = load_calendar(s)
+    with session() as s:
+        ctx = plan_context(s, context_key)
+        tree = ctx.tree
         items = s.execute(
             sa.select(R.id, R.status, R.deadline, R.last_progress_at, R.unit_id, R.owner_id)
             .where(R.id.between(lo, hi), R.status.in_(ACTIVE_STATUSES))
@@ -138,23 +177,24 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
             .where(Notice.recommendation_id.between(lo, hi))
         ):
             sent[rid][stage] = on
-        people = _chain(s, {i.owner_id for i in items})
-        leaders = _leaders(s)
-        rows: list[dict] = []
-        for it in items:
-            tz = tree.tz[it.unit_id]
-            today = today_for(tz, as_of, now)
-            last = it.last_progress_at.astimezone(ZoneInfo(tz)).date()
-            for d in due_notices(Item(it.status, it.deadline, last), today, sent[it.id],
-                                 cal, ladder):
-                to, cc = _recipient(d.level, it.owner_id, it.unit_id, people, tree, leaders)
-                if to is None:
-                    report.unaddressed += 1
-                    continue
-                rows.append({"recommendation_id": it.id, "stage": d.stage, "kind": d.kind,
-                             "recipient_id": to, "cc_id": cc, "on_date": today,
-                             "created_at": now})
-        report.notices = insert_ignore(s, Notice.__table__, rows)  # type: ignore[attr-defined]
+    rows: list[dict] = []
+    zones = {tz: ZoneInfo(tz) for tz in set(tree.tz.values())}
+    for it in items:
+        tz = tree.tz[it.unit_id]
+        today = today_for(tz, as_of, now)
+        last = it.last_progress_at.astimezone(zones[tz]).date()
+        for d in due_notices(Item(it.status, it.deadline, last), today, sent[it.id],
+                             ctx.cal, ladder):
+            to, cc = _recipient(d.level, it.owner_id, it.unit_id, ctx.sup, tree, ctx.leaders)
+            if to is None:
+                report.unaddressed += 1
+                continue
+            rows.append({"recommendation_id": it.id, "stage": d.stage, "kind": d.kind,
+                         "recipient_id": to, "cc_id": cc, "on_date": today,
+                         "created_at": now})
+    if rows:
+        with write_session() as s:
+            report.notices = insert_ignore(s, Notice.__table__, rows)  # type: ignore[attr-defined]
     return report
 
 
@@ -167,21 +207,6 @@ def _leaders(s: Session) -> dict[int, list[int]]:
                                      .order_by(Person.id)):
         if "leader" in roles.split(";"):
             out[uid].append(pid)
-    return out
-
-
-def _chain(s: Session, owner_ids: set[int]) -> dict[int, int | None]:
-    """person id → supervisor id, for the owners, their supervisors and theirs."""
-    out: dict[int, int | None] = {}
-    todo = set(owner_ids)
-    for _ in range(3):
-        todo -= out.keys()
-        if not todo:
-            break
-        rows = s.execute(sa.select(Person.id, Person.supervisor_id)
-                         .where(Person.id.in_(sorted(todo)))).all()
-        out.update({r[0]: r[1] for r in rows})
-        todo = {r[1] for r in rows if r[1] is not None}
     return out
 
 
@@ -450,8 +475,9 @@ def plan_all(as_of: date | None = None, now: datetime | None = None,
              timezones: Iterable[str] | None = None) -> PlanReport:
     """Plan every batch in this process (the flow runs each batch as a task instead)."""
     total = PlanReport()
+    key = f"plan-{uuid.uuid4().hex}"
     for lo, hi in active_id_ranges(timezones):
-        r = plan_range(lo, hi, as_of, now, timezones)
+        r = plan_range(lo, hi, as_of, now, timezones, context_key=key)
         total.items += r.items
         total.notices += r.notices
         total.unaddressed += r.unaddressed
