@@ -77,8 +77,8 @@ def insert_ignore(s: Session, table: sa.Table, rows: list[dict]) -> int:
         return 0
     dialect = s.get_bind().dialect.name
     ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-    result = s.execute(ins.on_conflict_do_nothing(), rows)
-    return max(result.rowcount, 0)
+    # Counted from RETURNING: psycopg's executemany reports no row count.
+    return len(s.execute(ins.on_conflict_do_nothing().returning(table.c.id), rows).all())
 
 
 def today_for(tz: str, as_of: date | None, now: datetime) -> date:
