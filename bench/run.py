@@ -422,12 +422,15 @@ def _cell(f: dict | None) -> str:
     return text
 
 
+def _size(recs: int) -> str:
+    return f"{recs // 10**6}M" if recs >= 10**6 else f"{recs // 1000}k"
+
+
 def render(data: dict) -> str:
     figs = data["figures"]
     cols = sorted({(f["db"], f["recs"]) for f in figs if f["recs"]},
                   key=lambda c: (c[0] != "sqlite", c[1]))
-    head = ["figure"] + [f"{db} {recs // 1000}k" if recs < 10**6 else f"{db} {recs // 10**6}M"
-                         for db, recs in cols]
+    head = ["figure"] + [f"{db} {_size(recs)}" for db, recs in cols]
     lines = ["# Benchmark results", "",
              "Made by `bench/run.py` (see its docstring for what each figure measures). A "
              "cell: wall seconds · peak memory of the process tree (MB) · cost per "
@@ -451,10 +454,59 @@ def render(data: dict) -> str:
             match = [f for f in figs if f["bench"] == name and f["db"] == db]
             row.append(_cell(match[-1] if match else None))
         lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Targets (issues 3 and 5), checked against the figures above:", ""]
+    lines += [f"- {line}" for line in targets(figs)]
     lines += ["", "Runs that made these figures (latest last):", ""]
     for run in data.get("runs", []):
         lines.append(f"- {run['when']}: `{run['command']}` on {run['machine']}")
     return "\n".join(lines) + "\n"
+
+
+def targets(figs: list[dict]) -> list[str]:
+    """One line per target: the figure, the limit, and whether it holds."""
+
+    def get(name: str, db: str, recs: int, key: str = "seconds") -> float | None:
+        match = [f for f in figs if f["bench"] == name and f["db"] == db and f["recs"] == recs]
+        return match[-1].get(key) if match else None
+
+    out: list[str] = []
+
+    def check(label: str, value: float | None, limit: float, unit: str = "s",
+              at_least: bool = False) -> None:
+        if value is None:
+            return
+        ok = value >= limit if at_least else value <= limit
+        sign = "≥" if at_least else "≤"
+        out.append(f"{'holds' if ok else 'MISSED'}: {label} {value} {unit} ({sign} {limit})")
+
+    m = 1_000_000
+    check("1M daily flow beyond Prefect's start-up (SQLite)", get("daily_flow", "sqlite", m),
+          120)
+    check("1M daily run, plan + render + queue (SQLite)", get("daily_run", "sqlite", m), 120)
+    check("1M daily flow peak memory of the process tree (SQLite)",
+          get("daily_flow", "sqlite", m, "tree_peak_mb"), 1536, "MB")
+    check("1M re-run of the same day (SQLite)", get("rerun", "sqlite", m), 20)
+    check("1M import (SQLite)", get("import", "sqlite", m), 180)
+    check("100k daily run (SQLite)", get("daily_run", "sqlite", 100_000), 60)
+    check("100k re-run (SQLite)", get("rerun", "sqlite", 100_000), 10)
+    for name in ("import", "daily_run", "rerun", "recs_list"):
+        costs = [f"{_size(f['recs'])}: {f['us_per_item']} µs" for f in sorted(
+            (f for f in figs if f["bench"] == name and f["db"] == "sqlite" and f["recs"]),
+            key=lambda f: f["recs"])]
+        if len(costs) > 1:
+            out.append(f"cost per item, {name} (SQLite): {', '.join(costs)}")
+    for recs in sorted({f["recs"] for f in figs if f["db"] == "postgresql" and f["recs"]}):
+        for name in ("import", "daily_run", "rerun", "digest", "recs_list"):
+            pg, lite = get(name, "postgresql", recs), get(name, "sqlite", recs)
+            if pg and lite:
+                check(f"{_size(recs)} {name}: PostgreSQL / SQLite", round(pg / lite, 2), 1.5,
+                      "×")
+    for db in ("sqlite", "postgresql"):
+        check(f"delivery ratio against a bare loop ({db})", get("delivery_ratio", db, 0,
+                                                                "ratio"), 0.8, "", True)
+        check(f"two workers against one at 20 ms a message ({db})",
+              get("delivery_workers", db, 0, "speedup"), 1.0, "×", True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
