@@ -1,7 +1,8 @@
 """Tindak's benchmarks at national scale: one JSON line per figure, and bench/RESULTS.md.
 
     python bench/run.py                         # 10k and 100k recommendations, SQLite
-    python bench/run.py --sizes 1m              # a million (about 15 minutes)
+    python bench/run.py --sizes 1m --skip digest # a million: ~10 min (the digests of 20,000
+                                                #   leaders add ~15 min more, estimated)
     python bench/run.py --database-url postgresql+psycopg://user@127.0.0.1:5432/db
 
 For each size the data set comes from bench/generate.py (kept under bench/out/), then each
