@@ -10,7 +10,6 @@ import re
 from datetime import date
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,13 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from models import Outbox, Person, session
+from tests.hostile import ATTACK, Page, evil
 from tindak import delivery, digest, followup, mail
 from tindak.errors import ImportFailed
 from tindak.importer import import_files
 from tindak.mailmodel import DigestMail, ItemLine, NoticeMail, UnitCount
 
-ATTACK = ('<script>alert(1)</script>"><img src=x onerror=alert(1)>'
-          "{{7*7}}${7*7}{% raw %}\u202egnp.exe")
 DEADLINE = date(2026, 2, 20)
 RUN_DAY = date(2026, 3, 4)  # 12 days late: an overdue reminder and an escalation
 MONDAY = date(2026, 3, 9)
@@ -33,25 +31,11 @@ HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
            "X-Auto-Response-Suppress", "MIME-Version", "Content-Type"}
 
 
-def _evil(field: str) -> str:
-    return f"[{field}]{ATTACK}"
+_evil = evil
 
 
-class _Html(HTMLParser):
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.chunks: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    handle_startendtag = handle_starttag
-
-    def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
+class _Html(Page):
+    """Mail HTML: its text with whitespace folded (table layouts break lines anywhere)."""
 
     @property
     def text(self) -> str:

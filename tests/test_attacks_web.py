@@ -22,7 +22,6 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +33,7 @@ from fastapi.routing import APIRoute
 from sqlmodel import SQLModel
 
 from models import LoginNonce, Outbox, Person, ProgressUpdate, Recommendation, session
+from tests.hostile import Page, evil
 from tests.plugins.web import WebClient
 from tindak import recs
 from tindak.links import LOGIN_MAX_AGE, LOGIN_SALT, OWNER_SALT, login_token, owner_token
@@ -589,40 +589,11 @@ def test_a_declared_oversize_body_is_refused_before_it_is_sent(org, live_server)
 
 # ---------------------------------------------------------------- payloads in every text field
 
-ATTACK = ('<script>alert(1)</script>"><img src=x onerror=alert(1)>'
-          "{{7*7}}${7*7}{% raw %}\u202egnp.exe")
 FILE_NAME = "[file]<img src=x onerror=alert(1)>{{7*7}}.pdf"  # a file name has no "/"
 
 
-def _evil(field: str) -> str:
-    return f"[{field}]{ATTACK}"
-
-
-class _Page(HTMLParser):
-    """A page as a browser parses it: its tags with their attributes, and its text."""
-
-    def __init__(self, html_text: str):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.chunks: list[str] = []
-        self.feed(html_text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    handle_startendtag = handle_starttag
-
-    def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.chunks)
-
-    def value_of(self, name: str) -> str | None:
-        return next((a.get("value") for t, a in self.tags if t == "input"
-                     and a.get("name") == name), None)
+_evil = evil
+_Page = Page
 
 
 def assert_inert(html_text: str, what: str) -> _Page:
