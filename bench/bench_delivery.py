@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
 import yagmail  # noqa: E402
 
-from models import Outbox, dispose_engines, get_engine  # noqa: E402
+from models import Outbox, dispose_engines, get_engine, insert_messages, messages  # noqa: E402
 from tindak import delivery  # noqa: E402
 from tindak.mail import new_message_id, prepare, render_notice  # noqa: E402
 from tindak.mailmodel import ItemLine, NoticeMail  # noqa: E402
@@ -77,12 +76,12 @@ def queue(n: int, tag: str) -> None:
                          body_text=r.text, body_html=r.html, message_id=new_message_id(),
                          attachments="[]", status="pending", attempts=0, created_at=now))
     with get_engine(writer=True).begin() as conn:
-        conn.execute(sa.insert(T), rows)
+        insert_messages(conn, rows)
 
 
 def load_rows() -> list:
     with get_engine().connect() as conn:
-        return list(conn.execute(sa.select(T).where(T.c.status == "pending").order_by(T.c.id)))
+        return messages(conn, T.c.status == "pending")
 
 
 def bare_loop(port: int, prepared: list) -> float:

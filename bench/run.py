@@ -290,7 +290,7 @@ def _queue_for_workers(url: str, n: int, tag: str) -> None:
     """n rendered reminders straight into the outbox (as bench_delivery does)."""
     from bench_delivery import sample_message
 
-    from models import Outbox
+    from models import insert_messages
     from tindak.mail import new_message_id
 
     engine = sa.create_engine(url)
@@ -302,7 +302,7 @@ def _queue_for_workers(url: str, n: int, tag: str) -> None:
                  attachments="[]", status="pending", attempts=0, created_at=now)
             for i in range(n)]
     with engine.begin() as conn:
-        conn.execute(sa.insert(Outbox.__table__), rows)  # type: ignore[attr-defined]
+        insert_messages(conn, rows)
     engine.dispose()
 
 

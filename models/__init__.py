@@ -1,6 +1,7 @@
 """SQLModel tables and the database engine."""
 
 from models.db import dispose_engines, get_engine, session, write_session
+from models.outbox import insert_messages, message_body, messages
 from models.tables import (
     ACTIVE_STATUSES,
     CATEGORIES,
@@ -11,6 +12,7 @@ from models.tables import (
     LoginNonce,
     Notice,
     Outbox,
+    OutboxBody,
     OutboxStatus,
     Person,
     Priority,
@@ -32,6 +34,7 @@ __all__ = [
     "LoginNonce",
     "Notice",
     "Outbox",
+    "OutboxBody",
     "OutboxStatus",
     "Person",
     "Priority",
@@ -42,6 +45,9 @@ __all__ = [
     "Unit",
     "dispose_engines",
     "get_engine",
+    "insert_messages",
+    "message_body",
+    "messages",
     "session",
     "utcnow",
     "write_session",

@@ -257,10 +257,7 @@ class Outbox(SQLModel, table=True):
     recipient: str = Field(max_length=254)
     cc: str = ""  # comma-separated addresses
     subject: str = Field(max_length=500)
-    body_text: str
-    body_html: str
     message_id: str = Field(max_length=200)
-    attachments: str = "[]"  # JSON list of {cid, mime, path} for inline images
     status: str = Field(default=OutboxStatus.pending.value, max_length=16)
     attempts: int = 0
     last_error: str | None = None
@@ -269,6 +266,23 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     eml_path: str | None = None
+
+
+class OutboxBody(SQLModel, table=True):
+    """A queued message's rendered content, kept apart from its delivery state: marking a
+    message claimed, sending or sent then writes one small row, not the ~15 kB of its
+    bodies (delivery commits such a mark before every message it hands to SMTP)."""
+
+    __tablename__ = "outbox_body"
+    outbox_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("outbox.id", ondelete="CASCADE"),
+                            primary_key=True, autoincrement=False))
+    body_text: str
+    body_html: str
+    attachments: str = "[]"  # JSON list of {cid, mime, b64} for inline images
+
+
+BODY_FIELDS = ("body_text", "body_html", "attachments")
 
 
 class LoginNonce(SQLModel, table=True):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from models import Outbox, Person, session
+from models import Outbox, Person, messages, session
 from tests.hostile import ATTACK, Page, evil
 from tindak import delivery, digest, followup, mail
 from tindak.errors import ImportFailed
@@ -71,12 +71,9 @@ def assert_plain_headers(msg: EmailMessage, row: Outbox) -> None:
     assert all(not part.defects for part in msg.walk()), [p.defects for p in msg.walk()]
 
 
-def _rows(kind: str | None = None) -> list[Outbox]:
+def _rows(kind: str | None = None) -> list:
     with session() as s:
-        q = sa.select(Outbox).order_by(Outbox.id)
-        if kind:
-            q = q.where(Outbox.kind == kind)
-        return list(s.execute(q).scalars())
+        return messages(s, *([Outbox.kind == kind] if kind else []))
 
 
 def _plant(make, names: dict[str, str], ref: str = "R-1") -> dict[str, Person]:  # type: ignore[no-untyped-def]

@@ -32,7 +32,15 @@ import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from sqlmodel import SQLModel
 
-from models import LoginNonce, Outbox, Person, ProgressUpdate, Recommendation, session
+from models import (
+    LoginNonce,
+    Outbox,
+    Person,
+    ProgressUpdate,
+    Recommendation,
+    messages,
+    session,
+)
 from tests.hostile import Page, evil
 from tests.plugins.web import WebClient
 from tindak import recs
@@ -353,7 +361,7 @@ def test_a_poisoned_host_header_gets_no_sign_in_link_to_its_host(org, settings_e
         res = c.post_form("/masuk", {"email": org.admin.email}, headers={"host": "evil.example"})
         assert res.status_code == 200
     with session() as s:
-        rows = s.execute(sa.select(Outbox.recipient, Outbox.body_text, Outbox.body_html)).all()
+        rows = [(m.recipient, m.body_text, m.body_html) for m in messages(s)]
     for _, text, body in rows:
         for url in re.findall(r"https?://[^\s\"<>]+", text + body):
             assert re.match(r"(http://testserver|https://tindak\.example\.go\.id)/masuk/", url), url

@@ -22,7 +22,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from models import Outbox, dispose_engines, get_engine, session, utcnow, write_session
+from models import (
+    Outbox,
+    dispose_engines,
+    get_engine,
+    insert_messages,
+    session,
+    utcnow,
+    write_session,
+)
 from tests.plugins.env import PG_URL
 from tindak import holidays_admin, recs
 from tindak.cli import main
@@ -47,12 +55,13 @@ def populate(make: Any, tmp_path: Path) -> dict[str, Any]:
     recs.verify_rec("DINSOS-2", planner.email)
     holidays_admin.add_holiday(HOLIDAY, "Cuti bersama HUT Kabupaten", planner.email)
     with write_session() as s:
-        for n, status in enumerate(("sent", "pending", "unknown")):
-            s.add(Outbox(key=f"test-{n}", kind="reminder", on_date=date(2026, 3, 9),
-                         recipient=owner.email, subject=f"Pengingat {n}", body_text="Teks",
-                         body_html="<p>Teks</p>", message_id=f"<{n}@tindak.test>",
-                         status=status, attempts=1 if status != "pending" else 0,
-                         sent_at=utcnow() if status == "sent" else None))
+        insert_messages(s, [
+            dict(key=f"test-{n}", kind="reminder", on_date=date(2026, 3, 9),
+                 recipient=owner.email, cc="", subject=f"Pengingat {n}", body_text="Teks",
+                 body_html="<p>Teks</p>", message_id=f"<{n}@tindak.test>", status=status,
+                 attempts=1 if status != "pending" else 0, created_at=utcnow(),
+                 sent_at=utcnow() if status == "sent" else None)
+            for n, status in enumerate(("sent", "pending", "unknown"))])
     stored = recs.history("DINSOS-1")[0]["evidence_file"]
     return {"owner": owner, "planner": planner, "evidence": stored,
             "evidence_bytes": proof.read_bytes()}
@@ -184,7 +193,7 @@ def test_the_manifest_says_what_the_backup_holds(make, tmp_path, capsys):
         names = tar.getnames()
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert manifest["format"] == "tindak-backup"
-    assert manifest["schema_revision"] == "0001"
+    assert manifest["schema_revision"] == "0002"
     assert manifest["dialect"] == ("postgresql" if PG_URL else "sqlite")
     assert manifest["tables"]["recommendation"] == 3 and manifest["tables"]["outbox"] == 3
     assert manifest["database"] in names and f"files/{facts['evidence']}" in names

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from models import Notice, Outbox, session, write_session
+from models import Notice, Outbox, messages, session, write_session
 from tindak import followup
 
 MONDAY = date(2026, 3, 9)
@@ -17,9 +17,8 @@ NOW = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
 
 def snapshot() -> list[tuple]:
     with session() as s:
-        return [tuple(r) for r in s.execute(
-            sa.select(Outbox.key, Outbox.kind, Outbox.recipient, Outbox.cc, Outbox.subject,
-                      Outbox.body_text, Outbox.body_html).order_by(Outbox.key))]
+        return sorted((m.key, m.kind, m.recipient, m.cc, m.subject, m.body_text, m.body_html)
+                      for m in messages(s))
 
 
 def unlinked() -> int:

@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 import sqlalchemy as sa
 
-from models import Outbox, get_engine
+from models import Outbox, get_engine, insert_messages
 from tindak import delivery
 from tindak.errors import DeliveryError, InvalidInput, NotFound
 from tindak.mail import new_message_id
@@ -35,8 +35,8 @@ def queue(n: int = 1, **over) -> list[int]:
         row.update(over)
         rows.append(row)
     with get_engine(writer=True).begin() as conn:
-        res = conn.execute(sa.insert(T).returning(T.c.id), rows)
-        return [r.id for r in res]
+        ids = insert_messages(conn, rows)
+        return [ids[r["key"]] for r in rows]
 
 
 def statuses() -> dict[int, str]:

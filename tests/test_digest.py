@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import sqlalchemy as sa
-
-from models import Outbox, session
+from models import messages, session
 from tindak import digest, followup, recs
 
 MONDAY = date(2026, 3, 9)
@@ -84,7 +82,7 @@ def test_digests_are_queued_once_per_leader_per_week(make):
     again = digest.plan_digests(MONDAY, ids)
     assert (first.messages, again.messages, again.skipped) == (3, 0, 3)
     with session() as s:
-        rows = s.execute(sa.select(Outbox.recipient, Outbox.kind, Outbox.attachments)).all()
+        rows = [(m.recipient, m.kind, m.attachments) for m in messages(s)]
     assert sorted(r[0] for r in rows) == sorted(p[k].email for k in ("gub", "kadinkes",
                                                                       "kadisdik"))
     assert all(r[1] == "digest" for r in rows)

@@ -7,16 +7,16 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
-from models import Notice, Outbox, session
+from models import Notice, messages, session
 from tindak import followup
 
 MONDAY = date(2026, 3, 9)
 NOW = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)  # 07:30 WIB
 
 
-def outbox() -> list[Outbox]:
+def outbox() -> list:
     with session() as s:
-        return list(s.execute(sa.select(Outbox).order_by(Outbox.id)).scalars())
+        return messages(s)
 
 
 def team(make):

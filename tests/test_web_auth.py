@@ -9,7 +9,7 @@ import itsdangerous
 import pytest
 import sqlalchemy as sa
 
-from models import LoginNonce, Outbox, session
+from models import LoginNonce, Outbox, messages, session
 from tindak.cli import main
 from tindak.links import login_token
 from tindak.web.signin import login_url
@@ -64,9 +64,9 @@ def test_an_expired_sign_in_link_is_refused(org, client, monkeypatch):
     assert res.status_code == 403 and "expired" in res.text
 
 
-def _login_rows() -> list[Outbox]:
+def _login_rows() -> list:
     with session() as s:
-        return list(s.execute(sa.select(Outbox).where(Outbox.kind == "login")).scalars())
+        return messages(s, Outbox.kind == "login")
 
 
 def test_asking_for_a_link_answers_the_same_whether_or_not_the_email_exists(org, client):

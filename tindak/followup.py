@@ -27,11 +27,11 @@ from models import (
     ACTIVE_STATUSES,
     Forum,
     Notice,
-    Outbox,
     Person,
     Recommendation,
     Unit,
     get_engine,
+    insert_messages,
     session,
     write_session,
 )
@@ -416,16 +416,10 @@ def _outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Render
 
 def queue_messages(s: Session, msgs: list[tuple[str, str, date, str, list[str], Rendered]],
                    now: datetime) -> dict[str, int]:
-    """Write rendered messages (key, kind, date, to, cc, rendered) to the outbox in one
-    statement; key → id of those that were new (a key already queued is left alone)."""
-    if not msgs:
-        return {}
-    table = Outbox.__table__  # type: ignore[attr-defined]
-    dialect = s.get_bind().dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    rows = [_outbox_row(*m, now) for m in msgs]
-    res = s.execute(ins.on_conflict_do_nothing().returning(table.c.id, table.c.key), rows)
-    return {key: oid for oid, key in res}
+    """Write rendered messages (key, kind, date, to, cc, rendered) to the outbox in the
+    caller's transaction; key → id of those that were new (a key already queued is left
+    alone)."""
+    return insert_messages(s, [_outbox_row(*m, now) for m in msgs], skip_existing=True)
 
 
 def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],

@@ -9,9 +9,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from models import Outbox, session
+from models import Outbox, messages, session
 from tindak.calendar import WorkCalendar, local_today
 from tindak.cli import main
 
@@ -28,8 +27,8 @@ def _dates() -> tuple[date, date, date]:
 
 def _owner_link_from_outbox(email: str) -> str:
     with session() as s:
-        bodies = s.execute(sa.select(Outbox.body_text).where(
-            Outbox.recipient == email, Outbox.kind == "reminder")).scalars().all()
+        bodies = [m.body_text for m in messages(s, Outbox.recipient == email,
+                                                Outbox.kind == "reminder")]
     links = [m.group(0) for body in bodies for m in OWNER_LINK.finditer(body)]
     assert links, f"no owner link in the reminders to {email}: {bodies!r}"
     return links[0]

@@ -25,7 +25,16 @@ from typing import Any
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP
 
-from models import Forum, Notice, Outbox, Person, Recommendation, Unit, get_engine
+from models import (
+    Forum,
+    Notice,
+    Outbox,
+    Person,
+    Recommendation,
+    Unit,
+    get_engine,
+    insert_messages,
+)
 from tindak.smtp_sink import HOST, SinkHandler, SmtpSink, _Controller
 
 HERE = Path(__file__).parent
@@ -307,7 +316,7 @@ def enqueue(n: int, tag: str) -> list[int]:
                  attachments="[]", status="pending", attempts=0, created_at=NOW)
             for i in range(n)]
     with get_engine(writer=True).begin() as conn:
-        return sorted(r.id for r in conn.execute(sa.insert(T).returning(T.c.id), rows))
+        return sorted(insert_messages(conn, rows).values())
 
 
 def outbox(ids: Iterable[int] | None = None) -> list[sa.Row]:

@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from models import LoginNonce, Outbox, OutboxStatus, Person, session, utcnow, write_session
+from models import (
+    LoginNonce,
+    OutboxStatus,
+    Person,
+    insert_messages,
+    session,
+    utcnow,
+    write_session,
+)
 from tindak.directory import normalize_email, person_by_email
 from tindak.errors import Forbidden, NotFound
 from tindak.i18n import translator
@@ -62,13 +70,14 @@ def request_login(email: str, base: str | None, lang: str) -> bool:
     ctx = {"lang": t.lang, "url": url, "minutes": LOGIN_MAX_AGE // 60}
     domain = parseaddr(get_settings().mail_from)[1].partition("@")[2] or "localhost"
     with write_session() as s:
-        s.add(Outbox(
+        insert_messages(s, [dict(
             key=f"login:{secrets.token_hex(16)}", kind="login", on_date=utcnow().date(),
-            recipient=email, subject=t.gettext("Your Tindak sign-in link"),
+            recipient=email, cc="", subject=t.gettext("Your Tindak sign-in link"),
             body_text=render_text("mail/login.txt", **ctx),
             body_html=render_text("mail/login.html", **ctx),
             message_id=make_msgid(domain=domain), status=OutboxStatus.pending.value,
-        ))
+            attempts=0, created_at=utcnow(),
+        )])
     return True
 
 

@@ -1,0 +1,45 @@
+"""outbox bodies in their own table
+
+Delivery commits a small status change before each message it hands to SMTP; with the
+rendered bodies (~15 kB) in the same row, each of those commits rewrote the whole row. The
+bodies move to `outbox_body` (one row per outbox row, same id); existing rows are copied.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "outbox_body",
+        sa.Column("outbox_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("body_text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("body_html", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("attachments", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("outbox_id"),
+    )
+    op.execute("INSERT INTO outbox_body (outbox_id, body_text, body_html, attachments) "
+               "SELECT id, body_text, body_html, attachments FROM outbox")
+    # ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35 and PostgreSQL): the outbox keeps its id,
+    # its rows and the notices that point at them; no copy of the table is made.
+    for column in ("body_text", "body_html", "attachments"):
+        op.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
+
+
+def downgrade() -> None:
+    for column, default in (("body_text", "''"), ("body_html", "''"), ("attachments", "'[]'")):
+        op.execute(f"ALTER TABLE outbox ADD COLUMN {column} VARCHAR NOT NULL DEFAULT {default}")
+    op.execute("UPDATE outbox SET body_text = b.body_text, body_html = b.body_html, "
+               "attachments = b.attachments FROM outbox_body AS b WHERE b.outbox_id = outbox.id")
+    op.drop_table("outbox_body")

@@ -1,0 +1,38 @@
+"""A database made by an earlier Tindak comes up to date on the next command, its queued
+messages intact and still deliverable."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command
+
+from models import messages, session
+from models.db import _alembic_config, dispose_engines, get_engine
+from tindak import mail
+from tindak.settings import get_settings
+
+
+def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
+    engine = sa.create_engine(get_settings().db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(sa.text(
+            "INSERT INTO outbox (key, kind, on_date, recipient, cc, subject, body_text, "
+            "body_html, message_id, attachments, status, attempts, created_at) VALUES "
+            "('k1', 'reminder', '2026-03-09', 'budi@example.go.id', '', 'Pengingat', "
+            "'Yth. Budi,\nAda 1 rekomendasi.', '<p>Yth. <b>Budi</b></p>', '<1@tindak.test>', "
+            "'[]', 'pending', 0, '2026-03-09 00:30:00')"))
+    engine.dispose()
+    dispose_engines()
+
+    get_engine()  # the first command on the old database upgrades it
+    with session() as s:
+        [row] = messages(s)
+        columns = {c["name"] for c in sa.inspect(s.connection()).get_columns("outbox")}
+    assert (row.key, row.status, row.body_text, row.body_html) == (
+        "k1", "pending", "Yth. Budi,\nAda 1 rekomendasi.", "<p>Yth. <b>Budi</b></p>")
+    assert not {"body_text", "body_html", "attachments"} & columns
+    msg = mail.build_message(row)
+    assert msg["Message-ID"] == "<1@tindak.test>"
+    assert "Ada 1 rekomendasi." in msg.get_body(("plain",)).get_content()
+
