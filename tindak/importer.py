@@ -1,19 +1,31 @@
 """The import (SPEC §3): CSV files and XLSX workbooks of units, people and recommendations.
 
-All or nothing. Reading the files and checking each row are pure; the checks that need the
-database (known codes and emails, cycles, the working-day calendar) run on rows loaded in
-bulk inside the write transaction, and the write is a handful of bulk Core statements.
+All or nothing, and streamed: no step holds every row. A first pass reads the files row by
+row and checks each row, keeping only what checks across rows need (units and people, which
+are few; each recommendation's ref and where it was given; the forums) and spooling the
+checked recommendations to a temporary file. Only when no row is wrong does the second pass
+read that spool back in batches of `BATCH_SIZE`, compare each batch with the rows stored
+under the same refs and write it with bulk Core statements, all inside one transaction: a
+failure half-way rolls every batch back. The checks that need the database (known codes and
+emails, cycles) run against units, people and forums loaded whole (small maps); stored
+recommendations are only ever read a batch at a time.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import marshal
+import operator
 import re
+import sqlite3
+import struct
+import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -72,7 +84,10 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 YEARS = (2000, 2100)
 MAX_HK = 260  # a year of working days; more is surely a typo
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
-BULK_READ = 5_000  # above this many refs, read the whole table rather than by chunks
+BATCH_SIZE = 10_000  # recommendations compared and written per batch (bounds the memory)
+SPOOL_CHUNK = 1_000  # checked recommendations per record of the spool file
+MAX_ERRORS = 1_000  # errors listed; beyond that they are counted, not kept
+READ_CHUNK = 1 << 20  # bytes read at a time when checking a CSV file's encoding
 _BAD: Any = object()  # a cell already reported by the generic checks
 
 
@@ -87,37 +102,75 @@ class At(NamedTuple):
         return f"{self.label}:{self.row}"
 
 
+
 class Problems:
-    """Every error found, listed in file order as `FILE:ROW: column: reason`."""
+    """Every error found, listed in file order as `FILE:ROW: column: reason`.
+
+    All are counted; only the first MAX_ERRORS (in file order) are kept, so that a file
+    wrong on every one of a million rows does not fill the memory with messages.
+    """
 
     def __init__(self) -> None:
         self._items: list[tuple[tuple[int, int, int, int], str]] = []
+        self.total = 0
+
+    def _keep(self, key: tuple[int, int, int, int], text: str) -> None:
+        self.total += 1
+        self._items.append((key, text))
+        if len(self._items) >= 2 * MAX_ERRORS:
+            self._items.sort()
+            del self._items[MAX_ERRORS:]
 
     def add(self, at: At, column: str, reason: str, kind: str = "") -> None:
         cols = COLUMNS.get(kind, ())
         pos = cols.index(column) if column in cols else -1
-        key = (at.order, at.row, pos, len(self._items))
-        self._items.append((key, f"{at}: {column}: {reason}"))
+        self._keep((at.order, at.row, pos, self.total), f"{at}: {column}: {reason}")
 
     def file(self, label: str, order: int, reason: str) -> None:
-        self._items.append(((order, 0, -1, len(self._items)), f"{label}: {reason}"))
+        self._keep((order, 0, -1, self.total), f"{label}: {reason}")
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return self.total > 0
 
     def lines(self) -> list[str]:
-        return [text for _, text in sorted(self._items)]
+        out = [text for _, text in sorted(self._items)[:MAX_ERRORS]]
+        if self.total > len(out):
+            out.append(f"… and {self.total - len(out)} more error(s), not listed: correct "
+                       "these first")
+        return out
+
+    def refusal(self) -> ImportFailed:
+        exc = ImportFailed(self.lines())
+        exc.args = (f"import refused: {self.total} error(s), nothing was written",)
+        return exc
 
 
 @dataclass
-class Sheet:
-    """The rows of one CSV file or one workbook sheet, with its header normalised."""
+class Source:
+    """One CSV file or one workbook sheet: its header, read once; its rows, read on demand."""
 
-    label: str
+    index: int  # of the file among the paths given
+    label: str  # FILE, or FILE[sheet]
     kind: str
     order: int
     columns: list[str]
-    rows: list[tuple[int, list[Any]]]
+    path: Path
+    sheet: str | None = None  # the worksheet's title, for a workbook
+    delimiter: str = ","
+    file_label: str = ""  # the workbook's own label, for an error about the whole file
+    file_order: int = 0
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """(row number, cells) of every row below the header that is not blank."""
+        return _xlsx_rows(self) if self.sheet is not None else _csv_rows(self)
+
+
+class _Unreadable(Exception):
+    """A file found unreadable part-way through its rows: it is reported and left out."""
+
+    def __init__(self, index: int, report: Callable[[Problems], None]) -> None:
+        super().__init__(index)
+        self.index, self.report = index, report
 
 
 # --- reading files ------------------------------------------------------------------------
@@ -183,44 +236,111 @@ def _sniff(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv(path: Path, label: str, order: int, p: Problems) -> Sheet | None:
+
+def _scan_csv(path: Path) -> tuple[tuple[int, int] | None, bool]:
+    """Read the file once, a chunk at a time: (line, byte) of the first byte that is not
+    UTF-8, if any, and whether the text is blank (empty or only white space)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0  # line breaks before the chunk
+    blank, start = True, True
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(READ_CHUNK)
+            held = decoder.getstate()[0]  # the start of a character cut by the last chunk
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                data = held + chunk
+                return (lines + data.count(b"\n", 0, exc.start) + 1, data[exc.start]), blank
+            if start and text:
+                text, start = text.removeprefix("\ufeff"), False
+            if blank and text.strip():
+                blank = False
+            if not chunk:
+                return None, blank
+            lines += chunk.count(b"\n")
+
+
+def _csv_text(raw: Any) -> io.TextIOWrapper:
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _first_line(path: Path) -> str:
+    """The text up to the first line break (at most a megabyte of it), to tell the separator."""
+    with path.open("rb") as raw, _csv_text(raw) as text:
+        got = ""
+        while "\n" not in got and len(got) < READ_CHUNK:
+            more = text.read(65_536)
+            if not more:
+                break
+            got += more
+    return got.split("\n", 1)[0]
+
+
+def _not_utf8(label: str, order: int, line: int, byte: int) -> Callable[[Problems], None]:
+    def report(p: Problems) -> None:
+        p.add(At(label, line, order), "file",
+              f"not UTF-8 text (byte 0x{byte:02x}); in Excel choose Save As → "
+              "'CSV UTF-8 (Comma delimited) (*.csv)' and import that file")
+    return report
+
+
+def _unreadable_csv(label: str, order: int, line: int, exc: csv.Error) -> Callable[[Problems],
+                                                                                     None]:
+    def report(p: Problems) -> None:
+        p.add(At(label, line, order), "row",
+              f"unreadable CSV ({exc}): a cell is far too long or a quote \" is not closed")
+    return report
+
+
+def open_csv(path: Path, label: str, index: int, order: int, p: Problems) -> Source | None:
+    """The file's header and separator (rows are read later, by `Source.rows`)."""
     try:
-        data = path.read_bytes()
+        bad, blank = _scan_csv(path)
+        if bad is None and not blank:
+            delimiter = _sniff(_first_line(path))
     except OSError as exc:
         p.file(label, order, f"cannot read the file: {exc.strerror or exc}")
         return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        p.add(At(label, line, order), "file",
-              f"not UTF-8 text (byte 0x{data[exc.start]:02x}); in Excel choose Save As → "
-              "'CSV UTF-8 (Comma delimited) (*.csv)' and import that file")
+    if bad is not None:
+        _not_utf8(label, order, *bad)(p)
         return None
-    if not text.strip():
+    if blank:
         p.file(label, order, "the file is empty")
         return None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff(text.split("\n", 1)[0]))
-    rows: list[tuple[int, list[Any]]] = []
-    head: tuple[str, list[str]] | None = None
-    line = 0
-    try:
-        for cells in reader:
-            start, line = line + 1, reader.line_num
-            if start == 1:
-                head = _header(cells, label, order, None, p)
-                if head is None:
-                    return None
-            elif any(c.strip() for c in cells):
-                rows.append((start, cells))
-    except csv.Error as exc:
-        p.add(At(label, line + 1, order), "row",
-              f"unreadable CSV ({exc}): a cell is far too long or a quote \" is not closed")
-        return None
-    if head is None:
+    with path.open("rb") as raw, _csv_text(raw) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            _unreadable_csv(label, order, 1, exc)(p)
+            return None
+    if cells is None:
         p.add(At(label, 1, order), "header", "the first line must name the columns")
         return None
-    return Sheet(label, head[0], order, head[1], rows)
+    head = _header(cells, label, order, None, p)
+    if head is None:
+        return None
+    return Source(index, label, head[0], order, head[1], path, delimiter=delimiter)
+
+
+def _csv_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
+    with src.path.open("rb") as raw, _csv_text(raw) as text:
+        reader = csv.reader(text, delimiter=src.delimiter)
+        line = 0
+        try:
+            for cells in reader:
+                start, line = line + 1, reader.line_num
+                if start > 1 and any(c.strip() for c in cells):
+                    yield start, cells
+        except csv.Error as exc:
+            raise _Unreadable(src.index, _unreadable_csv(src.label, src.order, line + 1,
+                                                         exc)) from exc
+        except UnicodeDecodeError as exc:  # changed since it was checked
+            bad, _ = _scan_csv(src.path)
+            raise _Unreadable(src.index, _not_utf8(src.label, src.order, *(bad or (line, 0))))\
+                from exc
+
 
 
 def _xlsx_value(value: Any) -> Any:
@@ -244,33 +364,47 @@ def _xlsx_value(value: Any) -> Any:
 XLSX_DAMAGE = (OSError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, zlib.error)
 
 
-def read_xlsx(path: Path, label: str, order: int, p: Problems) -> list[Sheet]:
+
+def _not_a_workbook(label: str, order: int, exc: BaseException) -> Callable[[Problems], None]:
+    def report(p: Problems) -> None:
+        p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
+    return report
+
+
+def _load_workbook(path: Path) -> Any:
     import openpyxl
+
+    # data_only=False: a formula comes back as its text, so it is refused, not evaluated.
+    return openpyxl.load_workbook(path, read_only=True, data_only=False)
+
+
+def open_xlsx(path: Path, label: str, index: int, order: int, p: Problems) -> list[Source]:
+    """The headers of the workbook's sheets units, people, recommendations (rows come later)."""
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        # data_only=False: a formula comes back as its text, so it is refused, not evaluated.
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        wb = _load_workbook(path)
     except FileNotFoundError:
         p.file(label, order, "no such file")
         return []
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
-        p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
+        _not_a_workbook(label, order, exc)(p)
         return []
-    sheets: list[Sheet] = []
+    sources: list[Source] = []
     try:
-        sheets = _read_sheets(wb, label, order, p)
+        sources = _sheet_headers(wb, path, label, index, order, p)
     # Rows are parsed lazily: a damaged part (bad XML, a corrupt deflate stream) shows here.
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
-        p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
-        sheets = []
+        _not_a_workbook(label, order, exc)(p)
+        sources = []
     finally:
         wb.close()
-    return sheets
+    return sources
 
 
-def _read_sheets(wb: Any, label: str, order: int, p: Problems) -> list[Sheet]:
-    sheets: list[Sheet] = []
+def _sheet_headers(wb: Any, path: Path, label: str, index: int, order: int,
+                   p: Problems) -> list[Source]:
+    sources: list[Source] = []
     found = {ws.title.strip().lower(): ws for ws in wb.worksheets}
     wanted = [k for k in KINDS if k in found]
     if not wanted:
@@ -279,43 +413,65 @@ def _read_sheets(wb: Any, label: str, order: int, p: Problems) -> list[Sheet]:
     for i, kind in enumerate(wanted):
         ws = found[kind]
         sub = f"{label}[{ws.title}]"
-        rows: list[tuple[int, list[Any]]] = []
-        head = None
-        for num, raw in enumerate(ws.iter_rows(values_only=True), 1):
+        first = next(iter(ws.iter_rows(values_only=True)), None)
+        if first is None:  # a sheet left wholly empty is simply skipped
+            continue
+        head = _header([_xlsx_value(v) for v in first], sub, order + i, kind, p)
+        if head is not None:
+            sources.append(Source(index, sub, kind, order + i, head[1], path, sheet=ws.title,
+                                  file_label=label, file_order=order))
+    return sources
+
+
+def _xlsx_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = _load_workbook(src.path)
+    except (*XLSX_DAMAGE, InvalidFileException) as exc:  # changed since it was opened
+        raise _Unreadable(src.index, _not_a_workbook(src.file_label, src.file_order, exc)) \
+            from exc
+    try:
+        rows = enumerate(wb[src.sheet].iter_rows(values_only=True), 1)
+        next(rows, None)  # the header
+        for num, raw in rows:
             cells = [_xlsx_value(v) for v in raw]
-            if num == 1:
-                head = _header(cells, sub, order + i, kind, p)
-                if head is None:
-                    break
-            elif any(c is not None and str(c).strip() for c in cells):
-                rows.append((num, cells))
-        if head is not None:  # a sheet left wholly empty is simply skipped
-            sheets.append(Sheet(sub, kind, order + i, head[1], rows))
-    return sheets
+            if any(c is not None and str(c).strip() for c in cells):
+                yield num, cells
+    except (*XLSX_DAMAGE, InvalidFileException) as exc:
+        raise _Unreadable(src.index, _not_a_workbook(src.file_label, src.file_order, exc)) \
+            from exc
+    finally:
+        wb.close()
 
 
-def read_sources(paths: Iterable[Path | str], p: Problems) -> list[Sheet]:
-    """Every sheet of every file; problems with the files themselves go to `p`."""
-    sheets: list[Sheet] = []
+def open_sources(paths: Iterable[Path | str], p: Problems,
+                 broken: dict[int, Callable[[Problems], None]] | None = None) -> list[Source]:
+    """Every sheet of every file, its header read; problems with the files go to `p`.
+    `broken` holds the files found unreadable part-way on an earlier reading: their error."""
+    sources: list[Source] = []
+    broken = broken or {}
     for i, given in enumerate(paths):
         label, order, path = str(given), i * 100, Path(given)
         suffix = path.suffix.lower()
-        if not path.exists():
+        if i in broken:
+            broken[i](p)
+        elif not path.exists():
             p.file(label, order, "no such file")
         elif path.is_dir():
             p.file(label, order, "is a folder, not a file")
         elif suffix in (".csv", ".txt", ".tsv"):
-            sheet = read_csv(path, label, order, p)
-            if sheet is not None:
-                sheets.append(sheet)
+            source = open_csv(path, label, i, order, p)
+            if source is not None:
+                sources.append(source)
         elif suffix in (".xlsx", ".xlsm"):
-            sheets.extend(read_xlsx(path, label, order, p))
+            sources.extend(open_xlsx(path, label, i, order, p))
         elif suffix in (".xls", ".ods"):
             p.file(label, order, f"{suffix} files are not read: save it as Excel Workbook "
                    "(.xlsx) or as CSV UTF-8 (.csv)")
         else:
             p.file(label, order, "not a .csv or .xlsx file")
-    return sheets
+    return sources
 
 
 # --- checking each row (no database) ---------------------------------------------------------
@@ -365,13 +521,15 @@ class RecIn:
 ABSENT: Any = object()
 
 
+
 @dataclass
 class Parsed:
+    """The units and people of the files (few: kept whole) and the kinds of file read."""
+
     units: dict[str, UnitIn] = field(default_factory=dict)
     people: dict[str, PersonIn] = field(default_factory=dict)
-    recs: dict[str, RecIn] = field(default_factory=dict)
     # Rows without a usable key, or repeating one: checked, never planned.
-    others: list[UnitIn | PersonIn | RecIn] = field(default_factory=list)
+    others: list[UnitIn | PersonIn] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
 
     def all_units(self) -> list[UnitIn]:
@@ -380,13 +538,22 @@ class Parsed:
     def all_people(self) -> list[PersonIn]:
         return [*self.people.values(), *(o for o in self.others if isinstance(o, PersonIn))]
 
-    def all_recs(self) -> list[RecIn]:
-        return [*self.recs.values(), *(o for o in self.others if isinstance(o, RecIn))]
 
-
-def _cells(sheet: Sheet, at: At, cells: list[Any], p: Problems) -> dict[str, Any]:
+def _cells(sheet: Source, at: At, cells: list[Any], p: Problems) -> dict[str, Any]:
     """Column → cleaned value ('' when empty, a date for Excel date cells, _BAD if refused)."""
     width = len(sheet.columns)
+    if sheet.sheet is None and len(cells) <= width:  # a CSV row: text cells only
+        values = [c.strip() for c in cells]
+        joined = "\n".join(values)
+        # The usual row: nothing that the checks below would refuse (a cell starting like a
+        # formula, or with NUL, or too long, sends the row the long way, which says why).
+        if not ("\x00" in joined or joined.startswith(FORMULA_START) or "\n=" in joined
+                or "\n+" in joined or "\n-" in joined or "\n@" in joined
+                or (len(joined) > MAX_CELL and max(map(len, values)) > MAX_CELL)):
+            out = dict(zip(sheet.columns, values, strict=False))
+            for col in sheet.columns[len(cells):]:
+                out[col] = ""
+            return out
     if len(cells) > width:
         extra = [c for c in cells[width:] if c is not None and str(c).strip()]
         if extra:
@@ -547,18 +714,6 @@ def _dup(row: _Row, col: str, key: str, first: At, what: str) -> None:
     row.bad(col, f"{what} '{_short(key)}' is given twice (also at {where})")
 
 
-def parse_sheets(sheets: list[Sheet], p: Problems) -> Parsed:
-    """Typed rows of every kind, with every row-level problem reported to `p`."""
-    out = Parsed()
-    for sheet in sheets:
-        out.kinds.add(sheet.kind)
-        parse = {"units": _parse_unit, "people": _parse_person,
-                 "recommendations": _parse_rec}[sheet.kind]
-        for num, cells in sheet.rows:
-            at = At(sheet.label, num, sheet.order)
-            parse(_Row(at, sheet.kind, _cells(sheet, at, cells, p), p), out)
-    return out
-
 
 def _parse_unit(row: _Row, out: Parsed) -> None:
     code = row.text("code", required=True, max_len=64, ident=True)
@@ -604,7 +759,9 @@ def _parse_person(row: _Row, out: Parsed) -> None:
         out.people[email] = person
 
 
-def _parse_rec(row: _Row, out: Parsed) -> None:
+
+
+def _parse_rec(row: _Row) -> RecIn:
     ref = row.text("ref", required=True, max_len=100, ident=True)
     forum = row.text("forum", required=True, max_len=500)
     held = row.day("forum_date")
@@ -629,14 +786,15 @@ def _parse_rec(row: _Row, out: Parsed) -> None:
         if deadline is not None and held is not None and deadline < held:
             row.bad("deadline", f"{deadline.isoformat()} is before the forum date "
                     f"{held.isoformat()}")
-    rec = RecIn(row.at, ref, forum, held, unit, text, category, owner, deadline, hk, rule,
-                priority, place, minutes)
-    if ref is not None and ref in out.recs:
-        _dup(row, "ref", ref, out.recs[ref].at, "ref")
-    if ref is None or ref in out.recs:
-        out.others.append(rec)
-    else:
-        out.recs[ref] = rec
+    return RecIn(row.at, ref, forum, held, unit, text, category, owner, deadline, hk, rule,
+                 priority, place, minutes)
+
+
+def _rows(src: Source, p: Problems) -> Iterator[_Row]:
+    """The rows of a file or sheet, each with its cells cleaned (and the cells' problems)."""
+    for num, cells in src.rows():
+        at = At(src.label, num, src.order)
+        yield _Row(at, src.kind, _cells(src, at, cells, p), p)
 
 
 # --- checking against the database, planning the write --------------------------------------
@@ -644,7 +802,8 @@ def _parse_rec(row: _Row, out: Parsed) -> None:
 
 @dataclass
 class Stored:
-    """What the database holds, loaded in bulk: natural keys → ids and registered fields."""
+    """What the database holds of units, people and forums (a few per hundred items), loaded
+    whole: natural keys → ids and registered fields. Recommendations are read by batch."""
 
     units: dict[str, tuple[int, str, int | None, str]]  # code → id, name, parent id, tz
     unit_code: dict[int, str]
@@ -652,11 +811,9 @@ class Stored:
     person_email: dict[int, str]
     forums: dict[tuple[str, date], tuple[int, int, str | None, str | None]]
     forum_key: dict[int, tuple[str, date]]
-    recs: dict[str, tuple[Any, ...]]  # ref → id, forum id, unit id, owner id, text, category,
-    #                                     priority, deadline, deadline rule
 
     @classmethod
-    def load(cls, s: Session, refs: Iterable[str]) -> Stored:
+    def load(cls, s: Session) -> Stored:
         conn = s.connection()
         u = Unit.__table__.c  # type: ignore[attr-defined]
         units = {r[1]: (r[0], r[2], r[3], r[4]) for r in conn.execute(
@@ -667,23 +824,15 @@ class Stored:
         fc = Forum.__table__.c  # type: ignore[attr-defined]
         forums = {(r[1], r[2]): (r[0], r[3], r[4], r[5]) for r in conn.execute(
             sa.select(fc.id, fc.title, fc.held_on, fc.unit_id, fc.place, fc.minutes_ref))}
-        rc = Recommendation.__table__.c  # type: ignore[attr-defined]
-        cols = (rc.id, rc.forum_id, rc.unit_id, rc.owner_id, rc.text, rc.category, rc.priority,
-                rc.deadline, rc.deadline_rule, rc.ref)
-        recs: dict[str, tuple[Any, ...]] = {}
-        wanted = list(refs)
-        if len(wanted) > BULK_READ:  # one scan beats many IN (…) look-ups
-            keep = set(wanted)
-            recs = {r[9]: tuple(r[:9]) for r in conn.execute(sa.select(*cols)) if r[9] in keep}
-        else:
-            for i in range(0, len(wanted), CHUNK):
-                for r in conn.execute(sa.select(*cols).where(rc.ref.in_(wanted[i:i + CHUNK]))):
-                    recs[r[9]] = tuple(r[:9])
         return cls(
             units=units, unit_code={v[0]: k for k, v in units.items()},
             people=people, person_email={v[0]: k for k, v in people.items()},
-            forums=forums, forum_key={v[0]: k for k, v in forums.items()}, recs=recs,
+            forums=forums, forum_key={v[0]: k for k, v in forums.items()},
         )
+
+    def same(self, other: Stored) -> bool:
+        return (self.units, self.people, self.forums) == (other.units, other.people,
+                                                          other.forums)
 
 
 @dataclass
@@ -694,7 +843,6 @@ class Change:
     values: dict[str, Any]
     changes: dict[str, Any]
     created: bool
-    row_id: int | None = None  # of an updated recommendation
 
 
 @dataclass
@@ -709,10 +857,11 @@ class Counts:
 
 @dataclass
 class Plan:
+    """The units and people to create or update (forums and recommendations are compared and
+    written a batch at a time), and the counts of every kind."""
+
     units: list[Change] = field(default_factory=list)
     people: list[Change] = field(default_factory=list)
-    forums: list[Change] = field(default_factory=list)
-    recs: list[Change] = field(default_factory=list)
     counts: dict[str, Counts] = field(default_factory=dict)
 
 
@@ -749,16 +898,8 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def plan_import(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems) -> Plan:
-    """Check the rows against each other and the database; decide what to create and update."""
-    plan = Plan()
-    _plan_units(parsed, db, p, plan)
-    _plan_people(parsed, db, p, plan)
-    _plan_recs(parsed, db, cal, p, plan)
-    return plan
 
-
-def _plan_units(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
+def _check_units(parsed: Parsed, db: Stored, p: Problems) -> None:
     known = set(db.units) | set(parsed.units)
     for u in parsed.all_units():
         if isinstance(u.parent, str) and u.parent not in known:
@@ -771,6 +912,10 @@ def _plan_units(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
         if loop:
             p.add(u.at, "parent", "the units' parents go round in a circle: "
                   + " → ".join([*loop, loop[0]]), "units")
+
+
+def _plan_units(parsed: Parsed, db: Stored, plan: Plan) -> None:
+    parent = _unit_parents(parsed, db)
     default_tz = get_settings().default_timezone
     counts = plan.counts.setdefault("units", Counts())
     for code, u in parsed.units.items():
@@ -806,7 +951,7 @@ def _unit_parents(parsed: Parsed, db: Stored) -> dict[str, str | None]:
     return parent
 
 
-def _plan_people(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
+def _check_people(parsed: Parsed, db: Stored, p: Problems) -> None:
     units = set(db.units) | set(parsed.units)
     for person in parsed.all_people():
         if person.unit is not None and person.unit not in units:
@@ -816,6 +961,17 @@ def _plan_people(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
         if isinstance(s, str) and s not in parsed.people and s not in db.people:
             p.add(person.at, "supervisor", f"unknown person '{s}' (not in this import nor "
                   "registered before)", "people")
+    sup = _supervisors(parsed, db)
+    safe: set[str] = set()
+    for email, person in parsed.people.items():
+        loop = _cycle(email, sup, safe)
+        if loop:
+            p.add(person.at, "supervisor", "supervisors go round in a circle: "
+                  + " → ".join([*loop, loop[0]]), "people")
+
+
+def _supervisors(parsed: Parsed, db: Stored) -> dict[str, str | None]:
+    """Every person's email → their supervisor's, as it will be after this import."""
     sup: dict[str, str | None] = {
         email: db.person_email.get(row[4]) if row[4] is not None else None
         for email, row in db.people.items()
@@ -825,12 +981,11 @@ def _plan_people(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
             sup[email] = person.supervisor  # type: ignore[assignment]
         else:
             sup.setdefault(email, None)
-    safe: set[str] = set()
-    for email, person in parsed.people.items():
-        loop = _cycle(email, sup, safe)
-        if loop:
-            p.add(person.at, "supervisor", "supervisors go round in a circle: "
-                  + " → ".join([*loop, loop[0]]), "people")
+    return sup
+
+
+def _plan_people(parsed: Parsed, db: Stored, plan: Plan) -> None:
+    sup = _supervisors(parsed, db)
     counts = plan.counts.setdefault("people", Counts())
     for email, person in parsed.people.items():
         old = db.people.get(email)
@@ -852,126 +1007,184 @@ def _plan_people(parsed: Parsed, db: Stored, p: Problems, plan: Plan) -> None:
             counts.unchanged += 1
 
 
-def _plan_recs(parsed: Parsed, db: Stored, cal: WorkCalendar, p: Problems, plan: Plan) -> None:
-    if "recommendations" not in parsed.kinds:
-        return
-    units = set(db.units) | set(parsed.units)
-    parent = _unit_parents(parsed, db)
-    lineage: dict[str, set[str]] = {}
+class Spool:
+    """The checked recommendations, in a temporary file between the two passes: written in
+    records of SPOOL_CHUNK rows (marshal: plain tuples, dates as ordinals), read back in
+    batches. The file is unlinked as soon as it is made, and closed with the import."""
 
-    def line_of(code: str) -> set[str]:
-        if code not in lineage:
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="tindak-import-")
+        self._rows: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self._rows.append(row)
+        self.count += 1
+        if len(self._rows) >= SPOOL_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            data = marshal.dumps(self._rows)
+            self._file.write(struct.pack("<Q", len(data)) + data)
+            self._rows = []
+
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        self._flush()
+        self._file.seek(0)
+        batch: list[tuple[Any, ...]] = []
+        while head := self._file.read(8):
+            (length,) = struct.unpack("<Q", head)
+            batch.extend(marshal.loads(self._file.read(length)))
+            while len(batch) >= size:
+                yield batch[:size]
+                del batch[:size]
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _pack(at: At) -> int:
+    """Where a row is, in one int (the label is found again by the order)."""
+    return at.order << 32 | at.row
+
+
+class RecChecks:
+    """The checks of each recommendation against the others and the units and people, one
+    row at a time: what it keeps grows by a ref per row, and a little per forum."""
+
+    def __init__(self, parsed: Parsed, db: Stored, p: Problems, spool: Spool,
+                 labels: dict[int, str]) -> None:
+        self.p, self.spool, self.labels = p, spool, labels
+        self.units = set(db.units) | set(parsed.units)
+        self.parent = _unit_parents(parsed, db)
+        self.lineage: dict[str, set[str]] = {}
+        self.owner_unit = {e: db.unit_code.get(r[2]) for e, r in db.people.items()}
+        self.owner_unit.update({e: person.unit for e, person in parsed.people.items()})
+        self.refs: dict[str, int] = {}  # ref → where it was first given
+        # (title, date) → [unit, place, minutes_ref, where place and minutes_ref were given]
+        self.forums: dict[tuple[str, date], list[Any]] = {}
+
+    def where(self, packed: int, at: At) -> str:
+        """Where a row packed by `_pack` is, as an error at `at` names it."""
+        order, row = packed >> 32, packed & 0xFFFFFFFF
+        label = self.labels[order]
+        return f"row {row}" if label == at.label else str(At(label, row, order))
+
+    def line_of(self, code: str) -> set[str]:
+        if code not in self.lineage:
             seen: list[str] = []
             node: str | None = code
             while node is not None and node not in seen:
                 seen.append(node)
-                node = parent.get(node)
-            lineage[code] = set(seen)
-        return lineage[code]
+                node = self.parent.get(node)
+            self.lineage[code] = set(seen)
+        return self.lineage[code]
 
-    owner_unit = {e: db.unit_code.get(r[2]) for e, r in db.people.items()}
-    owner_unit.update({e: person.unit for e, person in parsed.people.items()})
-    ahead: dict[date, list[date]] = {}  # forum date → the working days after it, as needed
-
-    def plus_hk(start: date, n: int) -> date:
-        days = ahead.setdefault(start, [])
-        day = days[-1] if days else start
-        while len(days) < n:
-            day += timedelta(days=1)
-            if cal.is_working_day(day):
-                days.append(day)
-        return days[n - 1] if n else start
-
-    forums: dict[tuple[str, date], dict[str, Any]] = {}
-    forum_at: dict[tuple[str, date], dict[str, At]] = {}
-    finals: dict[str, dict[str, Any]] = {}
-    for r in parsed.all_recs():
+    def add(self, r: RecIn) -> None:
+        p, at = self.p, r.at
+        keyed = False
+        if r.ref is not None:
+            first = self.refs.get(r.ref)
+            if first is None:
+                self.refs[r.ref] = _pack(at)
+                keyed = True
+            else:
+                p.add(at, "ref", f"ref '{_short(r.ref)}' is given twice (also at "
+                      f"{self.where(first, at)})", "recommendations")
         ounit = None
         if r.owner is not None:
-            if r.owner not in owner_unit:
-                p.add(r.at, "owner", f"unknown person '{r.owner}' (not in this import nor "
+            if r.owner not in self.owner_unit:
+                p.add(at, "owner", f"unknown person '{r.owner}' (not in this import nor "
                       "registered before)", "recommendations")
-            ounit = owner_unit.get(r.owner)
+            ounit = self.owner_unit.get(r.owner)
         unit = r.unit or ounit
-        if r.unit is not None and r.unit not in units:
-            p.add(r.at, "unit", f"unknown unit '{_short(r.unit)}'" + _hint(r.unit, units),
+        if r.unit is not None and r.unit not in self.units:
+            p.add(at, "unit", f"unknown unit '{_short(r.unit)}'" + _hint(r.unit, self.units),
                   "recommendations")
-        elif (unit is not None and ounit is not None and ounit in units
-              and not (ounit in line_of(unit) or unit in line_of(ounit))):
-            p.add(r.at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
+        elif (unit is not None and ounit is not None and ounit in self.units
+              and not (ounit in self.line_of(unit) or unit in self.line_of(ounit))):
+            p.add(at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
                   f"'{unit}' nor above or below it", "recommendations")
-        deadline = r.deadline
-        if r.hk is not None and r.forum_date is not None:
-            deadline = plus_hk(r.forum_date, r.hk)
         if r.forum is None or r.forum_date is None:
-            continue
+            return
         fkey = (r.forum, r.forum_date)
-        forum = forums.get(fkey)
+        forum = self.forums.get(fkey)
         if forum is None:
-            forum = forums[fkey] = {"unit": unit, "place": None, "minutes_ref": None}
-            forum_at[fkey] = {}
-        for col, value in (("place", r.place), ("minutes_ref", r.minutes_ref)):
+            forum = self.forums[fkey] = [unit, None, None, None, None]
+        for i, col, value in ((1, "place", r.place), (2, "minutes_ref", r.minutes_ref)):
             if value is None:
                 continue
-            if forum[col] is None:
-                forum[col], forum_at[fkey][col] = value, r.at
-            elif forum[col] != value:
-                first = forum_at[fkey][col]
-                where = f"row {first.row}" if first.label == r.at.label else str(first)
-                p.add(r.at, col, f"'{_short(value)}' differs from '{_short(forum[col])}' "
-                      f"given for the same forum at {where}", "recommendations")
-        if r.ref is not None and parsed.recs.get(r.ref) is r:
-            finals[r.ref] = {"forum": r.forum, "forum_date": r.forum_date, "unit": unit,
-                             "owner": r.owner, "text": r.text, "category": r.category,
-                             "priority": r.priority, "deadline": deadline,
-                             "deadline_rule": r.rule}
-    if p:
-        return  # nothing will be written: skip the comparison
-    _plan_forums(forums, db, plan)
-    counts = plan.counts.setdefault("recommendations", Counts())
-    for ref, new in finals.items():
-        old = db.recs.get(ref)
-        if old is None:
-            new["category"] = new["category"] or "lainnya"
-            new["priority"] = new["priority"] or "normal"
-            counts.created += 1
-            plan.recs.append(Change(ref, new, {k: v for k, v in new.items() if v is not None},
-                                    True))
-            continue
-        title, held = db.forum_key[old[1]]
-        new["category"] = new["category"] or old[5]
-        new["priority"] = new["priority"] or old[6]
-        before = {"forum": title, "forum_date": held, "unit": db.unit_code.get(old[2]),
-                  "owner": db.person_email.get(old[3]), "text": old[4], "category": old[5],
-                  "priority": old[6], "deadline": old[7], "deadline_rule": old[8]}
-        changes = _diff(before, new)
-        if changes:
-            counts.updated += 1
-            plan.recs.append(Change(ref, new, changes, False, old[0]))
-        else:
-            counts.unchanged += 1
+            if forum[i] is None:
+                forum[i], forum[i + 2] = value, _pack(at)
+            elif forum[i] != value:
+                p.add(at, col, f"'{_short(value)}' differs from '{_short(forum[i])}' "
+                      f"given for the same forum at {self.where(forum[i + 2], at)}",
+                      "recommendations")
+        if keyed and not p:  # once anything is wrong nothing is written: stop spooling
+            self.spool.add((r.ref, r.forum, r.forum_date.toordinal(), unit, r.owner, r.text,
+                            r.category, r.priority,
+                            r.deadline.toordinal() if r.deadline is not None else None, r.hk,
+                            r.rule))
 
 
-def _plan_forums(forums: dict[tuple[str, date], dict[str, Any]], db: Stored, plan: Plan) -> None:
-    counts = plan.counts.setdefault("forums", Counts())
-    for key, new in forums.items():
-        old = db.forums.get(key)
-        if old is None:
-            counts.created += 1
-            values = {"title": key[0], "held_on": key[1], **new}
-            plan.forums.append(Change(key, values, {k: v for k, v in values.items()
-                                                    if v is not None}, True))
-            continue
-        # Metadata is only ever filled in or corrected by an import, never erased.
-        after = {k: new[k] for k in ("place", "minutes_ref") if new[k] is not None}
-        changes = _diff({"place": old[2], "minutes_ref": old[3]}, after)
-        if changes:
-            counts.updated += 1
-            plan.forums.append(Change(key, {"place": after.get("place", old[2]),
-                                            "minutes_ref": after.get("minutes_ref", old[3])},
-                                      changes, False))
-        else:
-            counts.unchanged += 1
+
+
+@dataclass
+class Checked:
+    """What the first pass leaves for the second: every problem, the units and people, the
+    forums and the spooled recommendations."""
+
+    p: Problems
+    parsed: Parsed
+    spool: Spool
+    forums: dict[tuple[str, date], list[Any]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
+    """The first pass: every row of every file read once and checked. A file found unreadable
+    part-way (a broken quote, a damaged workbook) is reported alone and the pass starts again
+    without it, so that none of its rows counts."""
+    broken: dict[int, Callable[[Problems], None]] = {}
+    while True:
+        p = Problems()
+        checked = Checked(p, Parsed(), Spool())
+        try:
+            _check_sources(open_sources(paths, p, broken), db, checked)
+            return checked
+        except _Unreadable as exc:
+            checked.close()
+            broken[exc.index] = exc.report
+        except BaseException:
+            checked.close()
+            raise
+
+
+def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
+    p, parsed = checked.p, checked.parsed
+    parsed.kinds.update(src.kind for src in sources)
+    # Units, then people, then recommendations, whatever the order of the files: each kind
+    # is checked against the kinds before it, complete.
+    for kind, parse in (("units", _parse_unit), ("people", _parse_person)):
+        for src in sources:
+            if src.kind == kind:
+                for row in _rows(src, p):
+                    parse(row, parsed)
+    _check_units(parsed, db, p)
+    _check_people(parsed, db, p)
+    if "recommendations" not in parsed.kinds:
+        return
+    recs = RecChecks(parsed, db, p, checked.spool, {src.order: src.label for src in sources})
+    for src in sources:
+        if src.kind == "recommendations":
+            for row in _rows(src, p):
+                recs.add(_parse_rec(row))
+    checked.forums = recs.forums
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -981,18 +1194,31 @@ def _ids(conn: sa.Connection, table: sa.Table, key: str) -> dict[Any, int]:
     return {r[1]: r[0] for r in conn.execute(sa.select(table.c.id, table.c[key]))}
 
 
-def _memo(proc: Any) -> Any:
-    """A bind processor that converts each distinct value once (dates and times repeat)."""
-    if proc is None:
-        return None
+def _memo(proc: Any, adapt: bool) -> Any:
+    """A converter of each distinct value, run once per value (dates and times repeat): the
+    column's bind processor, then (`adapt`, SQLite) the driver's adapter, e.g. a datetime's
+    isoformat, which sqlite3 would otherwise run on every row."""
     seen: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
-        if value not in seen:
-            seen[value] = proc(value)
-        return seen[value]
+        hit = seen.get(value, seen)
+        if hit is not seen:
+            return hit
+        out = proc(value) if proc is not None else value
+        if adapt and (adapter := sqlite3.adapters.get((type(out), sqlite3.PrepareProtocol))):
+            out = adapter(out)
+        if len(seen) < 100_000:
+            seen[value] = out
+        return out
 
     return convert
+
+
+def _python_type(kind: Any) -> Any:
+    try:
+        return kind.python_type
+    except NotImplementedError:
+        return None
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -1001,19 +1227,34 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
     if not rows:
         return
     cols = list(rows[0])
-    procs = [_memo(table.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    sqlite = conn.dialect.name == "sqlite"
+    convert = []
+    for i, c in enumerate(cols):
+        kind = table.c[c].type
+        proc = kind.bind_processor(conn.dialect)
+        if proc is not None or (sqlite and _python_type(kind) in (date, datetime)):
+            convert.append((i, _memo(proc, sqlite)))
+    get = operator.itemgetter(*cols)
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in cols)
 
-    def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(proc(row[c]) if proc else row[c] for c, proc in zip(cols, procs, strict=True))
+    def values(row: dict[str, Any]) -> Sequence[Any]:
+        out = get(row)
+        if len(cols) == 1:
+            out = (out,)
+        if not convert:
+            return out
+        out = list(out)
+        for i, proc in convert:
+            out[i] = proc(out[i])
+        return tuple(out)
 
     if conn.dialect.name == "postgresql":
         sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
         with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
             for row in rows:
                 copy.write_row(values(row))
-    elif conn.dialect.name == "sqlite":  # the DBAPI's executemany, without per-row compiling
+    elif sqlite:  # the DBAPI's executemany, without per-row compiling
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(cols))})"
         for i in range(0, len(rows), 20_000):
             conn.exec_driver_sql(sql, [values(row) for row in rows[i:i + 20_000]])
@@ -1031,14 +1272,13 @@ def _bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]
     conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} | {"b_id": r["id"]} for r in rows])
 
 
-def write_plan(s: Session, plan: Plan, actor: str) -> None:
-    """Apply the plan inside the caller's transaction with bulk statements, audit included."""
-    conn = s.connection()
-    now = utcnow()
+
+def _write_small(conn: sa.Connection, plan: Plan, now: datetime,
+                 actor: str) -> tuple[dict[Any, int], dict[Any, int]]:
+    """Write the units and people of the plan with their audit records; the ids of every unit
+    and person by natural key (lookup maps), for the forums and recommendations."""
     ut = Unit.__table__  # type: ignore[attr-defined]
     pt = Person.__table__  # type: ignore[attr-defined]
-    ft = Forum.__table__  # type: ignore[attr-defined]
-    rt = Recommendation.__table__  # type: ignore[attr-defined]
 
     _insert(conn, ut, [{"code": c.key, "name": c.values["name"],
                         "timezone": c.values["timezone"], "parent_id": None}
@@ -1059,55 +1299,174 @@ def write_plan(s: Session, plan: Plan, actor: str) -> None:
                              "supervisor_id": person_id.get(c.values["supervisor"])}
                             for c in plan.people if not c.created or c.values["supervisor"]])
 
-    _insert(conn, ft, [{"title": c.key[0], "held_on": c.key[1],
-                        "unit_id": unit_id[c.values["unit"]], "place": c.values["place"],
-                        "minutes_ref": c.values["minutes_ref"]}
-                       for c in plan.forums if c.created])
-    fc = ft.c
-    forum_id = {(r[1], r[2]): r[0] for r in conn.execute(sa.select(fc.id, fc.title, fc.held_on))}
-    _bulk_update(conn, ft, [{"id": forum_id[c.key], "place": c.values["place"],
-                             "minutes_ref": c.values["minutes_ref"]}
-                            for c in plan.forums if not c.created])
-
-    def rec_row(c: Change) -> dict[str, Any]:
-        v = c.values
-        return {"forum_id": forum_id[(v["forum"], v["forum_date"])],
-                "unit_id": unit_id[v["unit"]], "owner_id": person_id[v["owner"]],
-                "text": v["text"], "category": v["category"], "priority": v["priority"],
-                "deadline": v["deadline"], "deadline_rule": v["deadline_rule"]}
-
-    _insert(conn, rt, [{"ref": c.key, **rec_row(c), "status": Status.open.value, "progress": 0,
-                        "created_at": now, "updated_at": now, "last_progress_at": now}
-                       for c in plan.recs if c.created])
-    _bulk_update(conn, rt, [{"id": c.row_id, **rec_row(c), "updated_at": now}
-                            for c in plan.recs if not c.created])
-    _audit(conn, now, actor, plan)
-
-
-def _audit(conn: sa.Connection, now: datetime, actor: str, plan: Plan) -> None:
-    """One audit record per created or updated row, written in bulk like the rows."""
-    at = AuditRecord.__table__  # type: ignore[attr-defined]
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for entity, changes in (("unit", plan.units), ("person", plan.people),
-                                ("forum", plan.forums), ("recommendation", plan.recs)):
-            for c in changes:
-                key = f"{c.key[0]} ({c.key[1].isoformat()})" if entity == "forum" else c.key
-                body = {k: _plain(v) for k, v in c.changes.items()}
-                yield {"at": now, "actor": actor, "action": "create" if c.created else "update",
-                       "entity": entity, "entity_key": key[:254],
-                       "changes": json.dumps(body, ensure_ascii=False, sort_keys=True)}
-
+    audit = AuditRecord.__table__  # type: ignore[attr-defined]
     batch: list[dict[str, Any]] = []
-    for row in rows():
-        batch.append(row)
-        if len(batch) == 20_000:
-            _insert(conn, at, batch)
-            batch = []
-    _insert(conn, at, batch)
+    for entity, changes in (("unit", plan.units), ("person", plan.people)):
+        for c in changes:
+            batch.append(_audit_row(now, actor, c.created, entity, c.key, c.changes))
+            if len(batch) == BATCH_SIZE:
+                _insert(conn, audit, batch)
+                batch = []
+    _insert(conn, audit, batch)
+    return unit_id, person_id
+
+
+def write_forums(conn: sa.Connection, forums: dict[tuple[str, date], list[Any]], db: Stored,
+                 counts: Counts, unit_id: dict[Any, int] | None, now: datetime,
+                 actor: str) -> dict[tuple[str, date], int]:
+    """The forums of the recommendations compared with the stored ones and written (unless
+    `unit_id` is None: a dry run) BATCH_SIZE at a time, audit included; the ids of every
+    forum by title and date (a lookup map), for the recommendations."""
+    ft = Forum.__table__  # type: ignore[attr-defined]
+    audit_table = AuditRecord.__table__  # type: ignore[attr-defined]
+    created: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        _insert(conn, ft, created)
+        _bulk_update(conn, ft, updated)
+        _insert(conn, audit_table, audit)
+        del created[:], updated[:], audit[:]
+
+    for (title, held), (unit, place, minutes, *_) in forums.items():
+        old = db.forums.get((title, held))
+        if old is None:
+            counts.created += 1
+            values = {"title": title, "held_on": held, "unit": unit, "place": place,
+                      "minutes_ref": minutes}
+            changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+            if unit_id is not None:
+                created.append({"title": title, "held_on": held, "unit_id": unit_id[unit],
+                                "place": place, "minutes_ref": minutes})
+        else:
+            # Metadata is only ever filled in or corrected by an import, never erased.
+            after = {k: v for k, v in (("place", place), ("minutes_ref", minutes))
+                     if v is not None}
+            changes = _diff({"place": old[2], "minutes_ref": old[3]}, after)
+            if not changes:
+                counts.unchanged += 1
+                continue
+            counts.updated += 1
+            if unit_id is not None:
+                updated.append({"id": old[0], "place": after.get("place", old[2]),
+                                "minutes_ref": after.get("minutes_ref", old[3])})
+        if unit_id is not None:
+            audit.append(_audit_row(now, actor, old is None, "forum",
+                                    f"{title} ({held.isoformat()})", changes))
+            if len(audit) == BATCH_SIZE:
+                flush()
+    if unit_id is None:
+        return {}
+    flush()
+    fc = ft.c
+    return {(r[1], r[2]): r[0] for r in conn.execute(sa.select(fc.id, fc.title, fc.held_on))}
+
+
+# One encoder for every audit record (json.dumps with options makes one per call); a date
+# is written as its isoformat, like _plain does.
+_AUDIT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=_plain)
+
+
+def _audit_row(now: datetime, actor: str, created: bool, entity: str, key: str,
+               changes: dict[str, Any]) -> dict[str, Any]:
+    """One audit record of a created or updated row."""
+    return {"at": now, "actor": actor, "action": "create" if created else "update",
+            "entity": entity, "entity_key": key[:254], "changes": _AUDIT_JSON.encode(changes)}
+
+
+REC_COLUMNS = ("id", "forum_id", "unit_id", "owner_id", "text", "category", "priority",
+               "deadline", "deadline_rule", "ref")
+
+
+def _stored_recs(conn: sa.Connection, refs: list[str]) -> dict[str, tuple[Any, ...]]:
+    """The stored recommendations of these refs (a batch), by ref."""
+    rc = Recommendation.__table__.c  # type: ignore[attr-defined]
+    cols = [rc[c] for c in REC_COLUMNS]
+    out: dict[str, tuple[Any, ...]] = {}
+    if conn.dialect.name == "postgresql":  # one array parameter, one statement
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        wanted = sa.bindparam("refs", refs, type_=ARRAY(rc.ref.type))
+        for r in conn.execute(sa.select(*cols).where(rc.ref == sa.any_(wanted))):
+            out[r[9]] = tuple(r[:9])
+        return out
+    for i in range(0, len(refs), CHUNK):
+        for r in conn.execute(sa.select(*cols).where(rc.ref.in_(refs[i:i + CHUNK]))):
+            out[r[9]] = tuple(r[:9])
+    return out
+
+
+def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
+               counts: Counts, ids: tuple[dict[Any, int], ...] | None, now: datetime,
+               actor: str) -> None:
+    """The second pass: the spooled recommendations compared with the stored ones and
+    written (unless `ids` is None: a dry run), BATCH_SIZE at a time, audit included."""
+    rt = Recommendation.__table__  # type: ignore[attr-defined]
+    audit_table = AuditRecord.__table__  # type: ignore[attr-defined]
+    unit_id, person_id, forum_id = ids or ({}, {}, {})
+    ahead: dict[date, list[date]] = {}  # forum date → the working days after it, as needed
+
+    def plus_hk(start: date, n: int) -> date:
+        days = ahead.setdefault(start, [])
+        day = days[-1] if days else start
+        while len(days) < n:
+            day += timedelta(days=1)
+            if cal.is_working_day(day):
+                days.append(day)
+        return days[n - 1] if n else start
+
+    # An import into an empty table (the first, usually the largest) has nothing to compare.
+    empty = conn.execute(sa.select(rt.c.id).limit(1)).first() is None
+    for batch in spool.batches(BATCH_SIZE):
+        stored = {} if empty else _stored_recs(conn, [row[0] for row in batch])
+        created: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        for ref, forum, held, unit, owner, text, category, priority, due, hk, rule in batch:
+            held = date.fromordinal(held)
+            new = {"forum": forum, "forum_date": held, "unit": unit, "owner": owner,
+                   "text": text, "category": category, "priority": priority,
+                   "deadline": plus_hk(held, hk) if hk is not None else date.fromordinal(due),
+                   "deadline_rule": rule}
+            old = stored.get(ref)
+            if old is None:
+                new["category"] = category or "lainnya"
+                new["priority"] = priority or "normal"
+                counts.created += 1
+                changes = {k: v for k, v in new.items() if v is not None}
+            else:
+                title, day = db.forum_key[old[1]]
+                new["category"] = category or old[5]
+                new["priority"] = priority or old[6]
+                before = {"forum": title, "forum_date": day, "unit": db.unit_code.get(old[2]),
+                          "owner": db.person_email.get(old[3]), "text": old[4],
+                          "category": old[5], "priority": old[6], "deadline": old[7],
+                          "deadline_rule": old[8]}
+                changes = _diff(before, new)
+                if not changes:
+                    counts.unchanged += 1
+                    continue
+                counts.updated += 1
+            if ids is None:
+                continue
+            row = {"forum_id": forum_id[(forum, held)], "unit_id": unit_id[new["unit"]],
+                   "owner_id": person_id[owner], "text": text, "category": new["category"],
+                   "priority": new["priority"], "deadline": new["deadline"],
+                   "deadline_rule": rule}
+            if old is None:
+                created.append({"ref": ref, **row, "status": Status.open.value, "progress": 0,
+                                "created_at": now, "updated_at": now, "last_progress_at": now})
+            else:
+                updated.append({"id": old[0], **row, "updated_at": now})
+            audit.append(_audit_row(now, actor, old is None, "recommendation", ref, changes))
+        _insert(conn, rt, created)
+        _bulk_update(conn, rt, updated)
+        _insert(conn, audit_table, audit)
 
 
 # --- the entry point -------------------------------------------------------------------------
+
 
 
 @dataclass
@@ -1139,28 +1498,52 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
     return email
 
 
+
 def import_files(paths: Sequence[Path | str], dry_run: bool = False,
                  by: str | None = None) -> ImportReport:
     """Import every file as one change: all rows are written, or none (ImportFailed lists why).
 
     Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
+    The files are checked before the write lock is taken; if units, people or forums changed
+    in the database meanwhile, they are checked again under the lock.
     """
-    p = Problems()
     if not paths:
         raise ImportFailed(["no files given"])
-    sheets = read_sources(paths, p)
-    parsed = parse_sheets(sheets, p)
     actor = by or "import:" + ",".join(Path(path).name for path in paths)
-    opener = session if dry_run else write_session
-    with opener() as s:
-        db = Stored.load(s, parsed.recs.keys())
+    with session() as s:
+        db = Stored.load(s)
+    checked = check_files(paths, db)
+    try:
         if by is not None:
-            actor = _check_actor(by, parsed, db)
-        cal = load_calendar(s, get_settings().language)
-        plan = plan_import(parsed, db, cal, p)
-        if p:
-            raise ImportFailed(p.lines())
-        if not dry_run:
-            write_plan(s, plan, actor[:254])
-    shown = parsed.kinds | ({"forums"} if "recommendations" in parsed.kinds else set())
-    return ImportReport({k: c for k, c in plan.counts.items() if k in shown}, dry_run)
+            actor = _check_actor(by, checked.parsed, db)
+        if checked.p:
+            raise checked.p.refusal()
+        with (session if dry_run else write_session)() as s:
+            now_db = Stored.load(s)
+            if not now_db.same(db):
+                checked.close()
+                db, checked = now_db, check_files(paths, now_db)
+                if by is not None:
+                    actor = _check_actor(by, checked.parsed, db)
+                if checked.p:
+                    raise checked.p.refusal()
+            conn, now, actor = s.connection(), utcnow(), actor[:254]
+            plan = Plan()
+            _plan_units(checked.parsed, db, plan)
+            _plan_people(checked.parsed, db, plan)
+            ids = None if dry_run else _write_small(conn, plan, now, actor)
+            counts = plan.counts
+            del plan  # the units' and people's changes: written, and not needed any more
+            if "recommendations" in checked.parsed.kinds:
+                forum_id = write_forums(conn, checked.forums, db,
+                                        counts.setdefault("forums", Counts()),
+                                        ids[0] if ids else None, now, actor)
+                cal = load_calendar(s, get_settings().language)
+                write_recs(conn, checked.spool, db, cal,
+                           counts.setdefault("recommendations", Counts()),
+                           (*ids, forum_id) if ids else None, now, actor)
+    finally:
+        checked.close()
+    kinds = checked.parsed.kinds
+    shown = kinds | ({"forums"} if "recommendations" in kinds else set())
+    return ImportReport({k: c for k, c in counts.items() if k in shown}, dry_run)
