@@ -102,7 +102,6 @@ class At(NamedTuple):
         return f"{self.label}:{self.row}"
 
 
-
 class Problems:
     """Every error found, listed in file order as `FILE:ROW: column: reason`.
 
@@ -236,7 +235,6 @@ def _sniff(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-
 def _scan_csv(path: Path) -> tuple[tuple[int, int] | None, bool]:
     """Read the file once, a chunk at a time: (line, byte) of the first byte that is not
     UTF-8, if any, and whether the text is blank (empty or only white space)."""
@@ -285,8 +283,8 @@ def _not_utf8(label: str, order: int, line: int, byte: int) -> Callable[[Problem
     return report
 
 
-def _unreadable_csv(label: str, order: int, line: int, exc: csv.Error) -> Callable[[Problems],
-                                                                                     None]:
+def _unreadable_csv(label: str, order: int, line: int,
+                    exc: csv.Error) -> Callable[[Problems], None]:
     def report(p: Problems) -> None:
         p.add(At(label, line, order), "row",
               f"unreadable CSV ({exc}): a cell is far too long or a quote \" is not closed")
@@ -337,10 +335,8 @@ def _csv_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
             raise _Unreadable(src.index, _unreadable_csv(src.label, src.order, line + 1,
                                                          exc)) from exc
         except UnicodeDecodeError as exc:  # changed since it was checked
-            bad, _ = _scan_csv(src.path)
-            raise _Unreadable(src.index, _not_utf8(src.label, src.order, *(bad or (line, 0))))\
-                from exc
-
+            bad = _scan_csv(src.path)[0] or (line + 1, 0)
+            raise _Unreadable(src.index, _not_utf8(src.label, src.order, *bad)) from exc
 
 
 def _xlsx_value(value: Any) -> Any:
@@ -362,7 +358,6 @@ def _xlsx_value(value: Any) -> Any:
 # What a damaged workbook raises: bad zip, missing part, bad XML (lxml's and ElementTree's
 # errors are SyntaxErrors), a corrupt deflate stream.
 XLSX_DAMAGE = (OSError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, zlib.error)
-
 
 
 def _not_a_workbook(label: str, order: int, exc: BaseException) -> Callable[[Problems], None]:
@@ -429,8 +424,8 @@ def _xlsx_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
     try:
         wb = _load_workbook(src.path)
     except (*XLSX_DAMAGE, InvalidFileException) as exc:  # changed since it was opened
-        raise _Unreadable(src.index, _not_a_workbook(src.file_label, src.file_order, exc)) \
-            from exc
+        report = _not_a_workbook(src.file_label, src.file_order, exc)
+        raise _Unreadable(src.index, report) from exc
     try:
         rows = enumerate(wb[src.sheet].iter_rows(values_only=True), 1)
         next(rows, None)  # the header
@@ -439,8 +434,8 @@ def _xlsx_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
             if any(c is not None and str(c).strip() for c in cells):
                 yield num, cells
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
-        raise _Unreadable(src.index, _not_a_workbook(src.file_label, src.file_order, exc)) \
-            from exc
+        report = _not_a_workbook(src.file_label, src.file_order, exc)
+        raise _Unreadable(src.index, report) from exc
     finally:
         wb.close()
 
@@ -519,7 +514,6 @@ class RecIn:
 
 
 ABSENT: Any = object()
-
 
 
 @dataclass
@@ -651,7 +645,11 @@ class _Row:
         value = self.text(col)
         if value is None:
             return None
-        key = re.sub(r"[\s-]+", "_", value.lower())
+        key = _choice_keys.get(value)
+        if key is None:  # a handful of spellings over a million rows: normalise each once
+            key = re.sub(r"[\s-]+", "_", value.lower())
+            if len(_choice_keys) < 10_000:
+                _choice_keys[value] = key
         key = aliases.get(key, key)
         if key not in allowed:
             self.bad(col, f"unknown {what} '{_short(value)}' (one of: {', '.join(allowed)})")
@@ -660,6 +658,7 @@ class _Row:
 
 
 _day_cache: dict[str, date | str] = {}
+_choice_keys: dict[str, str] = {}
 
 
 def parse_day(value: Any) -> date | str:
@@ -714,7 +713,6 @@ def _dup(row: _Row, col: str, key: str, first: At, what: str) -> None:
     row.bad(col, f"{what} '{_short(key)}' is given twice (also at {where})")
 
 
-
 def _parse_unit(row: _Row, out: Parsed) -> None:
     code = row.text("code", required=True, max_len=64, ident=True)
     name = row.text("name", required=True, max_len=300)
@@ -757,8 +755,6 @@ def _parse_person(row: _Row, out: Parsed) -> None:
         out.others.append(person)
     else:
         out.people[email] = person
-
-
 
 
 def _parse_rec(row: _Row) -> RecIn:
@@ -831,8 +827,8 @@ class Stored:
         )
 
     def same(self, other: Stored) -> bool:
-        return (self.units, self.people, self.forums) == (other.units, other.people,
-                                                          other.forums)
+        """Whether the checks of a file hold for both (they depend on units and people)."""
+        return (self.units, self.people) == (other.units, other.people)
 
 
 @dataclass
@@ -896,7 +892,6 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
-
 
 
 def _check_units(parsed: Parsed, db: Stored, p: Problems) -> None:
@@ -1130,8 +1125,6 @@ class RecChecks:
                             r.rule))
 
 
-
-
 @dataclass
 class Checked:
     """What the first pass leaves for the second: every problem, the units and people, the
@@ -1270,7 +1263,6 @@ def _bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]
     stmt = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
             .values({c: sa.bindparam(f"b_{c}") for c in cols}))
     conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} | {"b_id": r["id"]} for r in rows])
-
 
 
 def _write_small(conn: sa.Connection, plan: Plan, now: datetime,
@@ -1468,7 +1460,6 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
 # --- the entry point -------------------------------------------------------------------------
 
 
-
 @dataclass
 class ImportReport:
     """How many rows of each kind were (or, on a dry run, would be) created, updated, unchanged."""
@@ -1498,14 +1489,13 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
     return email
 
 
-
 def import_files(paths: Sequence[Path | str], dry_run: bool = False,
                  by: str | None = None) -> ImportReport:
     """Import every file as one change: all rows are written, or none (ImportFailed lists why).
 
     Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
-    The files are checked before the write lock is taken; if units, people or forums changed
-    in the database meanwhile, they are checked again under the lock.
+    The files are checked before the write lock is taken; if units or people changed in the
+    database meanwhile, they are checked again under the lock.
     """
     if not paths:
         raise ImportFailed(["no files given"])
@@ -1519,10 +1509,11 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
         if checked.p:
             raise checked.p.refusal()
         with (session if dry_run else write_session)() as s:
-            now_db = Stored.load(s)
-            if not now_db.same(db):
+            fresh = Stored.load(s)
+            changed, db = not fresh.same(db), fresh
+            if changed:
                 checked.close()
-                db, checked = now_db, check_files(paths, now_db)
+                checked = check_files(paths, db)
                 if by is not None:
                     actor = _check_actor(by, checked.parsed, db)
                 if checked.p:
