@@ -877,12 +877,17 @@ def _cycle(start: str, parent: dict[str, str | None], safe: set[str]) -> list[st
     return None
 
 
-def _hint(value: str, known: Iterable[str]) -> str:
-    low = value.lower()
-    for k in known:
-        if k.lower() == low:
-            return f" (did you mean '{k}'?)"
-    return ""
+def _by_lower(codes: Iterable[str]) -> dict[str, str]:
+    """Each code by its lower case, for `_hint` (one look-up per wrong row, not a scan)."""
+    lower: dict[str, str] = {}
+    for code in codes:
+        lower.setdefault(code.lower(), code)
+    return lower
+
+
+def _hint(value: str, lower: dict[str, str]) -> str:
+    found = lower.get(value.lower())
+    return f" (did you mean '{found}'?)" if found is not None else ""
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -896,9 +901,10 @@ def _plain(value: Any) -> Any:
 
 def _check_units(parsed: Parsed, db: Stored, p: Problems) -> None:
     known = set(db.units) | set(parsed.units)
+    lower = _by_lower(known)
     for u in parsed.all_units():
         if isinstance(u.parent, str) and u.parent not in known:
-            p.add(u.at, "parent", f"unknown unit '{_short(u.parent)}'" + _hint(u.parent, known),
+            p.add(u.at, "parent", f"unknown unit '{_short(u.parent)}'" + _hint(u.parent, lower),
                   "units")
     parent = _unit_parents(parsed, db)
     safe: set[str] = set()
@@ -948,10 +954,11 @@ def _unit_parents(parsed: Parsed, db: Stored) -> dict[str, str | None]:
 
 def _check_people(parsed: Parsed, db: Stored, p: Problems) -> None:
     units = set(db.units) | set(parsed.units)
+    lower = _by_lower(units)
     for person in parsed.all_people():
         if person.unit is not None and person.unit not in units:
             p.add(person.at, "unit", f"unknown unit '{_short(person.unit)}'"
-                  + _hint(person.unit, units), "people")
+                  + _hint(person.unit, lower), "people")
         s = person.supervisor
         if isinstance(s, str) and s not in parsed.people and s not in db.people:
             p.add(person.at, "supervisor", f"unknown person '{s}' (not in this import nor "
@@ -1054,6 +1061,7 @@ class RecChecks:
                  labels: dict[int, str]) -> None:
         self.p, self.spool, self.labels = p, spool, labels
         self.units = set(db.units) | set(parsed.units)
+        self.lower = _by_lower(self.units)
         self.parent = _unit_parents(parsed, db)
         self.lineage: dict[str, set[str]] = {}
         self.owner_unit = {e: db.unit_code.get(r[2]) for e, r in db.people.items()}
@@ -1097,8 +1105,8 @@ class RecChecks:
             ounit = self.owner_unit.get(r.owner)
         unit = r.unit or ounit
         if r.unit is not None and r.unit not in self.units:
-            p.add(at, "unit", f"unknown unit '{_short(r.unit)}'" + _hint(r.unit, self.units),
-                  "recommendations")
+            p.add(at, "unit", f"unknown unit '{_short(r.unit)}'"
+                  + _hint(r.unit, self.lower), "recommendations")
         elif (unit is not None and ounit is not None and ounit in self.units
               and not (ounit in self.line_of(unit) or unit in self.line_of(ounit))):
             p.add(at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
