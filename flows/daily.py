@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 
 from prefect import flow, task
 from prefect.runtime import flow_run
@@ -13,12 +13,17 @@ from prefect.runtime import flow_run
 from tindak import delivery, followup
 from tindak.settings import get_settings
 
+# Ranges of followup.PLAN_BATCH items per planning task: 100,000 items a task, planned on
+# every core (a task costs milliseconds and records; a million items make ten).
+RANGES_PER_TASK = 10
+
 
 @task(name="plan-notices", retries=2, retry_delay_seconds=[2, 10],
-      task_run_name="plan-{lo}-{hi}")
-def plan_batch(lo: int, hi: int, as_of: date | None, timezones: list[str] | None,
-               context_key: str | None = None) -> dict:
-    r = followup.plan_range(lo, hi, as_of=as_of, timezones=timezones, context_key=context_key)
+      task_run_name="plan-{first}-{last}")
+def plan_batch(ranges: list[tuple[int, int]], first: int, last: int, as_of: date | None,
+               now: datetime, timezones: list[str] | None, run_key: str) -> dict:
+    r = followup.plan_ranges(ranges, as_of=as_of, now=now, timezones=timezones,
+                             run_key=run_key)
     return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed}
 
 
@@ -57,10 +62,17 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
     then the messages stay queued for the next run or `tindak outbox`)."""
     settings = get_settings()
     summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
-    key = f"daily-{uuid.uuid4().hex}"  # the batches of this run share one PlanContext
-    for lo, hi in followup.active_id_ranges(timezones):
-        for k, v in plan_batch(lo, hi, as_of, timezones, key).items():
-            summary[k] += v
+    key = f"daily-{uuid.uuid4().hex}"  # the tasks of this run share processes and context
+    now = datetime.now(UTC)  # one clock for the whole run: "today" in each timezone
+    ranges = followup.active_id_ranges(timezones)
+    try:
+        for i in range(0, len(ranges), RANGES_PER_TASK):
+            chunk = ranges[i:i + RANGES_PER_TASK]
+            for k, v in plan_batch(chunk, chunk[0][0], chunk[-1][1], as_of, now, timezones,
+                                   key).items():
+                summary[k] += v
+    finally:
+        followup.end_run(key)
     summary.update(compose())
     if deliver:
         summary["delivery"] = deliver_all(settings)

@@ -219,7 +219,10 @@ class Notice(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("recommendation_id", "stage", name="uq_notice_stage"),
-        sa.Index("ix_notice_unsent", "outbox_id", "recipient_id"),
+        # Only the notices not yet in a message (a few days' worth), not every notice ever
+        # planned: planning inserts into a small index, composing removes from it.
+        sa.Index("ix_notice_unsent", "recipient_id", sqlite_where=sa.text("outbox_id IS NULL"),
+                 postgresql_where=sa.text("outbox_id IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     recommendation_id: int = Field(foreign_key="recommendation.id")

@@ -56,15 +56,50 @@ def test_render_processes_give_the_same_outbox_as_one_process(make, monkeypatch)
     assert snapshot() == first
 
 
+def planned() -> list[tuple]:
+    with session() as s:
+        return sorted(tuple(r) for r in s.execute(
+            sa.select(Notice.recommendation_id, Notice.stage, Notice.kind, Notice.recipient_id,
+                      Notice.cc_id, Notice.on_date)))
+
+
+@pytest.mark.slow
+def test_planning_processes_plan_what_one_process_plans(make, monkeypatch, settings_env):
+    # The processes read the settings of the run that starts them (a ladder set just now).
+    settings_env(ESCALATE_LEVEL1_DAYS=5)
+    unit = make.unit()
+    boss = make.person(unit=unit, roles="leader")
+    five_days_late = set()
+    for i in range(30):
+        owner = make.person(unit=unit, supervisor=boss)
+        for k in range(1 + i % 3):
+            rec = make.rec(ref=f"R{i}-{k}", owner=owner,
+                           deadline=MONDAY + timedelta(days=1 - 6 * k))
+            if k == 1:
+                five_days_late.add(rec.id)
+    monkeypatch.setattr(followup, "PLAN_POOL_MIN_ITEMS", 0)
+    ranges = followup.active_id_ranges(size=7)
+    assert len(ranges) > 4
+    pooled = followup.plan_ranges(ranges, as_of=MONDAY, now=NOW)
+    first = planned()
+    with write_session() as s:
+        s.execute(sa.delete(Notice))
+    monkeypatch.setattr(followup, "PLAN_POOL_MIN_ITEMS", 10**9)
+    serial = followup.plan_ranges(ranges, as_of=MONDAY, now=NOW)
+    assert (pooled.items, pooled.notices) == (serial.items, serial.notices) == (60, len(first))
+    assert planned() == first
+    # Escalated at 5 days late: the ladder of this run, not the default (7 days).
+    assert {rid for rid, stage, *_ in first if stage.startswith("esc1:")} >= five_days_late
+
+
 def test_a_message_whose_notices_another_run_queued_is_skipped_not_doubled(make):
     owner = make.person()
     make.rec(owner=owner, deadline=date(2026, 3, 10))
     followup.plan_all(as_of=MONDAY, now=NOW)
-    drafts, _ = followup._drafts(0, 100)
+    composed = followup.compose_chunk([owner.id])  # read and rendered, not yet queued
     assert followup.compose_pending(now=NOW).messages == 1  # the other run
     report = followup.ComposeReport()
-    followup._queue_drafts(drafts, followup._render_chunk([d.mail for d in drafts]), NOW,
-                           report)
+    followup._queue_composed(composed, NOW, report)
     assert (report.messages, report.skipped) == (0, 1)
     assert len(snapshot()) == 1
 

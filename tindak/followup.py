@@ -20,7 +20,6 @@ from threading import Lock
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from models import (
@@ -44,7 +43,7 @@ from tindak.rules import REMINDER, Item, Ladder, due_notices
 from tindak.settings import get_settings
 
 PLAN_BATCH = 10_000  # items per planning task (a Prefect task costs milliseconds)
-COMPOSE_BATCH = 500
+COMPOSE_BATCH = 2000  # recipients per write transaction (fewer: more rewrites of notice pages)
 # A message lists at most this many items, most urgent first: a leader escalated hundreds
 # of items reads the first ones and the count of the rest, then opens the dashboard.
 MAX_ITEMS_PER_MESSAGE = 50
@@ -71,14 +70,42 @@ def lock_for(s: Session, name: str) -> None:
         s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
 
 
-def insert_ignore(s: Session, table: sa.Table, rows: list[dict]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were new."""
+NOTICE_COLUMNS = ("recommendation_id", "stage", "kind", "recipient_id", "cc_id", "on_date",
+                  "created_at")
+
+
+def insert_notices(s: Session, rows: list[tuple]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING of notices (tuples in NOTICE_COLUMNS order) through
+    the driver's executemany; returns how many were new. A million rows through
+    SQLAlchemy's per-row parameter handling cost more than the database's own work."""
     if not rows:
         return 0
-    dialect = s.get_bind().dialect.name
-    ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-    # Counted from RETURNING: psycopg's executemany reports no row count.
-    return len(s.execute(ins.on_conflict_do_nothing().returning(table.c.id), rows).all())
+    conn = s.connection()
+    dialect = conn.dialect
+    table = Notice.__table__  # type: ignore[attr-defined]
+    # Dates and times as the dialect stores them, converted once per distinct value.
+    convert = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+               for c in ("on_date", "created_at")}
+    memo: dict[tuple[str, object], object] = {}
+
+    def bind(col: str, value: object) -> object:
+        if (col, value) not in memo:
+            fn = convert[col]
+            memo[(col, value)] = fn(value) if fn else value
+        return memo[(col, value)]
+
+    params = [(*r[:5], bind("on_date", r[5]), bind("created_at", r[6])) for r in rows]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(NOTICE_COLUMNS))}) ON CONFLICT DO NOTHING")
+    raw = conn.connection.dbapi_connection
+    cur = raw.cursor()  # type: ignore[union-attr]
+    if dialect.name == "sqlite":
+        before = raw.total_changes  # type: ignore[union-attr]
+        cur.executemany(sql, params)
+        return raw.total_changes - before  # type: ignore[union-attr]
+    cur.executemany(sql, params)
+    return cur.rowcount  # psycopg 3: the sum over the rows
 
 
 def today_for(tz: str, as_of: date | None, now: datetime) -> date:
@@ -153,31 +180,52 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
     The rules run on a read snapshot; only the new notices are written, under the write
     lock (a notice is unique per item and stage, so a concurrent run adds nothing twice).
     """
+    report, rows = decide_range(lo, hi, as_of, now, timezones, context_key)
+    report.notices = record_notices(rows)
+    return report
+
+
+def record_notices(rows: list[tuple]) -> int:
+    """Write planned notices; those already recorded (same item and stage) are left alone."""
+    if not rows:
+        return 0
+    with write_session() as s:
+        return insert_notices(s, rows)
+
+
+def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None = None,
+                 timezones: Iterable[str] | None = None, context_key: str | None = None
+                 ) -> tuple[PlanReport, list[tuple]]:
+    """The notices due today for active items with lo <= id <= hi, not yet recorded.
+    Reads only: planning processes decide, one process writes (SQLite has one writer, and
+    its waiting writers sleep)."""
     now = now or datetime.now(UTC)
     settings = get_settings()
     ladder = Ladder.from_settings(settings)
     tzs = set(timezones) if timezones else None
     report = PlanReport()
-    R = Recommendation
+    R, N = Recommendation.__table__, Notice.__table__  # type: ignore[attr-defined]
+    active = set(ACTIVE_STATUSES)
     with session() as s:
         ctx = plan_context(s, context_key)
         tree = ctx.tree
-        items = s.execute(
-            sa.select(R.id, R.status, R.deadline, R.last_progress_at, R.unit_id, R.owner_id)
-            .where(R.id.between(lo, hi), R.status.in_(ACTIVE_STATUSES))
-        ).all()
-        if tzs:
-            items = [i for i in items if tree.tz[i.unit_id] in tzs]
+        conn = s.connection()  # Core rows: no ORM bookkeeping for a million tuples
+        # The status is checked here, not in SQL: with it there, SQLite reads the range
+        # through the (status, deadline) index, i.e. every active item for every batch.
+        items = [i for i in conn.execute(
+            sa.select(R.c.id, R.c.status, R.c.deadline, R.c.last_progress_at, R.c.unit_id,
+                      R.c.owner_id).where(R.c.id.between(lo, hi)))
+                 if i.status in active and (not tzs or tree.tz[i.unit_id] in tzs)]
         report.items = len(items)
         if not items:
-            return report
+            return report, []
         sent: dict[int, dict[str, date]] = defaultdict(dict)
-        for rid, stage, on in s.execute(
-            sa.select(Notice.recommendation_id, Notice.stage, Notice.on_date)
-            .where(Notice.recommendation_id.between(lo, hi))
+        for rid, stage, on in conn.execute(
+            sa.select(N.c.recommendation_id, N.c.stage, N.c.on_date)
+            .where(N.c.recommendation_id.between(lo, hi))
         ):
             sent[rid][stage] = on
-    rows: list[dict] = []
+    rows: list[tuple] = []  # NOTICE_COLUMNS
     zones = {tz: ZoneInfo(tz) for tz in set(tree.tz.values())}
     for it in items:
         tz = tree.tz[it.unit_id]
@@ -189,13 +237,8 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
             if to is None:
                 report.unaddressed += 1
                 continue
-            rows.append({"recommendation_id": it.id, "stage": d.stage, "kind": d.kind,
-                         "recipient_id": to, "cc_id": cc, "on_date": today,
-                         "created_at": now})
-    if rows:
-        with write_session() as s:
-            report.notices = insert_ignore(s, Notice.__table__, rows)  # type: ignore[attr-defined]
-    return report
+            rows.append((it.id, d.stage, d.kind, to, cc, today, now))
+    return report, rows
 
 
 def _leaders(s: Session) -> dict[int, list[int]]:
@@ -230,9 +273,9 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
                     workers: int | None = None) -> ComposeReport:
     """Turn planned notices into outbox messages: one per recipient, kind and day.
 
-    Batch by batch: read the notices (no lock held), render the messages (in `workers`
-    processes when there are many), then queue them in one short write transaction. A batch
-    is read while the one before renders, and written while the next renders.
+    Batch by batch of `batch` recipients: the messages are read and rendered (in `workers`
+    processes when there are many, each reading its own recipients' notices), then queued
+    here in one short write transaction, while the next batch is being rendered.
     """
     now = now or datetime.now(UTC)
     report = ComposeReport()
@@ -252,13 +295,24 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
 def _compose_pass(now: datetime, batch: int, pool: Executor | None,
                   report: ComposeReport) -> None:
     after = 0
-    drafts, after = _drafts(after, batch)
-    jobs = _render(drafts, pool)
-    while drafts:
-        nxt, after = _drafts(after, batch) if after is not None else ([], None)
-        nxt_jobs = _render(nxt, pool)
-        _queue_drafts(drafts, [r for job in jobs for r in job.result()], now, report)
-        drafts, jobs = nxt, nxt_jobs
+    waiting: list = []  # the jobs of the batch before, queued once this one is handed out
+    while True:
+        recipients = _next_recipients(after, batch)
+        jobs = _compose_jobs(recipients, pool)
+        _queue_composed([c for job in waiting for c in job.result()], now, report)
+        if not recipients:
+            return
+        after, waiting = recipients[-1], jobs
+
+
+def _next_recipients(after: int, batch: int) -> list[int]:
+    """The next `batch` recipients (by id, above `after`) with notices not yet in a message."""
+    N = Notice.__table__  # type: ignore[attr-defined]
+    with session() as s:
+        return list(s.connection().execute(
+            sa.select(N.c.recipient_id).where(N.c.outbox_id.is_(None), N.c.recipient_id > after)
+            .group_by(N.c.recipient_id).order_by(N.c.recipient_id).limit(batch)
+        ).scalars())
 
 
 @dataclass
@@ -272,26 +326,20 @@ class _Draft:
     to: str
     cc: list[str]
     notice_ids: list[int]
-    mail: NoticeMail
+    mail: NoticeMail | None  # dropped once rendered
 
 
-def _drafts(after: int, batch: int) -> tuple[list[_Draft], int | None]:
-    """The messages of the next `batch` recipients (by id, above `after`) with unsent
-    notices, and the last recipient id read (None: there are no more)."""
+def _drafts(recipients: list[int]) -> list[_Draft]:
+    """The messages of these recipients: their notices not yet in a message, grouped by
+    recipient, kind and day."""
     settings = get_settings()
+    N = Notice.__table__  # type: ignore[attr-defined]
     with session() as s:
-        recipients = s.execute(
-            sa.select(Notice.recipient_id).where(Notice.outbox_id.is_(None),
-                                                 Notice.recipient_id > after)
-            .group_by(Notice.recipient_id).order_by(Notice.recipient_id).limit(batch)
-        ).scalars().all()
-        if not recipients:
-            return [], None
-        notices = s.execute(
-            sa.select(Notice.id, Notice.recommendation_id, Notice.stage, Notice.kind,
-                      Notice.recipient_id, Notice.cc_id, Notice.on_date)
-            .where(Notice.outbox_id.is_(None), Notice.recipient_id.in_(recipients))
-            .order_by(Notice.id)
+        notices = s.connection().execute(
+            sa.select(N.c.id, N.c.recommendation_id, N.c.stage, N.c.kind, N.c.recipient_id,
+                      N.c.cc_id, N.c.on_date)
+            .where(N.c.outbox_id.is_(None), N.c.recipient_id.in_(recipients))
+            .order_by(N.c.id)
         ).all()
         groups: dict[tuple[int, str, date], list] = defaultdict(list)
         for n in notices:
@@ -321,38 +369,43 @@ def _drafts(after: int, batch: int) -> tuple[list[_Draft], int | None]:
         ids = [n.id for n in group]
         drafts.append(_Draft(message_key(kind, email, on, ids), rid, kind, on, email, cc, ids,
                              msg))
-    return drafts, recipients[-1]
+    return drafts
 
 
-# Below this many messages a batch renders in this process: starting a pool costs ~1 s.
+def compose_chunk(recipients: list[int]) -> list[tuple[_Draft, Rendered]]:
+    """Read and render the messages of these recipients (in a render process, or here)."""
+    from tindak import mail
+
+    out = []
+    for d in _drafts(recipients):
+        rendered = mail.render_notice(d.mail)  # type: ignore[arg-type]
+        d.mail = None  # not sent back between processes: the rendered message is
+        out.append((d, rendered))
+    return out
+
+
+# Below this many recipients a run renders in this process: starting a pool costs ~1 s.
 POOL_MIN_MESSAGES = 2000
-RENDER_CHUNK = 50  # messages per job handed to a render process
+RENDER_CHUNK = 50  # recipients per job handed to a render process
 
 
 class _Done:
     """A finished job, shaped like a Future (a batch rendered in this process)."""
 
-    def __init__(self, value: list[Rendered]):
+    def __init__(self, value: list):
         self.value = value
 
-    def result(self) -> list[Rendered]:
+    def result(self) -> list:
         return self.value
 
 
-def _render(drafts: list[_Draft], pool: Executor | None) -> list:
-    from tindak import mail
-
-    mails = [d.mail for d in drafts]
-    if pool is None or len(mails) < RENDER_CHUNK * 2:
-        return [_Done([mail.render_notice(m) for m in mails])]
-    return [pool.submit(_render_chunk, mails[i:i + RENDER_CHUNK])
-            for i in range(0, len(mails), RENDER_CHUNK)]
-
-
-def _render_chunk(mails: list[NoticeMail]) -> list[Rendered]:
-    from tindak import mail
-
-    return [mail.render_notice(m) for m in mails]
+def _compose_jobs(recipients: list[int], pool: Executor | None) -> list:
+    if not recipients:
+        return []
+    if pool is None or len(recipients) < RENDER_CHUNK * 2:
+        return [_Done(compose_chunk(recipients))]
+    return [pool.submit(compose_chunk, recipients[i:i + RENDER_CHUNK])
+            for i in range(0, len(recipients), RENDER_CHUNK)]
 
 
 def _render_pool(workers: int | None) -> Executor | None:
@@ -364,28 +417,29 @@ def _render_pool(workers: int | None) -> Executor | None:
     return render_pool(workers) if pending >= POOL_MIN_MESSAGES else None
 
 
-def _queue_drafts(drafts: list[_Draft], rendered: list[Rendered], now: datetime,
-                  report: ComposeReport) -> None:
+def _queue_composed(composed: list[tuple[_Draft, Rendered]], now: datetime,
+                    report: ComposeReport) -> None:
     """Queue the rendered messages whose notices are all still unsent, and link the notices
     to them, in one transaction: a message and its notices are written together or not."""
-    if not drafts:
+    if not composed:
         return
+    N = Notice.__table__  # type: ignore[attr-defined]
     with write_session() as s:
         lock_for(s, "tindak.compose")
-        free = set(s.execute(
-            sa.select(Notice.id).where(Notice.outbox_id.is_(None),
-                                       Notice.recipient_id.in_(sorted({d.rid for d in drafts})))
+        conn = s.connection()
+        free = set(conn.execute(
+            sa.select(N.c.id).where(N.c.outbox_id.is_(None),
+                                    N.c.recipient_id.in_(sorted({d.rid for d, _ in composed})))
         ).scalars())
-        ok = [(d, r) for d, r in zip(drafts, rendered, strict=True)
-              if all(i in free for i in d.notice_ids)]
-        report.skipped += len(drafts) - len(ok)
+        ok = [(d, r) for d, r in composed if all(i in free for i in d.notice_ids)]
+        report.skipped += len(composed) - len(ok)
         oids = queue_messages(s, [(d.key, d.kind, d.on, d.to, d.cc, r) for d, r in ok], now)
-        links = [{"nid": i, "oid": oids[d.key]} for d, _ in ok if d.key in oids
-                 for i in d.notice_ids]
-        if links:
-            t = Notice.__table__  # type: ignore[attr-defined]
-            s.execute(t.update().where(t.c.id == sa.bindparam("nid"), t.c.outbox_id.is_(None))
-                      .values(outbox_id=sa.bindparam("oid")), links)
+        links = [(oids[d.key], i) for d, _ in ok if d.key in oids for i in d.notice_ids]
+        if links:  # through the driver: a row each, and a hundred thousand of them
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.connection.dbapi_connection.cursor().executemany(  # type: ignore[union-attr]
+                f"UPDATE {N.name} SET outbox_id = {mark} WHERE id = {mark} "
+                "AND outbox_id IS NULL", links)
         for d, _ in ok:
             if d.key in oids:
                 report.messages += 1
@@ -465,17 +519,56 @@ def _line_for(facts: dict, stage: str, on: date, url: Callable[[int, str], str |
     )
 
 
+# Planning runs on every core from this many items on (starting the processes costs ~1 s).
+PLAN_POOL_MIN_ITEMS = 50_000
+_plan_pools: dict[str, Executor] = {}
+
+
+def plan_ranges(ranges: list[tuple[int, int]], as_of: date | None = None,
+                now: datetime | None = None, timezones: Iterable[str] | None = None,
+                run_key: str | None = None) -> PlanReport:
+    """Plan several id ranges of one run: in this process for a few, else on every core.
+
+    The processes (one per core) are kept for the run's later calls until `end_run`; each
+    loads the run's PlanContext once."""
+    now = now or datetime.now(UTC)
+    tzs = list(timezones) if timezones else None
+    key = run_key or f"plan-{uuid.uuid4().hex}"
+    pool = _plan_pools.get(key)
+    if pool is None and len(ranges) * PLAN_BATCH >= PLAN_POOL_MIN_ITEMS:
+        pool = render_pool()
+        if pool is not None:
+            _plan_pools[key] = pool
+    total = PlanReport()
+    try:
+        if pool is None:
+            decided = (decide_range(lo, hi, as_of, now, tzs, context_key=key)
+                       for lo, hi in ranges)
+        else:  # the processes decide; this one writes each batch as it comes
+            decided = (f.result() for f in [
+                pool.submit(decide_range, lo, hi, as_of, now, tzs, context_key=key)
+                for lo, hi in ranges])
+        for report, rows in decided:
+            total.items += report.items
+            total.notices += record_notices(rows)
+            total.unaddressed += report.unaddressed
+    finally:
+        if run_key is None:
+            end_run(key)
+    return total
+
+
+def end_run(run_key: str) -> None:
+    """Stop the processes `plan_ranges` started for a run."""
+    pool = _plan_pools.pop(run_key, None)
+    if pool is not None:
+        pool.shutdown(cancel_futures=True)
+
+
 def plan_all(as_of: date | None = None, now: datetime | None = None,
              timezones: Iterable[str] | None = None) -> PlanReport:
-    """Plan every batch in this process (the flow runs each batch as a task instead)."""
-    total = PlanReport()
-    key = f"plan-{uuid.uuid4().hex}"
-    for lo, hi in active_id_ranges(timezones):
-        r = plan_range(lo, hi, as_of, now, timezones, context_key=key)
-        total.items += r.items
-        total.notices += r.notices
-        total.unaddressed += r.unaddressed
-    return total
+    """Plan every active item (the flow runs groups of ranges as tasks instead)."""
+    return plan_ranges(active_id_ranges(timezones), as_of, now, timezones)
 
 
 def run_daily(as_of: date | None = None, now: datetime | None = None,

@@ -1,4 +1,5 @@
-"""Processes for CPU-bound rendering (message bodies, digest charts), one per core.
+"""Processes for CPU-bound work (planning notices, rendering message bodies and digest
+charts), one per core.
 
 forkserver: the children start from a clean server process, not from a copy of one that
 holds Prefect's threads and open database connections. Like every multiprocessing start
@@ -22,14 +23,22 @@ def render_pool(workers: int | None = None) -> Executor | None:
     n = workers if workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     if n < 2:
         return None
+    settings = {k: v for k, v in os.environ.items() if k.startswith("TINDAK_")}
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_warm_up, initargs=(os.getpid(),))
+                               initializer=_warm_up, initargs=(os.getpid(), settings))
 
 
-def _warm_up(parent: int) -> None:
+def _warm_up(parent: int, settings: dict[str, str]) -> None:
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+    # The settings of the process that made the pool, not those of the forkserver (started
+    # once, perhaps before TINDAK_* changed): the same database, language and links.
+    for key in [k for k in os.environ if k.startswith("TINDAK_")]:
+        del os.environ[key]
+    os.environ.update(settings)
     from tindak import mail
+    from tindak.settings import reset_settings
 
+    reset_settings()
     mail.environment()
 
 

@@ -1,8 +1,11 @@
-"""outbox bodies in their own table
+"""outbox bodies in their own table; the index of unsent notices only holds those
 
 Delivery commits a small status change before each message it hands to SMTP; with the
 rendered bodies (~15 kB) in the same row, each of those commits rewrote the whole row. The
 bodies move to `outbox_body` (one row per outbox row, same id); existing rows are copied.
+
+The index that finds notices not yet in a message becomes partial (outbox_id IS NULL): it
+holds the few days' worth waiting to be composed, not every notice ever planned.
 
 Revision ID: 0002
 Revises: 0001
@@ -35,9 +38,15 @@ def upgrade() -> None:
     # its rows and the notices that point at them; no copy of the table is made.
     for column in ("body_text", "body_html", "attachments"):
         op.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
+    op.drop_index("ix_notice_unsent", table_name="notice")
+    op.create_index("ix_notice_unsent", "notice", ["recipient_id"], unique=False,
+                    sqlite_where=sa.text("outbox_id IS NULL"),
+                    postgresql_where=sa.text("outbox_id IS NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notice_unsent", table_name="notice")
+    op.create_index("ix_notice_unsent", "notice", ["outbox_id", "recipient_id"], unique=False)
     for column, default in (("body_text", "''"), ("body_html", "''"), ("attachments", "'[]'")):
         op.execute(f"ALTER TABLE outbox ADD COLUMN {column} VARCHAR NOT NULL DEFAULT {default}")
     op.execute("UPDATE outbox SET body_text = b.body_text, body_html = b.body_html, "
