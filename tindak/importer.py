@@ -158,6 +158,7 @@ class Source:
     delimiter: str = ","
     file_label: str = ""  # the workbook's own label, for an error about the whole file
     file_order: int = 0
+    book: Any = None  # the open workbook (read-only: rows are parsed as they are read)
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cells) of every row below the header that is not blank."""
@@ -392,9 +393,9 @@ def open_xlsx(path: Path, label: str, index: int, order: int, p: Problems) -> li
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
         _not_a_workbook(label, order, exc)(p)
         sources = []
-    finally:
+    if not sources:
         wb.close()
-    return sources
+    return sources  # the workbook stays open for their rows: see `close_sources`
 
 
 def _sheet_headers(wb: Any, path: Path, label: str, index: int, order: int,
@@ -414,7 +415,7 @@ def _sheet_headers(wb: Any, path: Path, label: str, index: int, order: int,
         head = _header([_xlsx_value(v) for v in first], sub, order + i, kind, p)
         if head is not None:
             sources.append(Source(index, sub, kind, order + i, head[1], path, sheet=ws.title,
-                                  file_label=label, file_order=order))
+                                  file_label=label, file_order=order, book=wb))
     return sources
 
 
@@ -422,12 +423,7 @@ def _xlsx_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        wb = _load_workbook(src.path)
-    except (*XLSX_DAMAGE, InvalidFileException) as exc:  # changed since it was opened
-        report = _not_a_workbook(src.file_label, src.file_order, exc)
-        raise _Unreadable(src.index, report) from exc
-    try:
-        rows = enumerate(wb[src.sheet].iter_rows(values_only=True), 1)
+        rows = enumerate(src.book[src.sheet].iter_rows(values_only=True), 1)
         next(rows, None)  # the header
         for num, raw in rows:
             cells = [_xlsx_value(v) for v in raw]
@@ -436,8 +432,12 @@ def _xlsx_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
         report = _not_a_workbook(src.file_label, src.file_order, exc)
         raise _Unreadable(src.index, report) from exc
-    finally:
-        wb.close()
+
+
+def close_sources(sources: list[Source]) -> None:
+    """Close the workbooks opened by `open_sources`."""
+    for book in {id(src.book): src.book for src in sources if src.book is not None}.values():
+        book.close()
 
 
 def open_sources(paths: Iterable[Path | str], p: Problems,
@@ -446,6 +446,16 @@ def open_sources(paths: Iterable[Path | str], p: Problems,
     `broken` holds the files found unreadable part-way on an earlier reading: their error."""
     sources: list[Source] = []
     broken = broken or {}
+    try:
+        _open_each(paths, p, broken, sources)
+    except BaseException:
+        close_sources(sources)
+        raise
+    return sources
+
+
+def _open_each(paths: Iterable[Path | str], p: Problems,
+               broken: dict[int, Callable[[Problems], None]], sources: list[Source]) -> None:
     for i, given in enumerate(paths):
         label, order, path = str(given), i * 100, Path(given)
         suffix = path.suffix.lower()
@@ -466,7 +476,6 @@ def open_sources(paths: Iterable[Path | str], p: Problems,
                    "(.xlsx) or as CSV UTF-8 (.csv)")
         else:
             p.file(label, order, "not a .csv or .xlsx file")
-    return sources
 
 
 # --- checking each row (no database) ---------------------------------------------------------
@@ -1155,8 +1164,10 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
     while True:
         p = Problems()
         checked = Checked(p, Parsed(), Spool())
+        sources: list[Source] = []
         try:
-            _check_sources(open_sources(paths, p, broken), db, checked)
+            sources = open_sources(paths, p, broken)
+            _check_sources(sources, db, checked)
             return checked
         except _Unreadable as exc:
             checked.close()
@@ -1164,6 +1175,8 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
         except BaseException:
             checked.close()
             raise
+        finally:
+            close_sources(sources)
 
 
 def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
