@@ -12,7 +12,9 @@ from flows.daily import deliver_all
 from tindak import digest
 from tindak.settings import get_settings
 
-LEADERS_PER_TASK = 400  # a task renders its digests on every core: enough to share
+# A task builds its leaders' digests in batches and renders them on every core; the render
+# processes outlive a task (tindak.digest.POOL_KEEP_S), so tasks can be small or large.
+LEADERS_PER_TASK = 1000
 
 
 @task(name="plan-digests", retries=2, retry_delay_seconds=[2, 10],
