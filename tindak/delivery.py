@@ -340,6 +340,9 @@ class _Marks:
         # PostgreSQL: psycopg's own connection in autocommit, so that a lone mark is one
         # round trip (not BEGIN, UPDATE, COMMIT), without waiting for the WAL flush.
         self.pg = None if self.sqlite else conn.connection.dbapi_connection
+        # SQLite: the driver's connection, in autocommit (models.db turns sqlite3's own
+        # transaction handling off), for the marks that are a single statement.
+        self.lite = conn.connection.dbapi_connection if self.sqlite else None
         if self.pg is not None:
             conn.commit()  # nothing of SQLAlchemy's may be left open on it
             self.pg.autocommit = True
@@ -386,6 +389,8 @@ class _Marks:
             with self.pg.transaction():
                 for sql, params in steps:
                     count = self.pg.execute(sql, params).rowcount
+        elif len(steps) == 1:  # SQLite: a lone statement is its own transaction
+            return self.lite.execute(*steps[0]).rowcount
         elif steps:
             with self.conn.begin():
                 for sql, params in steps:
