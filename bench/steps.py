@@ -21,11 +21,15 @@ def daily(as_of: str) -> dict:
 
     get_engine()
     day = date.fromisoformat(as_of)
+    key = "bench-daily"  # as run_daily and the flow: the planning processes also render
     t0 = time.perf_counter()
-    plan = followup.plan_all(as_of=day)
-    t1 = time.perf_counter()
-    comp = followup.compose_pending()
-    t2 = time.perf_counter()
+    try:
+        plan = followup.plan_ranges(followup.active_id_ranges(), as_of=day, run_key=key)
+        t1 = time.perf_counter()
+        comp = followup.compose_pending(run_key=key)
+        t2 = time.perf_counter()
+    finally:
+        followup.end_run(key)
     return {"items": plan.items, "notices": plan.notices, "messages": comp.messages,
             "plan_s": round(t1 - t0, 2), "compose_s": round(t2 - t1, 2)}
 

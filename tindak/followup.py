@@ -270,16 +270,18 @@ def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tr
 
 
 def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
-                    workers: int | None = None) -> ComposeReport:
+                    workers: int | None = None, run_key: str | None = None) -> ComposeReport:
     """Turn planned notices into outbox messages: one per recipient, kind and day.
 
     Batch by batch of `batch` recipients: the messages are read and rendered (in `workers`
     processes when there are many, each reading its own recipients' notices), then queued
-    here in one short write transaction, while the next batch is being rendered.
+    here in one short write transaction, while the next batch is being rendered. A run
+    whose planning started processes (`run_key`) renders on those.
     """
     now = now or datetime.now(UTC)
     report = ComposeReport()
-    pool = _render_pool(workers)
+    shared = _plan_pools.get(run_key) if run_key and workers is None else None
+    pool = shared or _render_pool(workers)
     try:
         while True:
             skipped = report.skipped
@@ -288,7 +290,7 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
             if report.skipped == skipped:
                 return report
     finally:
-        if pool is not None:
+        if pool is not None and pool is not shared:
             pool.shutdown(cancel_futures=True)
 
 
@@ -575,8 +577,12 @@ def run_daily(as_of: date | None = None, now: datetime | None = None,
               timezones: Iterable[str] | None = None, deliver: bool = True) -> dict:
     """The whole daily follow-up in this process, without Prefect (library use, tests)."""
     get_engine()
-    plan = plan_all(as_of, now, timezones)
-    comp = compose_pending(now)
+    key = f"run-{uuid.uuid4().hex}"
+    try:
+        plan = plan_ranges(active_id_ranges(timezones), as_of, now, timezones, run_key=key)
+        comp = compose_pending(now, run_key=key)
+    finally:
+        end_run(key)
     out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
            "messages": comp.messages}
     if deliver:
