@@ -3,16 +3,22 @@
 Matplotlib's object API with the Agg canvas (no pyplot state) and the DejaVu Sans font that
 ships with matplotlib, so nothing is fetched and output is stable.
 
-A national run draws tens of thousands of these, so a process keeps one figure per number
-of bars and only changes its data; what costs is text (matplotlib lays out and rasterizes
-every glyph of every label on each draw), so:
+A national run draws tens of thousands of these. Matplotlib draws the bars, grid, ticks and
+spines of each; what costs is text (matplotlib 3.11 lays out and rasterizes every glyph of
+every label on every draw, ~2 ms for a unit's name), and the same texts come back chart
+after chart. So a process keeps one figure per number of bars and only changes its data:
 
-- the ticks, grid and labels are a few plain artists on a hidden axis, placed where
-  matplotlib's own axis puts them (its tick locator chooses the ticks): the picture is the
-  same pixels, without the axis machinery measuring every label twice per draw;
-- the legend depends only on the language and the statuses shown, and sits in the top
-  margin where nothing else is drawn: it is drawn once, and its rows of pixels are reused;
+- the ticks, grid and tick marks are a few plain artists on a hidden axis, placed where
+  matplotlib's own axis puts them (its tick locator chooses the ticks), without the axis
+  machinery measuring every label twice per draw;
+- the legend (language, statuses shown) and the axis label (language, left margin) sit in
+  margins where nothing else is drawn: drawn once, their rows of pixels are copied;
+- labels (tick numbers, percentages, unit names) are drawn by matplotlib once each, on
+  white at a whole pixel, and their pixels put in place (darkest wins, so grid lines stay):
+  a label lands within half a pixel of where matplotlib would draw it;
 - the PNG is written as RGB (the figure is opaque) with light compression.
+
+tests/test_digest_chart.py compares the result with a new figure drawn the plain way.
 """
 
 from __future__ import annotations
@@ -42,11 +48,13 @@ TICK_PAD = 3.5 + 3.5  # points from the axis to a tick label: matplotlib's tick 
 LABEL_PAD = 4.0  # points from the tick labels to the axis label (matplotlib's labelpad)
 PNG_COMPRESSION = 3  # zlib level: ~the size of level 6 at half the time
 SAME_CHARTS = 256  # charts remembered per process (leaders of the same unit share one)
+SAME_LABELS = 2048  # labels remembered per process (<10 kB each): numbers, unit names
 
 _lock = threading.Lock()  # the web app draws from several threads; figures are not shared
 _figures: dict[int, _Chart] = {}  # number of bars → its figure
 _strips: dict[tuple, Any] = {}  # legend or axis label → its rows of pixels (False: draw it)
 _recent: OrderedDict[tuple, bytes] = OrderedDict()
+_labels: OrderedDict[tuple[str, str], tuple[Any, int, int]] = OrderedDict()  # see _paste
 
 
 def _rows(per_unit: Sequence[UnitCount], lang: str) -> list[tuple[str, dict[str, int]]]:
@@ -67,6 +75,61 @@ def _rows(per_unit: Sequence[UnitCount], lang: str) -> list[tuple[str, dict[str,
 def _label(name: str, limit: int = 28) -> str:
     name = " ".join(name.split())
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+# How each kind of repeated label is drawn: (horizontal, vertical alignment, colour).
+LABELS = {"tick": ("center", "top", "black"), "share": ("left", "center", "#1f2933"),
+          "name": ("right", "center_baseline", "black")}
+
+
+def _label_pixels(kind: str, text: str) -> tuple[Any, int, int]:
+    """A label as matplotlib draws it on white, anchored at a whole pixel: its pixels (the box
+    of its ink) and their offset from the anchor. Tick labels and percentages are a few
+    hundred strings drawn again and again: each is laid out and rasterized once a process."""
+    hit = _labels.get((kind, text))
+    if hit is not None:
+        _labels.move_to_end((kind, text))
+    else:
+        import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.transforms import IdentityTransform
+
+        ha, va, color = LABELS[kind]
+        fig = Figure(figsize=(4, 0.6), dpi=DPI)
+        canvas = FigureCanvasAgg(fig)
+        anchor_x, anchor_y = {"left": 10, "center": 200, "right": 390}[ha], 30
+        fig.text(anchor_x, anchor_y, text, transform=IdentityTransform(), ha=ha, va=va,
+                 color=color, fontsize=8, family="DejaVu Sans")
+        canvas.draw()
+        pixels = np.asarray(canvas.buffer_rgba())
+        rows, cols = np.nonzero((pixels[..., :3] < 255).any(axis=2))
+        if not len(rows):
+            hit = (pixels[:0, :0].copy(), 0, 0)
+        else:
+            top, left = int(rows.min()), int(cols.min())
+            hit = (pixels[top:rows.max() + 1, left:cols.max() + 1].copy(), left - anchor_x,
+                   top - (pixels.shape[0] - anchor_y))
+        _labels[(kind, text)] = hit
+        if len(_labels) > SAME_LABELS:
+            _labels.popitem(last=False)
+    return hit
+
+
+def _paste(pixels: Any, kind: str, text: str, x: float, y: float) -> int:
+    """Put a label whose anchor is at display point (x, y) (the nearest whole pixel) on the
+    chart's pixels, over what is there (light grid lines stay); the row below its ink."""
+    import numpy as np
+
+    label, dx, dy = _label_pixels(kind, text)
+    height, width = pixels.shape[:2]
+    top, left = height - round(y) + dy, round(x) + dx
+    h, w = label.shape[:2]
+    r0, r1, c0, c1 = max(top, 0), min(top + h, height), max(left, 0), min(left + w, width)
+    if r0 < r1 and c0 < c1:
+        area = pixels[r0:r1, c0:c1]
+        np.minimum(area, label[r0 - top:r1 - top, c0 - left:c1 - left], out=area)
+    return top + h
 
 
 def digest_chart(per_unit: Sequence[UnitCount], lang: str = "id") -> bytes | None:
@@ -133,13 +196,7 @@ class _Chart:
         ax.add_artist(Line2D([0] * n, self.y, marker=TICKLEFT,
                              transform=ax.get_yaxis_transform(), **marks))
         self.xtick_transform = ax.get_xaxis_text1_transform(TICK_PAD)[0]
-        self.xticks: list[Text] = []
-        ytick_transform = ax.get_yaxis_text1_transform(TICK_PAD)[0]
-        self.names = [ax.text(0, yi, "", transform=ytick_transform, va="center_baseline",
-                              ha="right", fontsize=8, family="DejaVu Sans", clip_on=False,
-                              zorder=2.01) for yi in self.y]
-        self.shares = [ax.text(0, yi, "", va="center", ha="left", fontsize=8,
-                               color="#1f2933", family="DejaVu Sans") for yi in self.y]
+        self.ytick_transform = ax.get_yaxis_text1_transform(TICK_PAD)[0]
         # The axis label goes under the tick labels, as far down as matplotlib puts it.
         probe = Text(0, 0, "0", fontsize=8, figure=fig)
         tick_h = probe.get_window_extent(self.canvas.get_renderer()).height
@@ -181,20 +238,11 @@ class _Chart:
                     patch.set_visible(False)
         return shown, left
 
-    def _set_xticks(self, xmax: float) -> None:
+    def _set_xticks(self, xmax: float) -> list[float]:
         locs = [x for x in self.locator.tick_values(0, xmax) if 0 <= x <= xmax]
         self.grid.set_segments([[(x, 0), (x, 1)] for x in locs])
         self.xmarks.set_data(locs, [0] * len(locs))
-        while len(self.xticks) < len(locs):
-            self.xticks.append(self.ax.text(0, 0, "", transform=self.xtick_transform,
-                                            va="top", ha="center", fontsize=8,
-                                            family="DejaVu Sans", clip_on=False,
-                                            zorder=2.01))
-        for i, label in enumerate(self.xticks):
-            label.set_visible(i < len(locs))
-            if i < len(locs):
-                label.set_text(str(int(round(locs[i]))))
-                label.set_x(locs[i])
+        return locs
 
     def png(self, rows: list[tuple[str, dict[str, int]]], lang: str) -> bytes:
         import numpy as np
@@ -203,13 +251,6 @@ class _Chart:
         names = [_label(name) for name, _ in rows][::-1]
         data = [counts for _, counts in rows][::-1]
         shown, totals = self._set_bars(data)
-        for text, name in zip(self.names, names, strict=True):
-            text.set_text(name)
-        for text, d, total in zip(self.shares, data, totals, strict=True):
-            base = total - d.get("not_actionable", 0)
-            share = d.get("completed", 0) / base if base else 0.0
-            text.set_text(f"  {int(share * 100)}%")
-            text.set_x(total)
         if lang != self.lang:
             self.xlabel.set_text(translator(lang).gettext(
                 "Recommendations (% at the end of a bar: completed)"))
@@ -221,7 +262,7 @@ class _Chart:
                                  bottom=0.55 / self.height)
         xmax = max(totals) * 1.15
         self.ax.set_xlim(0, xmax)
-        self._set_xticks(xmax)
+        locs = self._set_xticks(xmax)
 
         # The legend (top rows) and the axis label (bottom rows) are the same pixels for
         # every chart of a language, statuses shown and left margin: drawn once, then copied.
@@ -243,11 +284,25 @@ class _Chart:
                 axes_top = int(height * (1 - self.ax.get_position().y1))
                 _strips[top_key] = pixels[:rows].copy() if rows < axes_top - 1 else False
             legend.remove()
+        # The labels: ticks' (on white, below the axis), each bar's share of completed items
+        # and each bar's unit name (left of the axis).
+        ticks_end = 0
+        for loc, (x, y) in zip(locs, self.xtick_transform.transform([(v, 0) for v in locs]),
+                               strict=True):
+            ticks_end = max(ticks_end, _paste(pixels, "tick", str(int(round(loc))), x, y))
+        ends = self.ax.transData.transform([(t, yi) for t, yi in zip(totals, self.y,
+                                                                     strict=True)])
+        for d, total, (x, y) in zip(data, totals, ends, strict=True):
+            base = total - d.get("not_actionable", 0)
+            share = d.get("completed", 0) / base if base else 0.0
+            _paste(pixels, "share", f"  {int(share * 100)}%", x, y)
+        starts = self.ytick_transform.transform([(0, yi) for yi in self.y])
+        for name, (x, y) in zip(names, starts, strict=True):
+            _paste(pixels, "name", name, x, y)
         if isinstance(bottom, np.ndarray):
             pixels[height - len(bottom):] = bottom
         elif bottom is None:  # kept if it is below the tick labels' lowest row
             first = int(height - self.xlabel.get_window_extent().y1) - 1
-            ticks_end = height - self.xticks[0].get_window_extent().y0
             _strips[bottom_key] = pixels[first:].copy() if ticks_end < first - 1 else False
         buf = BytesIO()
         # RGB: the figure is opaque. No timestamps or version: the same data, the same bytes.
