@@ -8,6 +8,11 @@ Each round queues N rendered reminders straight into the outbox, then times
 Prints one JSON line: the best throughput of each, the median of the rounds' ratios
 ("ratio", the target is >= 0.8) and total bare time / total deliver() time. Rounds
 alternate the two, so a busy machine hurts both alike.
+
+The SMTP server runs in its own process (`--sink process`, the default), as a real server
+does. `--sink thread` runs it inside the delivering process: there it shares one
+interpreter lock with the sender, so every microsecond of Python either side spends is
+spent in turn, and building the next message cannot overlap waiting for the server.
 """
 
 from __future__ import annotations
@@ -45,6 +50,50 @@ class CountingHandler(SinkHandler):
     async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802
         self.count += 1
         return "250 OK"
+
+
+class _SharedCounter(SinkHandler):
+    def __init__(self, counter) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(None)
+        self.counter = counter
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802
+        with self.counter.get_lock():
+            self.counter.value += 1
+        return "250 OK"
+
+
+def _serve(counter, conn) -> None:  # type: ignore[no-untyped-def]
+    with SmtpSink(handler=_SharedCounter(counter)) as sink:
+        conn.send(sink.port)
+        conn.recv()  # until told to stop
+
+
+class ProcessSink:
+    """The same aiosmtpd sink in a process of its own; `count` as CountingHandler's."""
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.counter = ctx.Value("q", 0)
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(self.counter, child), daemon=True)
+
+    @property
+    def count(self) -> int:
+        return int(self.counter.value)
+
+    def __enter__(self) -> ProcessSink:
+        self.proc.start()
+        self.port = self.conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("stop")
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
 
 
 def sample_message(i: int):  # type: ignore[no-untyped-def]
@@ -102,10 +151,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
+    ap.add_argument("--sink", choices=("process", "thread"), default="process",
+                    help="the SMTP server in its own process (default) or in this one")
     args = ap.parse_args()
 
-    handler = CountingHandler()
-    with tempfile.TemporaryDirectory() as home, SmtpSink(handler=handler) as sink:
+    if args.sink == "process":
+        handler = sink_cm = ProcessSink()
+    else:
+        handler = CountingHandler()
+        sink_cm = SmtpSink(handler=handler)
+    with tempfile.TemporaryDirectory() as home, sink_cm as sink:
         env = {"TINDAK_HOME": home, "TINDAK_SMTP_HOST": "127.0.0.1",
                "TINDAK_SMTP_PORT": str(sink.port), "TINDAK_SMTP_SECURITY": "none",
                "TINDAK_MAIL_FROM": "Tindak <tindak@example.go.id>"}
@@ -144,11 +199,11 @@ def main() -> None:
             "ratio": round(ratios[len(ratios) // 2], 3),
             "ratio_total": round(sum(bare_times) / sum(deliver_times), 3),
             "ratios": [round(x, 3) for x in ratios],
-            "bytes_per_msg": sum(sizes) // len(sizes),
+            "bytes_per_msg": sum(sizes) // len(sizes), "sink": args.sink,
         }
         print(json.dumps(result))
         dispose_engines()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the sink's process imports this module again
     main()

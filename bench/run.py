@@ -273,7 +273,7 @@ def bench_size(size: str, admin_url: str | None, skip: set[str]) -> list[dict]:
 
 
 def bench_delivery_ratio(admin_url: str | None) -> dict:
-    cmd = [sys.executable, str(HERE / "bench_delivery.py"), "--n", "2000", "--rounds", "3"]
+    cmd = [sys.executable, str(HERE / "bench_delivery.py"), "--n", "2000", "--rounds", "7"]
     with tempfile.TemporaryDirectory(prefix="tindak-bench-") as tmp:
         db = Database(admin_url, Path(tmp))
         try:

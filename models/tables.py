@@ -245,13 +245,26 @@ class OutboxStatus(enum.StrEnum):
     dead = "dead"  # failed max_attempts times; `tindak outbox retry` re-queues
 
 
+QUEUED_SQL = "status IN ('pending', 'failed')"
+IN_FLIGHT_SQL = "status IN ('claimed', 'sending')"
+ATTENTION_SQL = "status IN ('unknown', 'dead')"
+
+
 class Outbox(SQLModel, table=True):
     """One planned message, written with a unique key before any attempt to send it."""
 
     __table_args__ = (
         sa.UniqueConstraint("key", name="uq_outbox_key"),
         sa.CheckConstraint(_in("status", OutboxStatus), name="ck_outbox_status"),
-        sa.Index("ix_outbox_status", "status", "id"),
+        # Partial indexes by id for the states a run looks for, and none on the status
+        # itself: marking a message 'sending' (a commit before every message) then writes
+        # its row and no index page. Other states are rare (unknown, dead) or only listed.
+        sa.Index("ix_outbox_queued", "id", sqlite_where=sa.text(QUEUED_SQL),
+                 postgresql_where=sa.text(QUEUED_SQL)),
+        sa.Index("ix_outbox_in_flight", "id", sqlite_where=sa.text(IN_FLIGHT_SQL),
+                 postgresql_where=sa.text(IN_FLIGHT_SQL)),
+        sa.Index("ix_outbox_attention", "id", sqlite_where=sa.text(ATTENTION_SQL),
+                 postgresql_where=sa.text(ATTENTION_SQL)),
     )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64)

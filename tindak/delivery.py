@@ -24,6 +24,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 import yagmail
 
 from models import Outbox, OutboxBody, OutboxStatus, get_engine
+from models.tables import ATTENTION_SQL, IN_FLIGHT_SQL, QUEUED_SQL
 from tindak.errors import DeliveryError, InvalidInput, NotFound
 from tindak.mail import Prepared, prepare
 from tindak.settings import Settings, get_settings
@@ -220,9 +222,14 @@ _MARK_EML = (
 )
 
 
+# The outbox's partial indexes (models/tables.py) name these states; a query finds its
+# index only when it says the very same words, hence literal SQL, not bound parameters.
+QUEUED, IN_FLIGHT, ATTENTION = map(sa.text, (QUEUED_SQL, IN_FLIGHT_SQL, ATTENTION_SQL))
+
+
 def _claimable(run_id: str, max_attempts: int) -> Any:
     return sa.and_(
-        T.c.status.in_((S.pending.value, S.failed.value)),
+        QUEUED,
         T.c.attempts < max_attempts,
         # A row this run already tried waits for the next run.
         sa.or_(T.c.claimed_by.is_(None), T.c.claimed_by != run_id),
@@ -256,7 +263,7 @@ def _requeue_claimed(conn: sa.Connection, run_id: str, error: str | None) -> int
     if error:
         values["last_error"] = error
     with conn.begin():
-        res = conn.execute(T.update().where(T.c.claimed_by == run_id,
+        res = conn.execute(T.update().where(IN_FLIGHT, T.c.claimed_by == run_id,
                                             T.c.status == S.claimed.value).values(**values))
     return res.rowcount or 0
 
@@ -268,11 +275,11 @@ def recover_stale(now: datetime | None = None) -> DeliveryReport:
     report = DeliveryReport(mode="smtp" if s.smtp_host else "eml")
     with get_engine(writer=True).begin() as conn:
         res = conn.execute(
-            T.update().where(T.c.status == S.claimed.value, T.c.claimed_at < cutoff)
+            T.update().where(IN_FLIGHT, T.c.status == S.claimed.value, T.c.claimed_at < cutoff)
             .values(status=S.pending.value, claimed_by=None, claimed_at=None))
         report.requeued = res.rowcount or 0
         stale = conn.execute(
-            sa.select(T.c.id, T.c.recipient).where(T.c.status == S.sending.value,
+            sa.select(T.c.id, T.c.recipient).where(IN_FLIGHT, T.c.status == S.sending.value,
                                                    T.c.claimed_at < cutoff)).all()
         if stale:
             conn.execute(
@@ -294,7 +301,7 @@ def count_queued() -> int:
     with get_engine().connect() as conn:
         return conn.execute(
             sa.select(sa.func.count()).select_from(T).where(
-                T.c.status.in_((S.pending.value, S.failed.value)),
+                QUEUED,
                 T.c.attempts < s.max_attempts)
         ).scalar_one()
 
@@ -392,10 +399,25 @@ class _Marks:
         elif len(steps) == 1:  # SQLite: a lone statement is its own transaction
             return self.lite.execute(*steps[0]).rowcount
         elif steps:
-            with self.conn.begin():
+            lite = self.lite
+            lite.execute("BEGIN IMMEDIATE")
+            try:
                 for sql, params in steps:
-                    count = self.conn.exec_driver_sql(sql, params).rowcount
+                    count = lite.execute(sql, params).rowcount
+                lite.execute("COMMIT")
+            except BaseException:
+                if lite.in_transaction:
+                    lite.execute("ROLLBACK")
+                raise
         return count
+
+
+def _build(row: sa.Row, mail_from: str) -> Prepared | BaseException:
+    """A row's message, or the reason it cannot be built (handled in order, by the sender)."""
+    try:
+        return prepare(row, mail_from)
+    except BAD_ROW as exc:
+        return exc
 
 
 def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
@@ -408,10 +430,20 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
         raw = conn.connection.dbapi_connection if marks.sqlite else None
         if raw is not None:
             raw.execute("PRAGMA wal_autocheckpoint=0")
+        # The next message is built by a second thread while this one is marked and sent:
+        # building overlaps waiting for the database and the server. One ahead only: a
+        # thread running longer would hold the interpreter lock when the answer arrives.
+        builder = ThreadPoolExecutor(1, thread_name_prefix="tindak-build")
         try:
-            for row in rows:
+            ahead = builder.submit(_build, rows[0], s.mail_from) if rows else None
+            for i, row in enumerate(rows):
+                built = ahead.result()  # type: ignore[union-attr]
+                ahead = (builder.submit(_build, rows[i + 1], s.mail_from)
+                         if i + 1 < len(rows) else None)
                 try:
-                    p = prepare(row, s.mail_from)
+                    if isinstance(built, BaseException):
+                        raise built
+                    p = built
                 except BAD_ROW as exc:
                     marks.done(row.id, S.dead.value, row.attempts + 1,
                                f"cannot build the message: {exc}")
@@ -453,6 +485,7 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
                 marks.sent(row.id, err)
                 report.sent += 1
         finally:
+            builder.shutdown(cancel_futures=True)
             marks.flush()
             marks.close()
             report.requeued += _requeue_claimed(conn, run_id, None)
@@ -602,6 +635,8 @@ def list_outbox(status: str | None = None, limit: int | None = None) -> list[dic
     q = sa.select(*_LIST_COLUMNS).order_by(T.c.id)
     if status is not None:
         q = q.where(T.c.status == status)
+        if status in (S.unknown.value, S.dead.value):
+            q = q.where(ATTENTION)
     if limit is not None:
         q = q.limit(limit)
     with get_engine().connect() as conn:

@@ -11,8 +11,8 @@ import base64
 import hashlib
 import json
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -547,9 +547,7 @@ def plan_ranges(ranges: list[tuple[int, int]], as_of: date | None = None,
             decided = (decide_range(lo, hi, as_of, now, tzs, context_key=key)
                        for lo, hi in ranges)
         else:  # the processes decide; this one writes each batch as it comes
-            decided = (f.result() for f in [
-                pool.submit(decide_range, lo, hi, as_of, now, tzs, context_key=key)
-                for lo, hi in ranges])
+            decided = _in_order(pool, [(lo, hi, as_of, now, tzs) for lo, hi in ranges], key)
         for report, rows in decided:
             total.items += report.items
             total.notices += record_notices(rows)
@@ -558,6 +556,20 @@ def plan_ranges(ranges: list[tuple[int, int]], as_of: date | None = None,
         if run_key is None:
             end_run(key)
     return total
+
+
+def _in_order(pool: Executor, jobs: list[tuple], key: str) -> Iterator[tuple[PlanReport,
+                                                                          list[tuple]]]:
+    """decide_range over `jobs` on the pool, results in order, at most two per process
+    waiting at a time (a million items' notices are not all held at once)."""
+    window = 2 * getattr(pool, "_max_workers", 2)
+    waiting: deque = deque()
+    for job in jobs:
+        waiting.append(pool.submit(decide_range, *job, context_key=key))
+        if len(waiting) >= window:
+            yield waiting.popleft().result()
+    while waiting:
+        yield waiting.popleft().result()
 
 
 def end_run(run_key: str) -> None:

@@ -440,6 +440,11 @@ def _header(name: str, value: str) -> str:
     return f"{name}: {Header(value, charset, header_name=name).encode(linesep=CRLF)}{CRLF}"
 
 
+@lru_cache(maxsize=8)
+def _from_header(sender: Mailbox) -> str:
+    return _address_header("From", [sender])
+
+
 def _address_header(name: str, boxes: list[Mailbox]) -> str:
     return f"{name}: {(',' + CRLF + ' ').join(b.header() for b in boxes)}{CRLF}"
 
@@ -451,7 +456,9 @@ def _aware(dt: datetime | None) -> datetime:
 
 
 def _text_part(body: str, subtype: str) -> bytes:
-    data = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF).encode("utf-8")
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    data = body.replace("\n", CRLF).encode("utf-8")
     if subtype == "plain":
         # Quoted-printable: 7-bit, short lines, and still readable in the raw message.
         head, payload = "quoted-printable", binascii.b2a_qp(data, istext=True)
@@ -507,7 +514,7 @@ def prepare(row: Any, mail_from: str | None = None) -> Prepared:
     # Boundaries from the Message-ID: stable per row, and QP/base64 bodies cannot hold "=_".
     tag = hashlib.sha256(message_id.encode()).hexdigest()[:24]
     head = (
-        _address_header("From", [sender])
+        _from_header(sender)
         + _address_header("To", to)
         + (_address_header("Cc", cc) if cc else "")
         + _header("Subject", row.subject)

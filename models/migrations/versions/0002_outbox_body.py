@@ -5,7 +5,9 @@ rendered bodies (~15 kB) in the same row, each of those commits rewrote the whol
 bodies move to `outbox_body` (one row per outbox row, same id); existing rows are copied.
 
 The index that finds notices not yet in a message becomes partial (outbox_id IS NULL): it
-holds the few days' worth waiting to be composed, not every notice ever planned.
+holds the few days' worth waiting to be composed, not every notice ever planned. The
+outbox's (status, id) index gives way to partial indexes by id for the queued, in-flight
+and needing-attention states: the 'sending' mark then changes no index.
 
 Revision ID: 0002
 Revises: 0001
@@ -42,9 +44,18 @@ def upgrade() -> None:
     op.create_index("ix_notice_unsent", "notice", ["recipient_id"], unique=False,
                     sqlite_where=sa.text("outbox_id IS NULL"),
                     postgresql_where=sa.text("outbox_id IS NULL"))
+    op.drop_index("ix_outbox_status", table_name="outbox")
+    for name, where in (("ix_outbox_queued", "status IN ('pending', 'failed')"),
+                        ("ix_outbox_in_flight", "status IN ('claimed', 'sending')"),
+                        ("ix_outbox_attention", "status IN ('unknown', 'dead')")):
+        op.create_index(name, "outbox", ["id"], unique=False, sqlite_where=sa.text(where),
+                        postgresql_where=sa.text(where))
 
 
 def downgrade() -> None:
+    for name in ("ix_outbox_queued", "ix_outbox_in_flight", "ix_outbox_attention"):
+        op.drop_index(name, table_name="outbox")
+    op.create_index("ix_outbox_status", "outbox", ["status", "id"], unique=False)
     op.drop_index("ix_notice_unsent", table_name="notice")
     op.create_index("ix_notice_unsent", "notice", ["outbox_id", "recipient_id"], unique=False)
     for column, default in (("body_text", "''"), ("body_html", "''"), ("attachments", "'[]'")):
