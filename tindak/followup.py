@@ -94,6 +94,16 @@ def insert_notices(s: Session, rows: list[tuple]) -> int:
             memo[(col, value)] = fn(value) if fn else value
         return memo[(col, value)]
 
+    if dialect.name == "postgresql":
+        # One statement over arrays, not one per row: PostgreSQL pays a round of its
+        # executor for each statement of an executemany.
+        cols = list(zip(*rows, strict=True))
+        res = conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
+            "SELECT * FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[], "
+            "%s::int[], %s::date[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
+            [list(c) for c in cols])
+        return res.rowcount
     params = [(*r[:5], bind("on_date", r[5]), bind("created_at", r[6])) for r in rows]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
@@ -378,12 +388,24 @@ def compose_chunk(recipients: list[int]) -> list[tuple[_Draft, Rendered]]:
     """Read and render the messages of these recipients (in a render process, or here)."""
     from tindak import mail
 
+    _contexts.clear()  # planning is over: its lookups are not needed any more
     out = []
     for d in _drafts(recipients):
         rendered = mail.render_notice(d.mail)  # type: ignore[arg-type]
         d.mail = None  # not sent back between processes: the rendered message is
         out.append((d, rendered))
     return out
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the system (glibc keeps it otherwise: tens of megabytes of
+    message bodies pass through every batch)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # Below this many recipients a run renders in this process: starting a pool costs ~1 s.
@@ -437,11 +459,17 @@ def _queue_composed(composed: list[tuple[_Draft, Rendered]], now: datetime,
         report.skipped += len(composed) - len(ok)
         oids = queue_messages(s, [(d.key, d.kind, d.on, d.to, d.cc, r) for d, r in ok], now)
         links = [(oids[d.key], i) for d, _ in ok if d.key in oids for i in d.notice_ids]
-        if links:  # through the driver: a row each, and a hundred thousand of them
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            conn.connection.dbapi_connection.cursor().executemany(  # type: ignore[union-attr]
-                f"UPDATE {N.name} SET outbox_id = {mark} WHERE id = {mark} "
-                "AND outbox_id IS NULL", links)
+        raw = conn.connection.dbapi_connection
+        if links and conn.dialect.name == "postgresql":  # one statement over arrays
+            raw.execute(  # type: ignore[union-attr]
+                f"UPDATE {N.name} SET outbox_id = v.oid FROM unnest(%s::int[], %s::int[]) "
+                f"AS v(oid, nid) WHERE {N.name}.id = v.nid AND {N.name}.outbox_id IS NULL",
+                [list(c) for c in zip(*links, strict=True)])
+        elif links:  # through the driver: a row each, and a hundred thousand of them
+            raw.cursor().executemany(  # type: ignore[union-attr]
+                f"UPDATE {N.name} SET outbox_id = ? WHERE id = ? AND outbox_id IS NULL",
+                links)
+        _release_memory()
         for d, _ in ok:
             if d.key in oids:
                 report.messages += 1
