@@ -1,8 +1,8 @@
 """Tindak's benchmarks at national scale: one JSON line per figure, and bench/RESULTS.md.
 
     python bench/run.py                         # 10k and 100k recommendations, SQLite
-    python bench/run.py --sizes 1m --skip digest # a million: ~10 min (the digests of 20,000
-                                                #   leaders add ~15 min more, estimated)
+    python bench/run.py --sizes 1m --skip delivery  # a million: ~12 min (the digests of
+                                                   #   20,000 leaders are ~2 min of it)
     python bench/run.py --database-url postgresql+psycopg://user@127.0.0.1:5432/db
 
 For each size the data set comes from bench/generate.py (kept under bench/out/), then each
@@ -19,10 +19,10 @@ sampled from /proc):
   recs_list     `tindak recs list --format json`
 
 and once per database: `delivery_ratio` (bench/bench_delivery.py: deliver() against a bare
-one-connection yagmail loop) and `delivery_workers` (one, then two processes calling
-deliver() on the same outbox, against an SMTP server that takes 20 ms per message; every
-Message-ID must arrive exactly once). Figures are merged into bench/results.json, and
-bench/RESULTS.md is written from it.
+one-connection yagmail loop, to an aiosmtpd server in its own process) and
+`delivery_workers` (one, then two processes calling deliver() on the same outbox, against
+an SMTP server that takes 20 ms per message; every Message-ID must arrive exactly once).
+Figures are merged into bench/results.json, and bench/RESULTS.md is written from it.
 """
 
 from __future__ import annotations
