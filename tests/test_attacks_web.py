@@ -196,7 +196,7 @@ def test_a_valid_owner_link_reaches_only_that_owners_items(org, client, tmp_path
     before = _snapshot()
     shown = client.get(page)
     assert shown.status_code == 200
-    assert "Buka loket khusus" not in shown.text and f"r{org.rec_b.id}" not in shown.text
+    assert "Buka loket khusus" not in shown.text and f'id="r{org.rec_b.id}"' not in shown.text
     res = client.post_form(f"{page}/r/{org.rec_b.id}", {"progress": "90", "note": "x"},
                            files={"evidence": ("x.pdf", b"%PDF-1.4", "application/pdf")},
                            csrf_from=page)
