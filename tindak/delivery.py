@@ -344,22 +344,20 @@ class _Marks:
         self.waiting: list[tuple[str, tuple[Any, ...]]] = []
         self.urgent = False
         self.since = time.monotonic()
-        # PostgreSQL: psycopg's own connection in autocommit, so that a lone mark is one
-        # round trip (not BEGIN, UPDATE, COMMIT), without waiting for the WAL flush.
-        self.pg = None if self.sqlite else conn.connection.dbapi_connection
-        # SQLite: the driver's connection, in autocommit (models.db turns sqlite3's own
-        # transaction handling off), for the marks that are a single statement.
-        self.lite = conn.connection.dbapi_connection if self.sqlite else None
-        if self.pg is not None:
+        # The driver's own connection, in autocommit, so that a lone mark is one statement
+        # (on PostgreSQL one round trip, not BEGIN, UPDATE, COMMIT, and without waiting for
+        # the WAL flush; on SQLite models.db already turns sqlite3's transactions off).
+        self.raw: Any = conn.connection.dbapi_connection
+        if not self.sqlite:
             conn.commit()  # nothing of SQLAlchemy's may be left open on it
-            self.pg.autocommit = True
-            self.pg.execute("SET synchronous_commit TO OFF")
+            self.raw.autocommit = True
+            self.raw.execute("SET synchronous_commit TO OFF")
 
     def close(self) -> None:
         """Give the connection back to the pool as it was."""
-        if self.pg is not None:
-            self.pg.execute("RESET synchronous_commit")
-            self.pg.autocommit = False
+        if not self.sqlite:
+            self.raw.execute("RESET synchronous_commit")
+            self.raw.autocommit = False
 
     def _ts(self, dt: datetime) -> Any:
         # SQLite stores UTC text in SQLAlchemy's format; PostgreSQL takes the aware datetime.
@@ -389,25 +387,22 @@ class _Marks:
 
     def _commit(self, steps: list[tuple[str, tuple[Any, ...]]]) -> int:
         """One transaction; the row count of its last statement."""
-        count = 0
-        if steps and self.pg is not None:
-            if len(steps) == 1:
-                return self.pg.execute(*steps[0]).rowcount
-            with self.pg.transaction():
+        raw, count = self.raw, 0
+        if len(steps) == 1:  # a lone statement is its own transaction
+            return raw.execute(*steps[0]).rowcount
+        if steps and not self.sqlite:
+            with raw.transaction():
                 for sql, params in steps:
-                    count = self.pg.execute(sql, params).rowcount
-        elif len(steps) == 1:  # SQLite: a lone statement is its own transaction
-            return self.lite.execute(*steps[0]).rowcount
+                    count = raw.execute(sql, params).rowcount
         elif steps:
-            lite = self.lite
-            lite.execute("BEGIN IMMEDIATE")
+            raw.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in steps:
-                    count = lite.execute(sql, params).rowcount
-                lite.execute("COMMIT")
+                    count = raw.execute(sql, params).rowcount
+                raw.execute("COMMIT")
             except BaseException:
-                if lite.in_transaction:
-                    lite.execute("ROLLBACK")
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
                 raise
         return count
 
@@ -427,7 +422,7 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
     with get_engine(writer=True).connect() as conn:
         marks = _Marks(conn, run_id)
         # SQLite: one WAL checkpoint (and its fsyncs) per batch, not one per ~100 messages.
-        raw = conn.connection.dbapi_connection if marks.sqlite else None
+        raw = marks.raw if marks.sqlite else None
         if raw is not None:
             raw.execute("PRAGMA wal_autocheckpoint=0")
         # The next message is built by a second thread while this one is marked and sent:

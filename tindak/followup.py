@@ -76,13 +76,24 @@ NOTICE_COLUMNS = ("recommendation_id", "stage", "kind", "recipient_id", "cc_id",
 
 def insert_notices(s: Session, rows: list[tuple]) -> int:
     """INSERT … ON CONFLICT DO NOTHING of notices (tuples in NOTICE_COLUMNS order) through
-    the driver's executemany; returns how many were new. A million rows through
+    the driver (one statement over arrays on PostgreSQL, executemany on SQLite); returns how
+    many were new. A million rows through
     SQLAlchemy's per-row parameter handling cost more than the database's own work."""
     if not rows:
         return 0
     conn = s.connection()
     dialect = conn.dialect
     table = Notice.__table__  # type: ignore[attr-defined]
+    if dialect.name == "postgresql":
+        # One statement over arrays, not one per row: PostgreSQL pays a round of its
+        # executor for each statement of an executemany.
+        cols = list(zip(*rows, strict=True))
+        res = conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
+            "SELECT * FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[], "
+            "%s::int[], %s::date[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
+            [list(c) for c in cols])
+        return res.rowcount
     # Dates and times as the dialect stores them, converted once per distinct value.
     convert = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
                for c in ("on_date", "created_at")}
@@ -94,28 +105,13 @@ def insert_notices(s: Session, rows: list[tuple]) -> int:
             memo[(col, value)] = fn(value) if fn else value
         return memo[(col, value)]
 
-    if dialect.name == "postgresql":
-        # One statement over arrays, not one per row: PostgreSQL pays a round of its
-        # executor for each statement of an executemany.
-        cols = list(zip(*rows, strict=True))
-        res = conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
-            f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
-            "SELECT * FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[], "
-            "%s::int[], %s::date[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
-            [list(c) for c in cols])
-        return res.rowcount
     params = [(*r[:5], bind("on_date", r[5]), bind("created_at", r[6])) for r in rows]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
-           f"VALUES ({', '.join([mark] * len(NOTICE_COLUMNS))}) ON CONFLICT DO NOTHING")
     raw = conn.connection.dbapi_connection
-    cur = raw.cursor()  # type: ignore[union-attr]
-    if dialect.name == "sqlite":
-        before = raw.total_changes  # type: ignore[union-attr]
-        cur.executemany(sql, params)
-        return raw.total_changes - before  # type: ignore[union-attr]
-    cur.executemany(sql, params)
-    return cur.rowcount  # psycopg 3: the sum over the rows
+    before = raw.total_changes  # type: ignore[union-attr]
+    raw.cursor().executemany(  # type: ignore[union-attr]
+        f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
+        f"VALUES ({', '.join(['?'] * len(NOTICE_COLUMNS))}) ON CONFLICT DO NOTHING", params)
+    return raw.total_changes - before  # type: ignore[union-attr]
 
 
 def today_for(tz: str, as_of: date | None, now: datetime) -> date:

@@ -915,13 +915,19 @@ def _check_units(parsed: Parsed, db: Stored, p: Problems) -> None:
         if isinstance(u.parent, str) and u.parent not in known:
             p.add(u.at, "parent", f"unknown unit '{_short(u.parent)}'" + _hint(u.parent, lower),
                   "units")
-    parent = _unit_parents(parsed, db)
+    _report_cycles(parsed.units, _unit_parents(parsed, db), "parent",
+                   "the units' parents", "units", p)
+
+
+def _report_cycles(rows: dict[str, Any], links: dict[str, str | None], column: str,
+                   what: str, file: str, p: Problems) -> None:
+    """One error per row of a circle of links (parents, supervisors)."""
     safe: set[str] = set()
-    for code, u in parsed.units.items():
-        loop = _cycle(code, parent, safe)
+    for key, row in rows.items():
+        loop = _cycle(key, links, safe)
         if loop:
-            p.add(u.at, "parent", "the units' parents go round in a circle: "
-                  + " → ".join([*loop, loop[0]]), "units")
+            p.add(row.at, column, f"{what} go round in a circle: "
+                  + " → ".join([*loop, loop[0]]), file)
 
 
 def _plan_units(parsed: Parsed, db: Stored, plan: Plan) -> None:
@@ -972,13 +978,8 @@ def _check_people(parsed: Parsed, db: Stored, p: Problems) -> None:
         if isinstance(s, str) and s not in parsed.people and s not in db.people:
             p.add(person.at, "supervisor", f"unknown person '{s}' (not in this import nor "
                   "registered before)", "people")
-    sup = _supervisors(parsed, db)
-    safe: set[str] = set()
-    for email, person in parsed.people.items():
-        loop = _cycle(email, sup, safe)
-        if loop:
-            p.add(person.at, "supervisor", "supervisors go round in a circle: "
-                  + " → ".join([*loop, loop[0]]), "people")
+    _report_cycles(parsed.people, _supervisors(parsed, db), "supervisor", "supervisors",
+                   "people", p)
 
 
 def _supervisors(parsed: Parsed, db: Stored) -> dict[str, str | None]:
