@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.plugins.smtp",
     "tests.plugins.prefect",
     "tests.plugins.web",
+    "tests.plugins.processes",
+    "tests.plugins.browser",
 ]

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's "mark now, translate at the edge"
+    return message
+
+
 class TindakError(Exception):
-    """Base of every error a user may see. Its message is one clear line."""
+    """Base of every error a user may see. Its message is one clear line.
+
+    Raise with an English msgid marked by `N_` and named `%(...)s` parameters:
+    `InvalidInput(N_("progress must be between 0 and 100, not %(value)s"), value=150)`.
+    `str(exc)` is the English line; each edge words it in the person's language with
+    `tindak.i18n.error_text(exc, lang)` (the catalog's translation, parameters filled in).
+    """
 
     http_status = 400
+
+    def __init__(self, message: str = "", /, **params: object) -> None:
+        self.msgid = message
+        self.params = params
+        super().__init__(message % params if params else message)
 
 
 class ConfigError(TindakError):
@@ -50,4 +65,5 @@ class ImportFailed(TindakError):
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__(f"import refused: {len(errors)} error(s), nothing was written")
+        super().__init__(N_("import refused: %(count)s error(s), nothing was written"),
+                         count=len(errors))

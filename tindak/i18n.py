@@ -26,6 +26,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from tindak.calendar import tz_abbr
+from tindak.errors import N_  # noqa: F401 - re-exported: the one marker
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -38,10 +39,6 @@ KEYWORDS = {
 }
 # Template msgids are extracted with the same whitespace trimming the environment uses.
 JINJA_OPTIONS = {"trimmed": "true", "silent": "false"}
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
-    return message
 
 
 # The status labels, so the extractor sees them; the catalog gives SPEC §2's Indonesian.
@@ -109,6 +106,19 @@ def format_date(d: date, lang: str | None, tz: str | None = None) -> str:
     """'2 Februari 2026' / '2 February 2026', with ' (WITA)' etc. when a unit timezone is given."""
     text = _babel_format_date(d, "d MMMM y", locale=normalize_lang(lang))
     return f"{text} ({tz_abbr(tz)})" if tz else text
+
+
+def error_text(exc: BaseException, lang: str | None) -> str:
+    """A TindakError's line in `lang`: its msgid translated, then its parameters filled in."""
+    msgid = getattr(exc, "msgid", None)
+    if not msgid:
+        return str(exc)
+    text = get_translations(normalize_lang(lang)).gettext(msgid)
+    params = getattr(exc, "params", None) or {}
+    try:
+        return text % params if params else text
+    except (KeyError, TypeError, ValueError):  # a catalog entry that lost a placeholder
+        return str(exc)
 
 
 def format_percent(share: float, lang: str | None) -> str:

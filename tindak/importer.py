@@ -140,7 +140,8 @@ class Problems:
 
     def refusal(self) -> ImportFailed:
         exc = ImportFailed(self.lines())
-        exc.args = (f"import refused: {self.total} error(s), nothing was written",)
+        exc.params = {"count": self.total}
+        exc.args = (exc.msgid % exc.params,)
         return exc
 
 

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -86,6 +87,19 @@ class SmtpServer:
 
     def message_ids(self) -> list[str]:
         return [str(m["Message-ID"]) for m in self.messages]
+
+    def wait_for(self, match: Callable[[Received], bool], count: int = 1,
+                 timeout: float = 15) -> list[Received]:
+        """The received messages that `match`, once there are `count` of them (or fail)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in list(self.handler.received) if match(r)]
+            if len(found) >= count or time.monotonic() > deadline:
+                assert len(found) >= count, (
+                    f"{len(found)} of {count} expected message(s) arrived in {timeout} s; "
+                    f"received: {[(r.rcpt_tos, r.message['Subject']) for r in self.received]}")
+                return found
+            time.sleep(0.05)
 
     def __getattr__(self, name: str) -> Any:  # the knobs live on the handler
         return getattr(self.handler, name)
