@@ -196,7 +196,14 @@ def test_the_manifest_says_what_the_backup_holds(make, tmp_path, capsys):
     assert manifest["schema_revision"] == "0002"
     assert manifest["dialect"] == ("postgresql" if PG_URL else "sqlite")
     assert manifest["tables"]["recommendation"] == 3 and manifest["tables"]["outbox"] == 3
-    assert manifest["database"] in names and f"files/{facts['evidence']}" in names
+    assert manifest["format_version"] == 2
+    ext = "copy" if PG_URL else "jsonl"
+    # Data only, one piece per table: no database file or dump that could carry a schema.
+    assert {n for n in names if n.startswith("data/")} == {
+        f"data/{t}.{ext}" for t in manifest["tables"]}
+    assert "tindak.db" not in names and "tindak.pgdump" not in names
+    assert "title" in manifest["columns"]["forum"]
+    assert f"files/{facts['evidence']}" in names
     assert set(manifest["pieces"]) == set(names) - {"manifest.json"}
     assert all(len(p["sha256"]) == 64 for p in manifest["pieces"].values())
 
@@ -290,7 +297,7 @@ def test_restore_refuses_a_tampered_backup_and_leaves_the_database_untouched(
     files_before = sorted(p.name for p in (home / "files").iterdir())
 
     def change(name: str, data: bytes) -> bytes:
-        if tamper == "database" and name in ("tindak.db", "tindak.pgdump"):
+        if tamper == "database" and name.startswith("data/recommendation."):
             return flip_last_byte(data)
         if tamper == "evidence" and name.startswith("files/"):
             return flip_last_byte(data)
@@ -437,20 +444,22 @@ def test_restore_refuses_a_database_piece_that_is_not_a_database(make, tmp_path,
     sums: dict[str, str] = {}
 
     def replace_db(name: str, data: bytes) -> bytes:
-        if name in ("tindak.db", "tindak.pgdump"):
+        if name.startswith("data/recommendation."):
             sums[name] = hashlib.sha256(junk).hexdigest()
             return junk
         if name == "manifest.json":  # the manifest agrees, as a careful forger would make it
             m = json.loads(data)
             for piece, digest in sums.items():
                 m["pieces"][piece]["sha256"] = digest
+                m["pieces"][piece]["size"] = len(junk)
             return json.dumps(m).encode()
         return data
 
     forged = tmp_path / "forged.tar.gz"
     rewrite(good, forged, replace_db)  # the database entry comes before the manifest
     code, _, err = run(capsys, "restore", str(forged), "--force")
-    assert code == 1 and err.count("\n") == 1 and "cannot be read" in err
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot be read" in err or "altered" in err
     assert snapshot() == before
     if PG_URL:
         assert not pg_schemas("tindak_restore_%")
