@@ -463,3 +463,176 @@ def test_restore_refuses_a_database_piece_that_is_not_a_database(make, tmp_path,
     assert snapshot() == before
     if PG_URL:
         assert not pg_schemas("tindak_restore_%")
+
+
+# ---------------------------------------------------------------- hostile archives
+# A backup is untrusted input: whoever can write the file chooses every byte of it.
+
+
+def forge(good: Path, dest: Path, extra: list[tuple[tarfile.TarInfo, bytes]] = (),
+          listed: bool = True, edit: Callable[[dict], None] | None = None,
+          first: bool = False, drop: str = "") -> None:
+    """A copy of `good` with `extra` entries before the manifest (or, `first`, before all);
+    `listed` puts them in the manifest with a correct sha256 (as a forger would); `edit`
+    changes the manifest; entries whose names start with `drop` are left out of both."""
+    with tarfile.open(good, "r:gz") as tin, tarfile.open(dest, "w:gz") as tout:
+        members = [(m, tin.extractfile(m).read()) for m in tin]  # type: ignore[union-attr]
+        manifest = json.loads(next(d for m, d in members if m.name == "manifest.json"))
+        ours = [(m, d) for m, d in members if m.name != "manifest.json"
+                and not (drop and m.name.startswith(drop))]
+        for name in [n for n in manifest["pieces"] if drop and n.startswith(drop)]:
+            del manifest["pieces"][name]
+        for info, data in (list(extra) + ours if first else ours + list(extra)):
+            if info.isreg():
+                info.size = len(data)
+            tout.addfile(info, io.BytesIO(data))
+            if listed and (info, data) in extra:
+                manifest["pieces"][info.name] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                                 "size": len(data)}
+        if edit:
+            edit(manifest)
+        raw = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(raw)
+        tout.addfile(info, io.BytesIO(raw))
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o600
+    return info
+
+
+def assert_refused_and_untouched(capsys, path: Path, before: dict, files_before: list[str],
+                                 expected: str) -> str:
+    code, _, err = run(capsys, "restore", str(path), "--force")
+    assert code == 1, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert expected in err, err
+    dispose_engines()
+    assert snapshot() == before
+    home = get_settings().home
+    assert sorted(str(p.relative_to(home / "files"))
+                  for p in (home / "files").rglob("*")) == files_before
+    assert not list(home.glob(".tindak-restore-*")) and not list(home.glob("replaced-*"))
+    if PG_URL:
+        assert not pg_schemas("tindak_restore_%")
+    return err
+
+
+def backed_up(make: Any, tmp_path: Path, capsys) -> tuple[Path, dict, list[str]]:
+    """A good backup, then live data newer than it: what a bad restore must not touch."""
+    facts = populate(make, tmp_path)
+    good = tmp_path / "good.tar.gz"
+    assert run(capsys, "backup", str(good))[0] == 0
+    recs.update_rec("DINSOS-3", facts["owner"].email, progress=20)
+    files = get_settings().home / "files"
+    return good, snapshot(), sorted(str(p.relative_to(files)) for p in files.rglob("*"))
+
+
+def test_a_piece_named_files_is_refused_before_the_live_evidence_moves(make, tmp_path, capsys):
+    # Issue 11, finding 2: this archive once moved TINDAK_HOME/files aside, then failed.
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+    bad = tmp_path / "files-is-a-file.tar.gz"
+    # Its own evidence left out, so that nothing else needs a folder named files.
+    forge(good, bad, [(entry("files"), b"not a folder\n")], drop="files/")
+    assert_refused_and_untouched(capsys, bad, before, files_before, "not a Tindak backup")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "absolute", "dotdot", "device",
+                                  "duplicate", "fifo"])
+def test_links_devices_odd_names_and_duplicates_are_refused(make, tmp_path, capsys, kind):
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+    with tarfile.open(good, "r:gz") as tar:
+        evidence = next(n for n in tar.getnames() if n.startswith("files/"))
+        evidence_bytes = tar.extractfile(evidence).read()  # type: ignore[union-attr]
+    extra = {
+        "symlink": (entry("files/link.pdf", tarfile.SYMTYPE, "/etc/passwd"), b""),
+        "hardlink": (entry("files/hard.pdf", tarfile.LNKTYPE, "manifest.json"), b""),
+        "absolute": (entry(str(tmp_path / "evil.sh")), b"echo hi\n"),
+        "dotdot": (entry("files/../../evil.sh"), b"echo hi\n"),
+        "device": (entry("files/dev", tarfile.CHRTYPE), b""),
+        "fifo": (entry("files/fifo", tarfile.FIFOTYPE), b""),
+        "duplicate": (entry(evidence), evidence_bytes),  # the same name twice, same content
+    }[kind]
+    bad = tmp_path / f"{kind}.tar.gz"
+    forge(good, bad, [extra], listed=kind not in ("duplicate",))
+    expected = {"symlink": "link or a device", "hardlink": "link or a device",
+                "device": "link or a device", "fifo": "link or a device",
+                "duplicate": "appears twice"}.get(kind, "unsafe entry")
+    assert_refused_and_untouched(capsys, bad, before, files_before, expected)
+    assert not (tmp_path / "evil.sh").exists()
+
+
+def test_an_entry_claiming_more_bytes_than_the_disk_has_is_refused_before_it_is_read(
+        make, tmp_path, capsys):
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+    bomb = tmp_path / "bomb.tar.gz"
+    huge = entry("files/huge.bin")
+    huge.size = 10 ** 15  # a petabyte, said by the header; only a few bytes follow
+    with tarfile.open(good, "r:gz") as tin, tarfile.open(bomb, "w:gz",
+                                                          format=tarfile.PAX_FORMAT) as tout:
+        for member in tin:
+            tout.addfile(member, tin.extractfile(member))
+        tout.fileobj.write(huge.tobuf(tarfile.PAX_FORMAT))  # type: ignore[union-attr]
+        tout.fileobj.write(b"\0" * 4096)  # type: ignore[union-attr]
+    assert_refused_and_untouched(capsys, bomb, before, files_before, "room for")
+
+
+def test_a_manifest_naming_a_table_tindak_does_not_have_is_refused(make, tmp_path, capsys):
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+    name = "data/evil." + ("copy" if PG_URL else "jsonl")
+    row = b"1\n" if PG_URL else b"[1]\n"
+
+    def lie(m: dict) -> None:
+        m["tables"]["evil"] = 1
+        m["columns"]["evil"] = ["id"]
+
+    bad = tmp_path / "unknown-table.tar.gz"
+    forge(good, bad, [(entry(name), row)], edit=lie)
+    err = assert_refused_and_untouched(capsys, bad, before, files_before, "table evil")
+    assert "does not have" in err
+
+
+def test_a_manifest_whose_sizes_lie_is_refused(make, tmp_path, capsys):
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+
+    def lie(m: dict) -> None:
+        for piece in m["pieces"].values():
+            piece["size"] += 1
+
+    bad = tmp_path / "sizes.tar.gz"
+    forge(good, bad, edit=lie)
+    assert_refused_and_untouched(capsys, bad, before, files_before, "size")
+
+
+# ---------------------------------------------------------------- in flight when backed up
+
+
+def test_messages_in_flight_when_the_backup_was_taken_are_unknown_and_not_resent(
+        make, tmp_path, fresh_home, capsys, smtp_settings):
+    # Issue 11, finding 3: the lost-machine case sent these a second time.
+    from tindak import delivery
+
+    populate(make, tmp_path)
+    with write_session() as s:  # a delivery run was handing these two to the server
+        for n, status in ((10, "claimed"), (11, "sending")):
+            insert_messages(s, [dict(
+                key=f"flight-{n}", kind="reminder", on_date=date(2026, 3, 9),
+                recipient="pic@dinsos.go.id", cc="", subject=f"Dalam pengiriman {n}",
+                body_text="Teks", body_html="<p>Teks</p>", message_id=f"<{n}@tindak.test>",
+                status=status, attempts=0, claimed_by="run-1",
+                claimed_at=utcnow().replace(year=2025), created_at=utcnow())])
+    path = tmp_path / "b.tar.gz"
+    assert run(capsys, "backup", str(path))[0] == 0
+
+    fresh_home("lost-machine")
+    code, out, err = run(capsys, "restore", str(path))
+    assert code == 0, err
+    assert "2 message(s) were being delivered" in out and "not resent" in out
+    delivery.deliver()
+    subjects = [str(m["Subject"]) for m in smtp_settings.messages]
+    assert "Pengingat 1" in subjects  # the pending one goes out: delivery works
+    assert not [s for s in subjects if s.startswith("Dalam pengiriman")]
+    assert {r.key: r.status for r in _outbox()}["flight-10"] == "unknown"
+    assert {r.key: r.status for r in _outbox()}["flight-11"] == "unknown"
