@@ -636,3 +636,110 @@ def test_messages_in_flight_when_the_backup_was_taken_are_unknown_and_not_resent
     assert not [s for s in subjects if s.startswith("Dalam pengiriman")]
     assert {r.key: r.status for r in _outbox()}["flight-10"] == "unknown"
     assert {r.key: r.status for r in _outbox()}["flight-11"] == "unknown"
+
+
+# ---------------------------------------------------------------- backups of format 1
+
+
+def v1_archive(dest: Path, database: str, db_file: Path, dialect: str, extra: dict) -> None:
+    """A backup as Tindak wrote it before format 2: a whole database file, or a pg_dump."""
+    home = get_settings().home
+    files = sorted(p for p in (home / "files").rglob("*") if p.is_file())
+    pieces, entries = {}, [(database, db_file)] + [
+        (f"files/{p.relative_to(home / 'files').as_posix()}", p) for p in files]
+    with tarfile.open(dest, "w:gz") as tar:
+        for name, p in entries:
+            data = p.read_bytes()
+            pieces[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            tar.add(p, arcname=name)
+        counts = {t: n for t, n in live_counts().items()}
+        raw = json.dumps({"format": "tindak-backup", "format_version": 1, "dialect": dialect,
+                          "schema_revision": "0002", "tables": counts, "pieces": pieces,
+                          "database": database, "created_at": "2026-03-09T10:00:00Z",
+                          "tindak_version": "0.9", **extra}).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+
+
+def live_counts() -> dict[str, int]:
+    with session() as s:
+        return {t.name: s.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                for t in SQLModel.metadata.sorted_tables}
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="a SQLite file")
+def test_an_old_sqlite_backup_comes_back_without_the_triggers_and_views_it_carries(
+        make, tmp_path, fresh_home, capsys):
+    facts = populate(make, tmp_path)
+    before = snapshot()
+    src = tmp_path / "old.db"
+    live = sqlite3.connect(get_settings().db_url.split("///", 1)[1])
+    copy = sqlite3.connect(src)
+    live.backup(copy)
+    live.close()
+    # A trigger fires on later writes, long after the restore: it must not come along.
+    copy.executescript(
+        "CREATE TRIGGER pwn AFTER INSERT ON progress_update BEGIN "
+        "UPDATE recommendation SET text = 'DIRETAS'; END;"
+        "CREATE VIEW pwn_view AS SELECT * FROM person;")
+    copy.execute("PRAGMA journal_mode=DELETE")
+    copy.close()
+    old = tmp_path / "old.tar.gz"
+    v1_archive(old, "tindak.db", src, "sqlite", {})
+
+    fresh_home("restored")
+    code, out, err = run(capsys, "restore", str(old))
+    assert code == 0, err
+    assert snapshot() == before  # an old backup still comes back whole
+    recs.update_rec("DINSOS-3", facts["owner"].email, progress=50, note="sesudah pemulihan")
+    with session() as s:
+        texts = set(s.execute(sa.text("SELECT text FROM recommendation")).scalars())
+        foreign = s.execute(sa.text("SELECT name FROM sqlite_master WHERE name LIKE 'pwn%'")
+                            ).scalars().all()
+    assert "DIRETAS" not in texts
+    assert foreign == []
+
+
+@pytest.mark.skipif(not PG_URL, reason="a pg_dump archive")
+def test_an_old_pg_dump_backup_is_refused_and_the_code_it_carries_never_runs(
+        make, tmp_path, fresh_home, capsys):
+    # Issue 11, finding 1: a CHECK calling plpgsql ran with the restoring role's rights.
+    import subprocess
+
+    populate(make, tmp_path)
+    schema = get_settings().db_url.rsplit("%3D", 1)[-1]
+    trap = f"pwn_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {trap}; CREATE TABLE {trap}.hits (who text)")
+            conn.exec_driver_sql(
+                f"CREATE FUNCTION {schema}.pwn() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
+                f"INSERT INTO {trap}.hits VALUES (current_user); RETURN true; END $$")
+            conn.exec_driver_sql(f"ALTER TABLE {schema}.unit ADD CONSTRAINT pwn "
+                                 f"CHECK ({schema}.pwn())")
+            conn.exec_driver_sql(f"TRUNCATE {trap}.hits")
+        dump = tmp_path / "tindak.pgdump"
+        libpq = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+        subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                        f"--schema={schema}", f"--file={dump}", f"--dbname={libpq}"],
+                       check=True)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {schema}.unit DROP CONSTRAINT pwn")
+        old = tmp_path / "old.tar.gz"
+        v1_archive(old, "tindak.pgdump", dump, "postgresql",
+                   {"pg_schema": schema, "pg_dump": "15", "pg_server": "15"})
+
+        fresh_home("restored")
+        code, _, err = run(capsys, "restore", str(old))
+        assert code == 1 and err.count("\n") == 1
+        assert "pg_dump archive" in err and "tindak backup" in err
+        with admin.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {trap}.hits").scalar() == 0
+        assert not pg_schemas("tindak_restore_%")
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {trap} CASCADE")
+            conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {schema}.pwn()")
+        admin.dispose()
