@@ -72,11 +72,6 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def _bad(where: str, why: str, **params: object) -> InvalidInput:
-    return InvalidInput(N_("%(where)s is not a Tindak backup: %(why)s"), where=where,
-                        why=why % params if params else why)
-
-
 # ------------------------------------------------------------------------ the manifest
 
 
@@ -149,9 +144,11 @@ class Manifest(BaseModel):
         try:
             body = json.loads(raw)
         except ValueError:
-            raise _bad(where, N_("its manifest is not JSON")) from None
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: its manifest is not "
+                                  "JSON"), where=where) from None
         if not isinstance(body, dict) or body.get("format") != FORMAT:
-            raise _bad(where, N_("no Tindak manifest"))
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: no Tindak "
+                                  "manifest"), where=where)
         version = body.get("format_version")
         if isinstance(version, int) and version > FORMAT_VERSION:
             raise InvalidInput(N_("%(where)s was written by a newer Tindak (backup format "
@@ -163,8 +160,9 @@ class Manifest(BaseModel):
             first = exc.errors()[0]
             why = str(first.get("msg", "")).removeprefix("Value error, ")
             loc = ".".join(str(p) for p in first.get("loc", ()))
-            raise _bad(where, N_("its manifest is malformed (%(detail)s)"),
-                       detail=f"{loc}: {why}" if loc else why) from None
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: its manifest is malformed "
+                                  "(%(detail)s)"), where=where,
+                               detail=f"{loc}: {why}" if loc else why) from None
         return m
 
     @property
@@ -272,11 +270,6 @@ def _cols(cols: Iterable[str]) -> str:
     return ", ".join(_ident(c) for c in cols)
 
 
-def _altered(why: str, **params: object) -> InvalidInput:
-    return InvalidInput(N_("the backup's database does not match its manifest (%(why)s): the "
-                           "backup was altered"), why=why % params if params else why)
-
-
 def _check_tables(m: Manifest, known: dict[str, list[str]], revision: str) -> None:
     """The backup's tables are exactly those Tindak's schema has at its revision."""
     for t in sorted(m.tables):
@@ -298,7 +291,8 @@ def _check_tables(m: Manifest, known: dict[str, list[str]], revision: str) -> No
 def _check_counts(m: Manifest, tables: dict[str, int]) -> None:
     if tables != m.tables:
         diff = sorted(t for t in set(tables) | set(m.tables) if tables.get(t) != m.tables.get(t))
-        raise _altered(N_("row counts of %(tables)s"), tables=", ".join(diff))
+        raise InvalidInput(N_("the backup's database does not match its manifest (row counts of "
+                              "%(tables)s): the backup was altered"), tables=", ".join(diff))
 
 
 def _settle_in_flight(conn: sa.Connection) -> int:
@@ -381,6 +375,12 @@ def _sqlite_dump(db: Path, work: Path, m_tables: dict[str, int],
     return out
 
 
+def _malformed(n: int, table: str) -> InvalidInput:
+    return InvalidInput(N_("the backup's database does not match its manifest (row %(n)s of "
+                           "table %(table)s is malformed): the backup was altered"),
+                        n=n, table=table)
+
+
 def _json_rows(path: Path, width: int, table: str) -> Iterator[tuple[Any, ...]]:
     """Rows of a data piece; refuses anything but arrays of plain values."""
 
@@ -394,14 +394,13 @@ def _json_rows(path: Path, width: int, table: str) -> Iterator[tuple[Any, ...]]:
             except ValueError:
                 row = None
             if not isinstance(row, list) or len(row) != width:
-                raise _altered(N_("row %(n)s of table %(table)s is malformed"), n=n, table=table)
+                raise _malformed(n, table)
             values = []
             for v in row:
                 if isinstance(v, dict) and list(v) == ["b"] and isinstance(v["b"], str):
                     v = base64.b64decode(v["b"], validate=True)
                 elif isinstance(v, bool) or not isinstance(v, int | float | str | None):
-                    raise _altered(N_("row %(n)s of table %(table)s is malformed"), n=n,
-                                   table=table)
+                    raise _malformed(n, table)
                 values.append(v)
             yield tuple(values)
 
@@ -424,14 +423,17 @@ def _sqlite_load(m: Manifest, pieces: Path, staged: Path) -> None:
             if source.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise InvalidInput(N_("the database in the backup is damaged"))
             if _sqlite_revision(source) != m.schema_revision:
-                raise _altered(N_("schema revision"))
+                raise InvalidInput(N_("the backup's database does not match its manifest (schema "
+                                      "revision): the backup was altered"))
             theirs = _sqlite_tables(source)
         conn.execute("PRAGMA foreign_keys=OFF")  # references are checked whole, below
         conn.execute("BEGIN")
         for table, cols in known.items():
             if source is not None:
                 if sorted(theirs.get(table, [])) != sorted(cols):
-                    raise _altered(N_("columns of table %(table)s"), table=table)
+                    raise InvalidInput(N_("the backup's database does not match its "
+                                          "manifest (columns of table %(table)s): the backup "
+                                          "was altered"), table=table)
                 rows: Iterable[tuple[Any, ...]] = source.execute(
                     f"SELECT {_cols(cols)} FROM {_ident(table)}")
             else:
@@ -440,7 +442,8 @@ def _sqlite_load(m: Manifest, pieces: Path, staged: Path) -> None:
             conn.executemany(f"INSERT INTO {_ident(table)} ({_cols(cols)}) VALUES "
                              f"({', '.join('?' * len(cols))})", rows)
         if conn.execute("PRAGMA foreign_key_check").fetchone():
-            raise _altered(N_("rows refer to rows it does not hold"))
+            raise InvalidInput(N_("the backup's database does not match its manifest (rows refer "
+                                  "to rows it does not hold): the backup was altered"))
         _check_counts(m, {t: conn.execute(f"SELECT count(*) FROM {_ident(t)}").fetchone()[0]
                           for t in known})
         conn.execute("COMMIT")
@@ -779,19 +782,23 @@ def _scan(tar: tarfile.TarFile, where: str, room: int) -> dict[str, tarfile.TarI
     while (member := tar.next()) is not None:
         count += 1
         if count > MAX_MEMBERS:
-            raise _bad(where, N_("more than %(n)s entries"), n=MAX_MEMBERS)
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: more than %(n)s "
+                                  "entries"), where=where, n=MAX_MEMBERS)
         name = member.name
         try:
             _safe_name(name)
         except ValueError:
-            raise _bad(where, N_("unsafe entry '%(name)s'"), name=name[:200]) from None
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: unsafe entry "
+                                  "'%(name)s'"), where=where, name=name[:200]) from None
         if member.isdir():
             continue  # a folder carries nothing; its files are checked one by one
         if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
-            raise _bad(where, N_("'%(name)s' is a link or a device, not a file"),
-                       name=name[:200])
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: '%(name)s' is a link or a "
+                                  "device, not a file"), where=where,
+                               name=name[:200])
         if name in members:
-            raise _bad(where, N_("'%(name)s' appears twice"), name=name[:200])
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: '%(name)s' appears "
+                                  "twice"), where=where, name=name[:200])
         total += member.size
         if total > room:
             raise InvalidInput(N_("%(where)s would unpack to more than %(room)s, more than "
@@ -805,10 +812,12 @@ def _read_manifest(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
                    where: str) -> Manifest:
     member = members.get(MANIFEST)
     if member is None:
-        raise _bad(where, N_("no %(name)s"), name=MANIFEST)
+        raise InvalidInput(N_("%(where)s is not a Tindak backup: no "
+                              "%(name)s"), where=where, name=MANIFEST)
     f = tar.extractfile(member)
     if f is None or member.size > MAX_MANIFEST:
-        raise _bad(where, N_("bad %(name)s"), name=MANIFEST)
+        raise InvalidInput(N_("%(where)s is not a Tindak backup: bad "
+                              "%(name)s"), where=where, name=MANIFEST)
     return Manifest.from_json(f.read(), where)
 
 
@@ -817,13 +826,15 @@ def _match(m: Manifest, members: dict[str, tarfile.TarInfo], where: str) -> None
     try:
         m.check()
     except ValueError as exc:
-        raise _bad(where, N_("its manifest is malformed (%(detail)s)"), detail=str(exc)) from None
+        raise InvalidInput(N_("%(where)s is not a Tindak backup: its manifest is malformed "
+                              "(%(detail)s)"), where=where, detail=str(exc)) from None
     for name, info in members.items():
         if name == MANIFEST:
             continue
         piece = m.pieces.get(name)
         if piece is None:
-            raise _bad(where, N_("unexpected entry '%(name)s'"), name=name[:200])
+            raise InvalidInput(N_("%(where)s is not a Tindak backup: unexpected entry "
+                                  "'%(name)s'"), where=where, name=name[:200])
         if piece.size != info.size:
             raise InvalidInput(N_("%(where)s is damaged or was altered: '%(name)s' does not "
                                   "match its size in the manifest; nothing was restored"),
@@ -863,7 +874,8 @@ def _check_revision(m: Manifest, where: str) -> None:
                              "Tindak (which knows up to %(head)s): upgrade Tindak, then "
                              "restore"), where=where, revision=m.schema_revision, head=head)
     if m.schema_revision is None:
-        raise _bad(where, N_("it names no schema revision"))
+        raise InvalidInput(N_("%(where)s is not a Tindak backup: it names no schema "
+                              "revision"), where=where)
 
 
 def _stamp() -> str:
