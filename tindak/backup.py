@@ -892,34 +892,71 @@ def _keep_dir(home: Path) -> Path:
     return path
 
 
-class _FolderSwap:
-    """Put `staged` at `live`; the old folder goes to `keep` (or is removed at the end)."""
+def _tree(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        return hashlib.file_digest(fa, "sha256").digest() == hashlib.file_digest(
+            fb, "sha256").digest()
+
+
+class _Evidence:
+    """The backup's evidence goes in beside the live files before the database is swapped,
+    and the live files the backup lacks leave only after: at every instant, even after a
+    kill -9, the database in place (the old or the restored) finds every file it names.
+    Stored names are random, so the two sets only meet where they hold the same file."""
 
     def __init__(self, staged: Path, live: Path, keep: Path | None):
-        staged.mkdir(parents=True, exist_ok=True)
-        if not staged.is_dir() or (live.exists() and not live.is_dir()):
+        if live.exists() and not live.is_dir():
             raise InvalidInput(N_("the evidence folder %(path)s is not a folder: nothing was "
                                   "changed"), path=str(live))
-        self.live, self.keep, self.old = live, keep, None
-        if live.exists():
-            self.old = keep or live.with_name(f".{live.name}.old-{secrets.token_hex(4)}")
-            self.old.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(live, self.old)
+        new, old = _tree(staged), _tree(live)
+        for rel in sorted(set(new) & set(old)):
+            if not _same(new[rel], old[rel]):
+                raise InvalidInput(N_("the evidence file %(name)s is in TINDAK_HOME and in "
+                                      "the backup with other content: nothing was changed"),
+                                   name=rel)
+        self.stale = [old[rel] for rel in sorted(set(old) - set(new))]
+        self.added: list[Path] = []
         try:
-            os.replace(staged, live)
+            if keep is not None:  # what is replaced stays readable in keep/files
+                for rel, path in old.items():
+                    dest = keep / FILES / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(path, dest)
+                    except OSError:
+                        shutil.copyfile(path, dest)
+            for rel in sorted(set(new) - set(old)):
+                target = live / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part = target.with_name(f".{target.name}.restore-{secrets.token_hex(4)}")
+                shutil.copyfile(new[rel], part)
+                os.replace(part, target)  # a file appears whole or not at all
+                self.added.append(target)
         except BaseException:
-            if self.old is not None:
-                os.replace(self.old, live)
+            self.undo()
             raise
 
     def undo(self) -> None:
-        shutil.rmtree(self.live, ignore_errors=True)
-        if self.old is not None:
-            os.replace(self.old, self.live)
+        for path in self.added:
+            path.unlink(missing_ok=True)
 
     def finish(self) -> None:
-        if self.old is not None and self.keep is None:
-            shutil.rmtree(self.old, ignore_errors=True)
+        for path in self.stale:
+            path.unlink(missing_ok=True)
+
+
+def _sqlite_swap(ready: str, live: Path) -> None:
+    """The moment a SQLite restore happens: one rename."""
+    os.replace(ready, live)
 
 
 def _restore_sqlite(url: str, m: Manifest, work: Path, files_dir: Path, home: Path,
@@ -940,6 +977,7 @@ def _restore_sqlite(url: str, m: Manifest, work: Path, files_dir: Path, home: Pa
     # The staged file must sit on the database's own filesystem for an atomic rename.
     fd, ready = tempfile.mkstemp(dir=live.parent, prefix=f".{live.name}.restore-")
     os.close(fd)
+    keep = None
     try:
         shutil.copyfile(staged, ready)
         dispose_engines()
@@ -948,13 +986,17 @@ def _restore_sqlite(url: str, m: Manifest, work: Path, files_dir: Path, home: Pa
         if keep is not None:
             keep.mkdir(parents=True)
             _sqlite_copy(live, keep / SQLITE_PIECE)
-        swap = _FolderSwap(work / "pieces" / FILES, files_dir, keep / FILES if keep else None)
+        evidence = _Evidence(work / "pieces" / FILES, files_dir, keep)
         try:
-            os.replace(ready, live)
+            _sqlite_swap(ready, live)
         except BaseException:
-            swap.undo()
+            evidence.undo()
             raise
-        swap.finish()
+        evidence.finish()
+    except BaseException:
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        raise
     finally:
         Path(ready).unlink(missing_ok=True)
     return (str(keep) if keep else None), unknown
@@ -980,14 +1022,15 @@ def _restore_pg(url: str, m: Manifest, work: Path, files_dir: Path, home: Path,
                 f"up to date (schema revision {head})")
             dispose_engines()
             keep_dir = _keep_dir(home) if has_data else None
-            swap = _FolderSwap(work / "pieces" / FILES, files_dir,
-                               keep_dir / FILES if keep_dir else None)
+            evidence = _Evidence(work / "pieces" / FILES, files_dir, keep_dir)
             try:
                 kept = _pg_swap(engine, staging, has_data)
             except BaseException:
-                swap.undo()
+                evidence.undo()
+                if keep_dir is not None:
+                    shutil.rmtree(keep_dir, ignore_errors=True)
                 raise
-            swap.finish()
+            evidence.finish()
         except BaseException:
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_ident(staging)} CASCADE")
