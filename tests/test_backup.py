@@ -743,3 +743,59 @@ def test_an_old_pg_dump_backup_is_refused_and_the_code_it_carries_never_runs(
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {trap} CASCADE")
             conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {schema}.pwn()")
         admin.dispose()
+
+
+# ---------------------------------------------------------------- kill -9 mid-way
+
+KILLED_RESTORE = """
+import os, signal, sys
+import tindak.backup as b
+name = "_sqlite_swap" if os.environ["TINDAK_DATABASE_URL"].startswith("sqlite") else "_pg_swap"
+swap = getattr(b, name)
+def killed(*args):  # a real SIGKILL, just before or just after the database swap
+    if sys.argv[2] == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    swap(*args)
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(b, name, killed)
+from tindak.cli import main
+sys.exit(main(["restore", sys.argv[1], "--force"]))
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_restore_killed_mid_way_leaves_a_database_that_finds_all_its_evidence(
+        make, tmp_path, capsys, when):
+    import subprocess
+    import sys
+
+    facts = populate(make, tmp_path)
+    backed = snapshot()
+    path = tmp_path / "b.tar.gz"
+    assert run(capsys, "backup", str(path))[0] == 0
+    newer = tmp_path / "newer.pdf"
+    newer.write_bytes(b"%PDF-1.4 sesudah\n")
+    recs.update_rec("DINSOS-3", facts["owner"].email, progress=60,
+                    evidence=recs.Evidence(path=newer))  # a file the backup lacks
+    live = snapshot()
+    dispose_engines()
+    done = subprocess.run([sys.executable, "-c", KILLED_RESTORE, str(path), when],
+                          env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+    dispose_engines()
+    assert snapshot() == (live if when == "before" else backed)
+    files = get_settings().home / "files"
+    with session() as s:
+        named = s.execute(sa.text("SELECT evidence_file FROM progress_update "
+                                  "WHERE evidence_file IS NOT NULL")).scalars().all()
+    assert named and all((files / n).is_file() for n in named)
+    assert (files / facts["evidence"]).read_bytes() == facts["evidence_bytes"]
+    if PG_URL:  # what the killed run left behind is not live; drop it like an admin would
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            for schema in pg_schemas("tindak_restore_%"):
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            schema = get_settings().db_url.rsplit("%3D", 1)[-1]
+            for kept in pg_schemas(f"{schema}_replaced_%"):
+                conn.exec_driver_sql(f'DROP SCHEMA "{kept}" CASCADE')
+        admin.dispose()
