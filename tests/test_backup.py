@@ -799,3 +799,37 @@ def test_a_restore_killed_mid_way_leaves_a_database_that_finds_all_its_evidence(
             for kept in pg_schemas(f"{schema}_replaced_%"):
                 conn.exec_driver_sql(f'DROP SCHEMA "{kept}" CASCADE')
         admin.dispose()
+
+
+# ---------------------------------------------------------------- an older schema revision
+
+
+def test_a_backup_at_an_older_revision_is_loaded_there_then_brought_up_to_date(
+        tmp_path, fresh_home, capsys):
+    from models.outbox import message_body
+    from tindak import backup as backup_module
+
+    fresh_home("old-tindak")
+    url = get_settings().db_url
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    backup_module._migrate(engine, "0001")  # the schema as the first release made it
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO outbox (key, kind, on_date, recipient, cc, subject, body_text, "
+            "body_html, message_id, attachments, status, attempts, created_at) VALUES "
+            "('old-1', 'reminder', '2026-03-09', 'pic@dinsos.go.id', '', 'Pengingat lama', "
+            "'Teks lama', '<p>Teks lama</p>', '<old-1@tindak.test>', '[]', :status, 0, "
+            "'2026-03-09 10:00:00')"), [{"status": "sent"}])
+    engine.dispose()
+    path = tmp_path / "old.tar.gz"
+    made = backup_module.backup(path)
+    assert made.manifest.schema_revision == "0001"
+
+    fresh_home("new-tindak")
+    code, out, err = run(capsys, "restore", str(path))
+    assert code == 0, err
+    assert "schema revision 0002" in out
+    with get_engine().connect() as conn:
+        [row] = _outbox()
+        assert (row.key, row.status) == ("old-1", "sent")
+        assert message_body(conn, row.id).body_text == "Teks lama"
