@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import tarfile
 import tempfile
 import zlib
@@ -52,7 +53,7 @@ FORMAT = "tindak-backup"
 FORMAT_VERSION = 2  # 2: data only (one piece per table); 1: a whole database file or pg_dump
 MANIFEST = "manifest.json"
 SQLITE_PIECE = "tindak.db"  # format 1 only
-PG_PIECE = "tindak.pgdump"  # format 1 only, never restored: a pg_dump archive carries code
+PG_PIECE = "tindak.pgdump"  # format 1 only: only its table data is read, never its SQL
 DATA = "data"
 FILES = "files"
 CHUNK = 1 << 20
@@ -567,6 +568,68 @@ def _pg_dump(u: URL, work: Path, say: Say) -> tuple[Manifest, dict[str, Path]]:
                     columns=known, pg_schema=schema, pg_server=server), out
 
 
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+_V1_COPY = re.compile(r'COPY (?:"?[A-Za-z0-9_$]+"?\.)?"?([a-z_][a-z0-9_]*)"? \(([a-z0-9_", ]*)\) '
+                      r"FROM stdin;")
+
+
+def _pg_v1_data(dump: Path, known: dict[str, list[str]]
+                ) -> Iterator[tuple[str, list[str], Iterator[bytes]]]:
+    """The rows of a format-1 pg_dump archive, and nothing else of it: pg_restore prints its
+    data as SQL, Tindak reads only `COPY known_table (known columns) FROM stdin;` and the data
+    lines up to `\\.`, and loads them with its own COPY; every other statement is dropped."""
+    tool = shutil.which("pg_restore")
+    if not tool:
+        raise ConfigError(N_("pg_restore is needed to read an old PostgreSQL backup: install "
+                             "the PostgreSQL client tools"))
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([tool, "--data-only", "--no-owner", "--no-privileges",
+                                 "--file=-", str(dump)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        lines = iter(proc.stdout.readline, b"")
+        seen: set[str] = set()
+
+        def rows() -> Iterator[bytes]:
+            for line in lines:
+                if line.rstrip(b"\r\n") == b"\\.":
+                    return
+                yield line
+            raise InvalidInput(N_("the database in the backup cannot be read (%(reason)s)"),
+                               reason="a table's data ends early")
+
+        try:
+            for line in lines:
+                match = _V1_COPY.fullmatch(line.decode("utf-8", "replace").rstrip("\r\n"))
+                if not match:
+                    continue  # SET, setval, comments: statements of the dump, never run
+                table = match.group(1)
+                if table == "alembic_version":  # the migrations wrote their own
+                    for _ in rows():
+                        pass
+                    continue
+                cols = [c.strip().strip('"') for c in match.group(2).split(",")]
+                if table not in known or sorted(cols) != sorted(known[table]) or table in seen:
+                    raise InvalidInput(N_("the backup's database does not match its manifest "
+                                          "(columns of table %(table)s): the backup was "
+                                          "altered"), table=table)
+                seen.add(table)
+                yield table, cols, rows()
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            code = proc.wait()
+        if code not in (0, -9):
+            err.seek(0)
+            raise InvalidInput(N_("the database in the backup cannot be read (%(reason)s)"),
+                               reason=err.read().decode("utf-8", "replace").strip()[-200:])
+
+
 def _pg_load(u: URL, m: Manifest, pieces: Path, staging: str) -> None:
     """Tindak's migrations make schema `staging`; only table rows go in, as COPY data."""
     import psycopg
@@ -594,12 +657,12 @@ def _pg_load(u: URL, m: Manifest, pieces: Path, staging: str) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {_ident(table)} DROP CONSTRAINT "
                                      f"{_ident(name)}")
             raw = conn.connection.driver_connection
+            sources = (_pg_v1_data(pieces / PG_PIECE, known) if m.format_version < 2 else
+                       ((t, m.columns[t], _chunks(pieces / m.data_piece(t))) for t in known))
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                for table in known:
-                    with (pieces / m.data_piece(table)).open("rb") as f, cur.copy(
-                            f"COPY {_ident(table)} ({_cols(m.columns[table])}) "
-                            "FROM STDIN") as copy:
-                        while chunk := f.read(CHUNK):
+                for table, cols, chunks in sources:
+                    with cur.copy(f"COPY {_ident(table)} ({_cols(cols)}) FROM STDIN") as copy:
+                        for chunk in chunks:
                             copy.write(chunk)
             _check_counts(m, _pg_counts(conn, staging))
             for table, name, definition in fks:
@@ -1095,12 +1158,6 @@ def restore(path: Path, force: bool = False, say: Say = _quiet) -> RestoreResult
             raise InvalidInput(N_("%(where)s is a %(kind)s backup but TINDAK_DATABASE_URL is "
                                   "%(dialect)s: restore it into a %(kind)s database"),
                                where=where, kind=m.dialect, dialect=dialect)
-        if m.format_version < 2 and m.dialect == "postgresql":
-            raise InvalidInput(N_("%(where)s is an older Tindak backup holding a pg_dump "
-                                  "archive, which can carry code that would run while it is "
-                                  "restored: this Tindak does not restore it (take a new "
-                                  "backup with `tindak backup`, which holds only data)"),
-                               where=where)
         _match(m, members, where)
         has_data = _live_rows(url, settings.files_dir) > 0
         if has_data and not force:
