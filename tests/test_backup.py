@@ -841,3 +841,38 @@ def test_a_backup_at_an_older_revision_is_loaded_there_then_brought_up_to_date(
         [row] = _outbox()
         assert (row.key, row.status) == ("old-1", "sent")
         assert message_body(conn, row.id).body_text == "Teks lama"
+
+
+def test_rows_that_refer_to_rows_the_backup_lacks_are_refused(make, tmp_path, capsys):
+    good, before, files_before = backed_up(make, tmp_path, capsys)
+    piece = "data/progress_update." + ("copy" if PG_URL else "jsonl")
+    with tarfile.open(good, "r:gz") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        lines = tar.extractfile(piece).read().splitlines()  # type: ignore[union-attr]
+    cols = manifest["columns"]["progress_update"]
+    at, ref = cols.index("id"), cols.index("recommendation_id")
+    if PG_URL:
+        fields = lines[0].split(b"\t")
+        fields[at], fields[ref] = b"9001", b"9999"
+        extra = b"\t".join(fields)
+    else:
+        row = json.loads(lines[0])
+        row[at], row[ref] = 9001, 9999  # an update of an item that is not in the backup
+        extra = json.dumps(row).encode()
+    forged = b"\n".join(lines + [extra]) + b"\n"
+
+    def change(name: str, data: bytes) -> bytes:
+        if name == piece:
+            return forged
+        if name == "manifest.json":  # the manifest agrees, as a careful forger would make it
+            m = json.loads(data)
+            m["pieces"][piece] = {"sha256": hashlib.sha256(forged).hexdigest(),
+                                  "size": len(forged)}
+            m["tables"]["progress_update"] += 1
+            return json.dumps(m).encode()
+        return data
+
+    bad = tmp_path / "dangling.tar.gz"
+    rewrite(good, bad, change)
+    err = assert_refused_and_untouched(capsys, bad, before, files_before, "backup")
+    assert "refer to rows" in err or "foreign key" in err
