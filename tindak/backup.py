@@ -353,7 +353,20 @@ def _sqlite_revision(conn: sqlite3.Connection) -> str | None:
 def _encode(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"b": base64.b64encode(value).decode()}
-    return value
+    raise TypeError(f"{type(value).__name__} in a SQLite row")
+
+
+# One encoder for every row: `default` is called only for bytes, the rare value JSON lacks.
+_ROW = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                        default=_encode)
+_PLAIN = (int, float, str, type(None))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no value of a row")
+
+
+_ROWS = json.JSONDecoder(parse_constant=_no_constant)  # one decoder: NaN and Infinity refused
 
 
 def _sqlite_dump(db: Path, work: Path, m_tables: dict[str, int],
@@ -366,10 +379,10 @@ def _sqlite_dump(db: Path, work: Path, m_tables: dict[str, int],
             path = work / f"{table}.jsonl"
             n = 0
             with path.open("w", encoding="utf-8") as f:
-                for row in conn.execute(f"SELECT {_cols(cols)} FROM {_ident(table)}"):
-                    f.write(json.dumps([_encode(v) for v in row], ensure_ascii=False,
-                                       allow_nan=False, separators=(",", ":")) + "\n")
-                    n += 1
+                cur = conn.execute(f"SELECT {_cols(cols)} FROM {_ident(table)}")
+                while batch := cur.fetchmany(10_000):
+                    f.write("".join(_ROW.encode(row) + "\n" for row in batch))
+                    n += len(batch)
             m_tables[table], columns[table], out[table] = n, cols, path
     finally:
         conn.close()
@@ -385,22 +398,22 @@ def _malformed(n: int, table: str) -> InvalidInput:
 def _json_rows(path: Path, width: int, table: str) -> Iterator[tuple[Any, ...]]:
     """Rows of a data piece; refuses anything but arrays of plain values."""
 
-    def no_constant(name: str) -> Any:
-        raise ValueError(name)
-
     with path.open("r", encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             try:
-                row = json.loads(line, parse_constant=no_constant)
+                row = _ROWS.decode(line)
             except ValueError:
                 row = None
             if not isinstance(row, list) or len(row) != width:
                 raise _malformed(n, table)
+            if all(type(v) in _PLAIN for v in row):  # bool is not: type(True) is bool
+                yield tuple(row)
+                continue
             values = []
             for v in row:
                 if isinstance(v, dict) and list(v) == ["b"] and isinstance(v["b"], str):
                     v = base64.b64decode(v["b"], validate=True)
-                elif isinstance(v, bool) or not isinstance(v, int | float | str | None):
+                elif type(v) not in _PLAIN:
                     raise _malformed(n, table)
                 values.append(v)
             yield tuple(values)
