@@ -59,6 +59,7 @@ FILES = "files"
 CHUNK = 1 << 20
 MAX_MANIFEST = 50 * 1024 * 1024
 MAX_MEMBERS = 2_000_000
+MAX_ROW = 64 * 1024 * 1024  # characters of one row of a data piece
 # What a restore may fill of TINDAK_HOME's free space: pieces, then a staged database.
 SPACE_SHARE = 0.45
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -399,7 +400,10 @@ def _json_rows(path: Path, width: int, table: str) -> Iterator[tuple[Any, ...]]:
     """Rows of a data piece; refuses anything but arrays of plain values."""
 
     with path.open("r", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        # Read at most MAX_ROW characters a line: one endless line must not fill the memory.
+        for n, line in enumerate(iter(lambda: f.readline(MAX_ROW + 1), ""), 1):
+            if len(line) > MAX_ROW:
+                raise _malformed(n, table)
             try:
                 row = _ROWS.decode(line)
             except ValueError:
