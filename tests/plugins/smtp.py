@@ -2,6 +2,7 @@
 
     def test_x(smtp_server, smtp_settings):
         smtp_server.refuse.add("nobody@example.go.id")  # 550 at RCPT
+        smtp_server.temp_refuse.add("full@example.go.id")  # 452 at RCPT (mailbox full)
         smtp_server.temp_fail = True                     # 451 at MAIL FROM
         smtp_server.drop_data = True                     # hang up after the data, no reply
         smtp_server.delay = 0.2                          # answer DATA this much later
@@ -28,6 +29,7 @@ class MisbehavingHandler(SinkHandler):
     def __init__(self) -> None:
         super().__init__(None)
         self.refuse: set[str] = set()
+        self.temp_refuse: set[str] = set()
         self.temp_fail = False
         self.drop_data = False
         self.delay = 0.0
@@ -46,6 +48,8 @@ class MisbehavingHandler(SinkHandler):
                           rcpt_options: list[str]) -> str:
         if address.lower() in {a.lower() for a in self.refuse}:
             return "550 5.1.1 No such user here"
+        if address.lower() in {a.lower() for a in self.temp_refuse}:
+            return "452 4.2.2 Mailbox full, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -105,7 +109,7 @@ class SmtpServer:
         return getattr(self.handler, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("refuse", "temp_fail", "drop_data", "delay", "delay_after"):
+        if name in ("refuse", "temp_refuse", "temp_fail", "drop_data", "delay", "delay_after"):
             setattr(self.handler, name, value)
         else:
             super().__setattr__(name, value)
