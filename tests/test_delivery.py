@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import sqlite3
 import threading
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 
@@ -435,3 +438,45 @@ def test_a_permanently_refused_cc_is_shown_per_recipient_and_not_retried_by_itse
     assert delivery.deliver().sent == 1 and row(oid).status == "sent"
     assert [r.rcpt_tos for r in smtp_settings.received] == [
         ("owner@example.go.id",), ("nobody@example.go.id",)]
+
+
+# ---------------------------------------------------------------- a run tells what happened
+
+
+@pytest.mark.skipif(bool(os.environ.get("TINDAK_TEST_DATABASE_URL")),
+                    reason="SQLite's busy timeout; PostgreSQL waits for a lock without one")
+def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
+        smtp_settings, monkeypatch):
+    import models.db
+    from tindak.flowrun import describe
+
+    monkeypatch.setattr(models.db, "BUSY_TIMEOUT_MS", 300)  # the same failure, sooner
+    models.db.dispose_engines()
+    queue(21)
+    path = get_engine().url.database
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def lock_after_six(n: int) -> None:
+        if n == 6:  # another writer takes the lock while the 6th message is answered
+            holder.execute("BEGIN IMMEDIATE")
+
+    smtp_settings.before_reply = lock_after_six
+    try:
+        report = delivery.deliver()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(smtp_settings.received) == 6
+    assert (report.sent, report.unmarked, report.in_flight_left, report.pending_left) == (
+        6, 6, 21, 0)
+    assert report.stopped and not report.ok
+    assert any("database is locked" in e for e in report.errors)
+    (line, *_) = [x for x in describe({"delivery": asdict(report)})[0] if "delivered" in x]
+    assert line.startswith("delivered: 6 sent")
+    assert "21 still claimed (the next run recovers them)" in line
+    assert "6 handled but not recorded" in line
+    # The next run after the lease: the 15 untouched go out, the 6 sent are never resent.
+    later = delivery.deliver(now=datetime.now(UTC) + timedelta(hours=1))
+    assert (later.sent, later.unknown, later.in_flight_left) == (15, 6, 0)
+    ids = smtp_settings.message_ids()
+    assert len(ids) == 21 and len(set(ids)) == 21

@@ -7,6 +7,7 @@
         smtp_server.drop_data = True                     # hang up after the data, no reply
         smtp_server.delay = 0.2                          # answer DATA this much later
         smtp_server.delay_after = 5                      # ... but only after 5 messages
+        smtp_server.before_reply = lambda n: ...         # run before answering the n-th DATA
         smtp_server.stop(); smtp_server.start()          # down, and up again on the same port
 """
 
@@ -35,6 +36,7 @@ class MisbehavingHandler(SinkHandler):
         self.delay = 0.0
         self.delay_after = 0  # the first this many messages are answered at once
         self.dropped: list[Received] = []  # taken in, but the connection was cut before "250"
+        self.before_reply: Callable[[int], None] | None = None
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           mail_options: list[str]) -> str:
@@ -56,6 +58,8 @@ class MisbehavingHandler(SinkHandler):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.delay and len(self.received) >= self.delay_after:
             await asyncio.sleep(self.delay)
+        if self.before_reply is not None:
+            self.before_reply(len(self.received) + 1)
         if self.drop_data:
             data = envelope.original_content or envelope.content
             self.dropped.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), data))
@@ -109,7 +113,8 @@ class SmtpServer:
         return getattr(self.handler, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("refuse", "temp_refuse", "temp_fail", "drop_data", "delay", "delay_after"):
+        if name in ("refuse", "temp_refuse", "temp_fail", "drop_data", "delay", "delay_after",
+                    "before_reply"):
             setattr(self.handler, name, value)
         else:
             super().__setattr__(name, value)
