@@ -471,10 +471,10 @@ def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
         6, 6, 21, 0)
     assert report.stopped and not report.ok
     assert any("database is locked" in e for e in report.errors)
-    (line, *_) = [x for x in describe({"delivery": asdict(report)})[0] if "delivered" in x]
-    assert line.startswith("delivered: 6 sent")
-    assert "21 still claimed (the next run recovers them)" in line
-    assert "6 handled but not recorded" in line
+    lines = describe({"delivery": asdict(report)})[0]
+    assert lines[0].startswith("delivered: 6 sent")
+    assert "21 still claimed (the next run recovers them)" in lines[1]
+    assert "6 handled but not recorded" in lines[1]
     # The next run after the lease: the 15 untouched go out, the 6 sent are never resent.
     later = delivery.deliver(now=datetime.now(UTC) + timedelta(hours=1))
     assert (later.sent, later.unknown, later.in_flight_left) == (15, 6, 0)

@@ -45,7 +45,9 @@ def describe(summary: dict) -> tuple[list[str], bool]:
     else:
         lines.append(f"delivered: {d.get('sent', 0)} sent, {d.get('failed', 0)} failed "
                      f"(will retry), {d.get('unknown', 0)} unknown, "
-                     f"{d.get('pending_left', 0)} still queued" + _more(d))
+                     f"{d.get('pending_left', 0)} still queued")
+        if _more(d):
+            lines.append("  also: " + _more(d))
     for err in d.get("errors", [])[:5]:
         lines.append(f"  {err}")
     if d.get("unknown"):
@@ -66,4 +68,4 @@ def _more(d: dict) -> str:
     if d.get("unmarked"):
         parts.append(f"{d['unmarked']} handled but not recorded (shown as unknown later, "
                      "never resent)")
-    return "".join(f", {p}" for p in parts)
+    return ", ".join(parts)
