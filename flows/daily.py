@@ -100,9 +100,7 @@ def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
         total.merge(batch)
         if batch.stopped:
             break
-    total.mode = "smtp" if settings.smtp_host else "eml"
-    total.pending_left = delivery.count_queued()
-    return asdict(total)
+    return asdict(delivery.finish(total))
 
 
 def _failure_line(state) -> str:  # type: ignore[no-untyped-def]

@@ -46,9 +46,26 @@ def describe(summary: dict) -> tuple[list[str], bool]:
         lines.append(f"delivered: {d.get('sent', 0)} sent, {d.get('failed', 0)} failed "
                      f"(will retry), {d.get('unknown', 0)} unknown, "
                      f"{d.get('pending_left', 0)} still queued")
+        if _more(d):
+            lines.append("  also: " + _more(d))
     for err in d.get("errors", [])[:5]:
         lines.append(f"  {err}")
     if d.get("unknown"):
         lines.append("  messages in doubt are not resent: `tindak outbox list --status unknown`")
     ok = not (d.get("failed") or d.get("unknown") or d.get("dead") or d.get("stopped"))
     return lines, ok
+
+
+def _more(d: dict) -> str:
+    """What the one line of counts would otherwise hide (each part only when it happened)."""
+    parts = []
+    if d.get("dead"):
+        parts.append(f"{d['dead']} dead (`tindak outbox list --status dead`)")
+    if d.get("partly_sent"):
+        parts.append(f"{d['partly_sent']} reached only some recipients")
+    if d.get("in_flight_left"):
+        parts.append(f"{d['in_flight_left']} still claimed (the next run recovers them)")
+    if d.get("unmarked"):
+        parts.append(f"{d['unmarked']} handled but not recorded (shown as unknown later, "
+                     "never resent)")
+    return ", ".join(parts)

@@ -86,6 +86,9 @@ def outbox_list_cmd(
               f"{r['recipient'][:32]:32}  {r['subject'][:70]}")
         if r.get("last_error") and r["status"] in ("failed", "unknown", "dead"):
             print(f"{'':>6}  ↳ {r['last_error'][:110]}")
+        for f in r.get("recipients", []):  # only where some recipients refused it
+            print(f"{'':>6}    {f['address']}: {f['state']}"
+                  + (f" {f['reply'][:90]}" if f["reply"] else ""))
     print(f"({len(rows)} message{'s' if len(rows) != 1 else ''})")
 
 
