@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import date
@@ -120,3 +122,36 @@ def test_serve_schedules_both_flows_per_timezone_runs_them_and_stops_cleanly(
     with pytest.raises(OSError):  # the server is gone too
         urllib.request.urlopen(f"{url}/health", timeout=2)
     assert not (home / "prefect" / "server.json").exists()  # later runs start their own
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_run_uses_a_running_serve_and_falls_back_when_it_is_gone(home: Path, monkeypatch):
+    from tindak import runtime
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    prefect_home = home / "prefect"
+    prefect_home.mkdir()
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        runtime.announce_server(prefect_home, url)
+        assert runtime.running_server(prefect_home) == url
+        server.shutdown()
+    assert runtime.running_server(prefect_home) is None  # no answer: ephemeral, file kept
+    assert (prefect_home / "server.json").exists()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (prefect_home / "server.json").write_text(json.dumps({"api_url": url, "pid": gone.pid}))
+    assert runtime.running_server(prefect_home) is None  # a killed serve's file is removed
+    assert not (prefect_home / "server.json").exists()
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
+    assert runtime.configure_prefect(find_server=True) == "http://prefect.example:4200/api"

@@ -15,6 +15,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def info_logs(tindak):  # type: ignore[no-untyped-def]
+    """A user's Prefect logs at INFO (the suite's own processes keep to WARNING)."""
+    tindak.env["PREFECT_LOGGING_LEVEL"] = "INFO"
+
+
 def api(url: str, path: str, body: dict | None = None) -> object:
     req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
                                  data=json.dumps(body).encode() if body is not None else None,
