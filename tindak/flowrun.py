@@ -7,6 +7,7 @@ and the Prefect UI tell the same story.
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from datetime import date
 from typing import Any
@@ -23,12 +24,13 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None) -> dict
     from models import get_engine
 
     get_engine()  # schema first: a clear error before Prefect starts
+    imported = "prefect" in sys.modules  # then Prefect has read its settings already
     api = configure_prefect(quiet=True, find_server=True)
     if name == "daily":
         from flows.daily import daily_followup as run
     else:
         from flows.digest import weekly_digest as run
-    with _on_server(api):
+    with _on_server(api if imported else None):
         state = run(as_of=as_of, timezones=timezones, return_state=True)
     summary: dict = state.result()
     if api is not None:
@@ -37,11 +39,12 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None) -> dict
 
 
 def _on_server(api: str | None) -> Any:
-    """Prefect imported before the server was found (a test process) reads no environment."""
-    if api is None:
-        return nullcontext()
+    """Prefect imported before the server was found (a test process) reads no environment:
+    point it at the server for this run (costs ~1 s of pydantic: only when needed)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    if api is None or PREFECT_API_URL.value() == api:
+        return nullcontext()
     return temporary_settings(updates={PREFECT_API_URL: api})
 
 
