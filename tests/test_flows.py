@@ -73,3 +73,37 @@ def test_cli_run_daily_exits_non_zero_when_the_server_is_down(flows, make, smtp_
     captured = capsys.readouterr()
     assert "2 still queued" in captured.out
     assert "not delivered" in captured.err and "Traceback" not in captured.err
+
+
+
+def test_digest_run_leaves_its_story_in_prefect(flows, make, smtp_settings):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    head, _ = team(make)
+    state = flows.digest(as_of=MONDAY, return_state=True)
+    assert state.is_completed()
+    assert state.message == ("digests: 1 queued for 1 leader(s), 0 already queued this week; "
+                             "delivered: 1 sent, 0 failed (will retry), 0 unknown, "
+                             "0 still queued")
+    assert state.result()["messages"] == 1  # callers still get the summary
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    assert [a.key for a in arts] == ["weekly-digest-all"]
+    assert f"| sent | digest | {head.email} |" in arts[0].data
+
+
+def test_a_runs_story_shows_markup_as_text_and_the_escalations_nobody_got(home):
+    from tindak.flowrun import describe, story
+
+    summary = {"items": 3, "notices": 3, "unaddressed": 2, "unaddressed_refs": ["A-1", "B_2"],
+               "messages": 1, "by_kind": {"reminder": 1},
+               "delivery": {"mode": "smtp", "failed": 1, "errors": [
+                   "outbox 1 (a@b.go.id): 550 <script>x</script> | **bold** [y](http://e)"]}}
+    lines, ok = describe(summary)
+    assert not ok and "  A-1, B_2" in lines
+    md = story(summary, "Daily follow-up 2026-03-09")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert r"\*\*bold\*\* \[y\](http://e)" in md and r" \| " in md and r"B\_2" in md

@@ -110,7 +110,7 @@ def team(make: Any) -> None:
 
 def prefect_records() -> str:
     """Everything the Prefect API keeps about runs: flow and task runs (parameters,
-    states, results), their state histories, and every log line."""
+    states, results), their state histories, every log line and every artifact."""
     from prefect.client.orchestration import get_client
     from prefect.logging.handlers import APILogHandler
 
@@ -129,6 +129,7 @@ def prefect_records() -> str:
         while logs := client.read_logs(limit=200, offset=offset):
             out += [log.model_dump_json() for log in logs]
             offset += len(logs)
+        out += [a.model_dump_json() for a in client.read_artifacts()]  # each run's story
     text = "\n".join(out)
     assert "daily-follow-up" in text or "daily-" in text  # we did read this session's runs
     return text
