@@ -313,3 +313,39 @@ def test_import_upload_refuses_other_file_types_and_sub_unit_planners(org, clien
         "/kelola/impor", files=[("files", ("rekomendasi.csv", body, "text/csv"))],
         csrf_from="/kelola/impor")
     assert res.status_code == 403
+
+
+def test_the_queue_does_not_offer_a_planner_what_they_reported_done(org, client_for):
+    """Segregation of duties on the web: the reporter sees the item set apart, waiting for
+    another planner, with no form; a forged decision is refused; the other planner decides."""
+    recs.update_rec("DINSOS-01", org.planner_a.email, status="awaiting_verification",
+                    note="Loket dibuka, dilaporkan oleh perencana")
+    c = client_for(org.planner_a)
+    page = c.get("/kelola/verifikasi").text
+    waiting = page.split("Menunggu perencana lain", 1)
+    assert len(waiting) == 2 and "DINSOS-01" not in waiting[0]
+    assert "DINSOS-01" in waiting[1] and "Anda yang melaporkannya selesai" in waiting[1]
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" not in page
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" not in c.get(
+        f"/kelola/rekomendasi/{org.rec_a.id}").text
+    res = c.post_form(f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi",
+                      {"decision": "accept"}, csrf_from="/kelola/verifikasi")
+    assert res.status_code == 403 and "perencana lain" in res.text
+    assert _rec("DINSOS-01").status == "awaiting_verification"
+    admin = client_for(org.admin)
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" in admin.get(
+        "/kelola/verifikasi").text
+    res = admin.post_form(f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi",
+                          {"decision": "accept"}, csrf_from="/kelola/verifikasi")
+    assert res.status_code == 303 and _rec("DINSOS-01").status == "completed"
+
+
+def test_history_reads_the_decision_and_the_status_apart(org, client_for):
+    recs.update_rec("DINSOS-01", org.owner_a.email, progress=100)
+    recs.verify_rec("DINSOS-01", org.planner_a.email)
+    page = client_for(org.planner_a).get(f"/kelola/rekomendasi/{org.rec_a.id}").text
+    import html
+    import re
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))  # as the page reads, tags dropped
+    assert re.search(r"memverifikasi:\s+Selesai sesuai rekomendasi", text)

@@ -224,13 +224,31 @@ def ref_in_tree(rec_id: int, viewer: Viewer) -> str:
         return _rec_in_tree(s, rec_id, viewer).ref
 
 
-def verification_queue(viewer: Viewer) -> list[dict[str, Any]]:
-    """Items of the tree awaiting verification, each with its reports' evidence."""
+def verification_queue(viewer: Viewer) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Items of the tree awaiting verification, each with its reports' evidence: those the
+    viewer may decide on, and those waiting for another planner (each with `why`: 'reporter'
+    or 'owner', recs.why_not_verifier's segregation of duties)."""
     rows = staff_recs(viewer, recs.RecFilter(status=Status.awaiting_verification.value))
+    with session() as s:
+        reporters = recs.reported_done_by(s, [r["id"] for r in rows])
+        owners = dict(s.execute(sa.select(Recommendation.id, Recommendation.owner_id).where(
+            Recommendation.id.in_([r["id"] for r in rows]))).all()) if rows else {}  # type: ignore[attr-defined]
+    mine, others = [], []
     for r in rows:
         r["history"] = recs.history(r["ref"])
         r["evidence"] = [h for h in r["history"] if h["evidence_url"] or h["evidence_file"]]
-    return rows
+        r["why"] = recs.why_not_verifier(viewer.id, owners[r["id"]], reporters.get(r["id"]))
+        (others if r["why"] else mine).append(r)
+    return mine, others
+
+
+def may_verify(rec_id: int, viewer: Viewer) -> bool:
+    """Whether the rec page offers this planner the verify form (recs.verify_rec decides)."""
+    with session() as s:
+        rec = _rec_in_tree(s, rec_id, viewer)
+        reporter = recs.reported_done_by(s, [rec_id]).get(rec_id)
+        return viewer.is_planner and recs.why_not_verifier(
+            viewer.id, rec.owner_id, reporter) is None
 
 
 def staff_forums(viewer: Viewer) -> list[dict[str, Any]]:
