@@ -349,3 +349,50 @@ def test_history_reads_the_decision_and_the_status_apart(org, client_for):
 
     text = html.unescape(re.sub(r"<[^>]+>", "", page))  # as the page reads, tags dropped
     assert re.search(r"memverifikasi:\s+Selesai sesuai rekomendasi", text)
+
+
+# One rule, one place (tindak.itemrules): what the import refuses, the edit form refuses too.
+RULE_CASES = [  # field, value, accepted by both
+    ("owner", "pic@dukcapil.go.id", False),  # a person of a sibling unit's tree
+    ("owner", "admin@pemkab.go.id", True),  # a person of the unit above
+    ("deadline", "+300 hk", False),  # more than a year of working days
+    ("deadline", "+20 hk", True),
+    ("deadline", "2201-01-01", False),  # out of the years accepted
+    ("deadline", "2025-12-31", False),  # before the forum
+    ("category", "Jangka Waktu", True),
+    ("priority", "tinggi", True),
+    ("text", "=HYPERLINK(\"http://x\")", False),
+]
+
+
+def test_the_edit_form_and_the_import_accept_and_refuse_the_same_changes(org, client_for,
+                                                                          tmp_path):
+    from tindak.errors import ImportFailed
+    from tindak.importer import import_files
+
+    base = {"ref": "DINSOS-01", "forum": org.forum_a.title, "forum_date": "2026-01-12",
+            "unit": "DINSOS", "text": "Perjelas prosedur", "category": "prosedur",
+            "owner": org.owner_a.email, "deadline": "2030-06-28", "priority": "normal"}
+    c = client_for(org.admin)
+    url = f"/kelola/rekomendasi/{org.rec_a.id}"
+    for field, value, accepted in RULE_CASES:
+        row = {**base, field: value}
+        path = tmp_path / "recommendations.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            w.writeheader()
+            w.writerow(row)
+        try:
+            import_files([path], dry_run=True)
+            imported = True
+        except ImportFailed:
+            imported = False
+        before = _rec("DINSOS-01")
+        res = c.post_form(url, {k: row[k] for k in ("text", "owner", "deadline", "unit",
+                                                    "category", "priority")}, csrf_from=url)
+        assert (imported, res.status_code == 303) == (accepted, accepted), (field, value)
+        if not accepted:
+            assert res.status_code == 422
+            after = _rec("DINSOS-01")
+            assert (after.owner_id, after.deadline, after.text) == (
+                before.owner_id, before.deadline, before.text)

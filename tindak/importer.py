@@ -49,6 +49,16 @@ from models import (
 )
 from tindak.calendar import HK_RULE, WorkCalendar, load_calendar
 from tindak.errors import Forbidden, ImportFailed
+from tindak.itemrules import (
+    FORMULA_START,
+    MAX_HK,
+    PRIORITIES,
+    PRIORITY_ALIASES,
+    TEXT_MAX,
+    YEARS,
+    choice_key,
+    owner_fits,
+)
 from tindak.settings import TIMEZONES, get_settings
 
 KINDS = ("units", "people", "recommendations")
@@ -68,21 +78,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "recommendations": ("ref", "forum", "forum_date", "text", "owner", "deadline"),
 }
 HEADER_ALIASES = {"roles": "role"}
-MAX_CELL = 10_000
-FORMULA_START = ("=", "+", "-", "@")
+MAX_CELL = TEXT_MAX  # a recommendation's longest text, and so any cell's
 ROLES = tuple(r.value for r in Role)
 ROLE_ALIASES = {"perencana": "planner", "pic": "owner", "penanggung_jawab": "owner",
                 "pimpinan": "leader"}
-PRIORITIES = ("high", "normal", "low")
-PRIORITY_ALIASES = {"tinggi": "high", "sedang": "normal", "rendah": "low"}
 TZ_ALIASES = {"wib": "Asia/Jakarta", "wita": "Asia/Makassar", "wit": "Asia/Jayapura"}
 EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
                    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 ID_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-YEARS = (2000, 2100)
-MAX_HK = 260  # a year of working days; more is surely a typo
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
 BATCH_SIZE = 10_000  # recommendations compared and written per batch (bounds the memory)
 SPOOL_CHUNK = 1_000  # checked recommendations per record of the spool file
@@ -657,7 +662,7 @@ class _Row:
             return None
         key = _choice_keys.get(value)
         if key is None:  # a handful of spellings over a million rows: normalise each once
-            key = re.sub(r"[\s-]+", "_", value.lower())
+            key = choice_key(value)
             if len(_choice_keys) < 10_000:
                 _choice_keys[value] = key
         key = aliases.get(key, key)
@@ -1119,7 +1124,7 @@ class RecChecks:
             p.add(at, "unit", f"unknown unit '{_short(r.unit)}'"
                   + _hint(r.unit, self.lower), "recommendations")
         elif (unit is not None and ounit is not None and ounit in self.units
-              and not (ounit in self.line_of(unit) or unit in self.line_of(ounit))):
+              and not owner_fits(ounit, unit, self.line_of)):
             p.add(at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
                   f"'{unit}' nor above or below it", "recommendations")
         if r.forum is None or r.forum_date is None:
