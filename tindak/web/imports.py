@@ -32,7 +32,8 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
                         "units and people of the whole organisation")
     from tindak.importer import import_files
 
-    report = import_files(paths, dry_run=dry_run, by=by)
+    # The web writes only inside the planner's own organisation; the CLI anywhere.
+    report = import_files(paths, dry_run=dry_run, by=by, scope=by)
     order = ("units", "people", "forums", "recommendations")
     return {"counts": [(kind, report.counts[kind].created, report.counts[kind].updated,
                         report.counts[kind].unchanged) for kind in order
