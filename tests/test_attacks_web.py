@@ -1134,3 +1134,34 @@ def test_a_web_import_cannot_move_its_planner_into_another_organisation(org, cli
     import_files([path])
     with session() as s:
         assert s.get(Person, org.admin.id).unit_id != org.root.id
+
+
+# ---------------------------------------------------------------- forwarded headers, real server
+
+
+def _sign_in_burst(url: str, n: int) -> list[int]:
+    """n sign-in requests from 127.0.0.1, each claiming another client in X-Forwarded-For."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=30) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/masuk").text).group(1)  # type: ignore[union-attr]
+        return [c.post("/masuk", data={"csrf": token, "email": f"u{i}@example.go.id"},
+                       headers={"x-forwarded-for": f"192.0.2.{i}"}).status_code
+                for i in range(n)]
+
+
+def test_tindak_web_ignores_forwarded_for_unless_the_proxy_is_configured(org, web_process,
+                                                                         settings_env):
+    web = web_process()  # no TINDAK_TRUSTED_PROXIES: the header is the client's word only
+    assert _sign_in_burst(web.url, 21) == [200] * 20 + [429]
+    settings_env(TRUSTED_PROXIES="127.0.0.1")  # a proxy on this machine, named
+    web = web_process()
+    assert _sign_in_burst(web.url, 21) == [200] * 21  # each client behind it counted apart
+
+
+def test_a_trusted_proxy_setting_that_is_not_an_address_is_refused(settings_env):
+    from tindak.errors import ConfigError
+
+    settings_env(TRUSTED_PROXIES="127.0.0.1, proxy.example")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES.*proxy.example"):
+        get_settings()
