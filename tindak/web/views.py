@@ -7,7 +7,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -303,14 +303,48 @@ def evidence(stored: str, viewer: Viewer | None = None,
     return EvidenceFile(path, name or path.name)
 
 
-def leader_digest(viewer: Viewer) -> Any:
-    """The digest's numbers for the viewer's tree as of today in their unit's timezone."""
+LIST_CAP = 50  # completions listed on the dashboard, newest first
+
+
+def leader_digest(viewer: Viewer, now: datetime | None = None) -> Any:
+    """The digest's numbers for the viewer's tree as of today in their unit's timezone; its
+    "completed this week" is live: the seven days up to now, today's completions included
+    (the mail's week ends at the midnight before it is sent)."""
+    from dataclasses import replace
+
     from tindak.calendar import local_today
     from tindak.digest import digest_for_leader
 
+    now = now or datetime.now(UTC)
     with session() as s:
         tz = UnitTree.load(s).tz.get(viewer.unit_id, "Asia/Jakarta")
-    return digest_for_leader(viewer.id, as_of=local_today(tz, datetime.now(UTC)))
+    today = local_today(tz, now)
+    digest = digest_for_leader(viewer.id, as_of=today)
+    return replace(digest, completions=completed_since(viewer, today - timedelta(days=6), tz))
+
+
+def completed_since(viewer: Viewer, first_day: date, tz: str) -> list[dict[str, Any]]:
+    """Items of the viewer's tree verified completed from `first_day` (midnight in `tz`) on."""
+    from zoneinfo import ZoneInfo
+
+    since = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+    R, U, P, PU = Recommendation, Unit, Person, ProgressUpdate
+    with session() as s:
+        done = (sa.select(PU.recommendation_id, sa.func.max(PU.at).label("at"))
+                .where(PU.kind == "verify", PU.at >= since)
+                .group_by(PU.recommendation_id).subquery())
+        rows = s.execute(
+            sa.select(R.ref, R.text, U.name, R.deadline, U.timezone, R.status, R.progress,
+                      P.name, P.email)
+            .join(done, done.c.recommendation_id == R.id)
+            .join(U, U.id == R.unit_id).join(P, P.id == R.owner_id)
+            .where(R.status == Status.completed.value,
+                   R.unit_id.in_(sorted(viewer.tree)))  # type: ignore[attr-defined]
+            .order_by(done.c.at.desc(), R.ref).limit(LIST_CAP)
+        ).all()
+    return [{"ref": r[0], "text": r[1], "unit_name": r[2], "deadline": r[3], "tz": r[4],
+             "status": r[5], "progress": r[6], "owner_name": r[7], "owner_email": r[8],
+             "days_overdue": 0} for r in rows]
 
 
 def leader_chart(viewer: Viewer, lang: str) -> bytes | None:
