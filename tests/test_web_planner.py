@@ -396,3 +396,13 @@ def test_the_edit_form_and_the_import_accept_and_refuse_the_same_changes(org, cl
             after = _rec("DINSOS-01")
             assert (after.owner_id, after.deadline, after.text) == (
                 before.owner_id, before.deadline, before.text)
+
+
+def test_the_import_is_offered_only_to_planners_who_may_import(org, client_for):
+    admin = client_for(org.admin)
+    assert 'href="/kelola/impor"' in admin.get("/kelola/rekomendasi").text
+    assert admin.get("/kelola/impor").status_code == 200
+    sub = client_for(org.planner_a)  # a planner of a unit below the top
+    assert 'href="/kelola/impor"' not in sub.get("/kelola/rekomendasi").text
+    res = sub.get("/kelola/impor")
+    assert res.status_code == 403 and "hanya perencana unit teratas" in res.text

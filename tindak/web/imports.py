@@ -1,6 +1,6 @@
 """The import upload: the CLI's importer on the uploaded files, for the planners allowed to
-run it. An import may write units and people anywhere, so only a planner of a top unit
-(one without a parent) may upload; everyone else registers forums by form."""
+run it: only a planner of a top unit (one without a parent) may upload, and the import
+writes only inside that organisation's tree; everyone else registers forums by form."""
 
 from __future__ import annotations
 

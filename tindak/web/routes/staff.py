@@ -20,6 +20,7 @@ from tindak.web.security import (
     RowId,
     checked_form,
     flash,
+    require_importer,
     require_planner,
     require_staff,
     require_viewer,
@@ -210,13 +211,13 @@ def rec_add(request: Request, forum_id: RowId,
 
 @router.get("/impor", response_class=HTMLResponse)
 def import_form(request: Request) -> Response:
-    require_planner(request)
+    require_importer(request)
     return page(request, "staff/import.html", errors=[], report=None, dry_run=False)
 
 
 @router.post("/impor", response_class=HTMLResponse)
 def import_upload(request: Request, form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
+    viewer = require_importer(request)
     dry_run = text_field(form, "dry_run", 5) == "1"
     uploads = [f for f in form.getlist("files") if not isinstance(f, str) and f.filename]
     if not uploads:
