@@ -128,3 +128,17 @@ def test_the_refusal_reads_in_indonesian(make):
     with pytest.raises(Forbidden) as exc:
         recs.verify_rec(rec.ref, by=planner.email)
     assert "perencana lain" in error_text(exc.value, "id")
+
+
+def test_the_cli_refuses_a_reporter_verifying_in_one_line(make, capsys):
+    from tindak.cli import main
+
+    unit = make.unit()
+    planner = make.person(unit=unit, roles="planner")
+    rec = make.rec(owner=make.person(unit=unit))
+    assert main(["recs", "update", rec.ref, "--by", planner.email, "--progress", "100"]) == 0
+    capsys.readouterr()
+    assert main(["recs", "verify", rec.ref, "--by", planner.email]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "may not verify it too" in err[0]
+    assert next(recs.list_recs())["status"] == "awaiting_verification"
