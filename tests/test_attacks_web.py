@@ -969,7 +969,7 @@ GETS = """
 /kelola/forum                   in   403  403  ok   ok   ok   ok   ok
 /kelola/forum/baru              in   403  403  ok   ok   ok   403  403
 /kelola/forum/{forum}           in   403  403  ok   ok   403  ok   403
-/kelola/impor                   in   403  403  ok   ok   ok   403  403
+/kelola/impor                   in   403  403  403  ok   403  403  403
 /pimpinan                       in   403  403  ok   ok   ok   ok   ok
 /pimpinan/grafik.png            in   403  403  ok   ok   ok   ok   ok
 /saya                           in   ok   ok   ok   ok   ok   ok   ok

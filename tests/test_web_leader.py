@@ -19,7 +19,7 @@ def test_leader_sees_the_digest_numbers_of_their_tree(org, client_for, make):
     assert '<span class="num">1</span> overdue' in text  # honest overdue count
     assert "33%" in text  # one of three completed
     assert "LATE-9" in text and "Dinas Sosial" in text and "Dinas Kependudukan" in text
-    assert 'class="bars"' in text and "<rect" in text  # the chart, drawn by the page
+    assert 'class="bars"' in text and 'class="seg s-completed w-' in text  # drawn by the page
 
 
 def test_the_dashboard_chart_is_a_png_for_the_tree(org, client_for):
