@@ -49,6 +49,17 @@ from models import (
 )
 from tindak.calendar import HK_RULE, WorkCalendar, load_calendar
 from tindak.errors import Forbidden, ImportFailed
+from tindak.itemrules import (
+    FORMULA_START,
+    MAX_HK,
+    PRIORITIES,
+    PRIORITY_ALIASES,
+    TEXT_MAX,
+    YEARS,
+    choice_key,
+    lineage,
+    owner_fits,
+)
 from tindak.settings import TIMEZONES, get_settings
 
 KINDS = ("units", "people", "recommendations")
@@ -68,21 +79,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "recommendations": ("ref", "forum", "forum_date", "text", "owner", "deadline"),
 }
 HEADER_ALIASES = {"roles": "role"}
-MAX_CELL = 10_000
-FORMULA_START = ("=", "+", "-", "@")
+MAX_CELL = TEXT_MAX  # a recommendation's longest text, and so any cell's
 ROLES = tuple(r.value for r in Role)
 ROLE_ALIASES = {"perencana": "planner", "pic": "owner", "penanggung_jawab": "owner",
                 "pimpinan": "leader"}
-PRIORITIES = ("high", "normal", "low")
-PRIORITY_ALIASES = {"tinggi": "high", "sedang": "normal", "rendah": "low"}
 TZ_ALIASES = {"wib": "Asia/Jakarta", "wita": "Asia/Makassar", "wit": "Asia/Jayapura"}
 EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
                    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 ID_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-YEARS = (2000, 2100)
-MAX_HK = 260  # a year of working days; more is surely a typo
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
 BATCH_SIZE = 10_000  # recommendations compared and written per batch (bounds the memory)
 SPOOL_CHUNK = 1_000  # checked recommendations per record of the spool file
@@ -657,7 +663,7 @@ class _Row:
             return None
         key = _choice_keys.get(value)
         if key is None:  # a handful of spellings over a million rows: normalise each once
-            key = re.sub(r"[\s-]+", "_", value.lower())
+            key = choice_key(value)
             if len(_choice_keys) < 10_000:
                 _choice_keys[value] = key
         key = aliases.get(key, key)
@@ -1119,7 +1125,7 @@ class RecChecks:
             p.add(at, "unit", f"unknown unit '{_short(r.unit)}'"
                   + _hint(r.unit, self.lower), "recommendations")
         elif (unit is not None and ounit is not None and ounit in self.units
-              and not (ounit in self.line_of(unit) or unit in self.line_of(ounit))):
+              and not owner_fits(ounit, unit, self.line_of)):
             p.add(at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
                   f"'{unit}' nor above or below it", "recommendations")
         if r.forum is None or r.forum_date is None:
@@ -1158,7 +1164,7 @@ class Checked:
         self.spool.close()
 
 
-def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
+def check_files(paths: Sequence[Path | str], db: Stored, scope: str | None = None) -> Checked:
     """The first pass: every row of every file read once and checked. A file found unreadable
     part-way (a broken quote, a damaged workbook) is reported alone and the pass starts again
     without it, so that none of its rows counts."""
@@ -1169,7 +1175,7 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
         sources: list[Source] = []
         try:
             sources = open_sources(paths, p, broken)
-            _check_sources(sources, db, checked)
+            _check_sources(sources, db, checked, scope)
             return checked
         except _Unreadable as exc:
             checked.close()
@@ -1181,7 +1187,8 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
             close_sources(sources)
 
 
-def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
+def _check_sources(sources: list[Source], db: Stored, checked: Checked,
+                   scope_of: str | None = None) -> None:
     p, parsed = checked.p, checked.parsed
     parsed.kinds.update(src.kind for src in sources)
     # Units, then people, then recommendations, whatever the order of the files: each kind
@@ -1193,14 +1200,134 @@ def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
                     parse(row, parsed)
     _check_units(parsed, db, p)
     _check_people(parsed, db, p)
+    scope = Scope.of(scope_of, parsed, db, p) if scope_of is not None else None
+    if scope is not None:
+        scope.check_units()
+        scope.check_people()
     if "recommendations" not in parsed.kinds:
         return
     recs = RecChecks(parsed, db, p, checked.spool, {src.order: src.label for src in sources})
     for src in sources:
         if src.kind == "recommendations":
             for row in _rows(src, p):
-                recs.add(_parse_rec(row))
+                rec = _parse_rec(row)
+                recs.add(rec)
+                if scope is not None:
+                    scope.check_rec(rec)
+    if scope is not None:
+        labels = {src.order: src.label for src in sources}
+        scope.check_refs(recs.refs, lambda packed: At(labels[packed >> 32],
+                                                      packed & 0xFFFFFFFF, packed >> 32))
     checked.forums = recs.forums
+
+
+# --- the importing person's tree (web imports) ----------------------------------------------
+
+
+def _stored_parents(db: Stored) -> dict[str, str | None]:
+    return {k: db.unit_code.get(v[2]) if v[2] else None for k, v in db.units.items()}
+
+
+class Scope:
+    """An import bounded to one unit tree (the importing planner's): every row must write
+    inside it, as the tree will be after the import; a row reaching elsewhere is refused,
+    row by row. The CLI (an administrator at the server) imports without a scope."""
+
+    def __init__(self, root: str, parsed: Parsed, db: Stored, p: Problems) -> None:
+        self.root, self.parsed, self.db, self.p = root, parsed, db, p
+        self.parent = _unit_parents(parsed, db)
+        stored = _stored_parents(db)
+        self.was_inside = {c for c in db.units if root in lineage(c, stored)}
+        for code in db.units.keys() - self.was_inside:  # their rows are refused: judge by the
+            self.parent[code] = stored[code]            # others' as they are stored
+        if self.parent.get(root) is not None:  # so is putting the top unit under another
+            self.parent[root] = None
+        self._inside: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, email: str, parsed: Parsed, db: Stored, p: Problems) -> Scope:
+        """The tree of the top unit above the importing person's unit, as stored now."""
+        person = db.people.get(email.strip().lower())
+        if person is None:
+            raise Forbidden(f"{email}: no such person")
+        code: str | None = db.unit_code[person[2]]
+        parents = _stored_parents(db)
+        while code is not None and parents.get(code) is not None:
+            code = parents[code]
+        return cls(code, parsed, db, p)  # type: ignore[arg-type]
+
+    def inside(self, code: str | None) -> bool:
+        """Whether unit `code` is in the tree after the import."""
+        if code is None:
+            return False
+        if code not in self._inside:
+            self._inside[code] = self.root in lineage(code, self.parent)
+        return self._inside[code]
+
+    def outside(self, what: str) -> str:
+        return f"{what} is outside your organisation's unit tree ('{self.root}'); an import " \
+               "on the web writes only inside it"
+
+    def check_units(self) -> None:
+        for u in self.parsed.all_units():
+            if u.code is None:
+                continue
+            if u.code in self.db.units and u.code not in self.was_inside:
+                self.p.add(u.at, "code", self.outside(f"unit '{_short(u.code)}'"), "units")
+            elif u.code == self.root and u.parent not in (ABSENT, None):
+                self.p.add(u.at, "parent", f"'{self.root}' is your organisation's top unit: "
+                           "it cannot be put under another unit", "units")
+            elif not self.inside(u.code):
+                self.p.add(u.at, "parent", self.outside(f"parent '{_short(u.parent)}'")
+                           if isinstance(u.parent, str) else self.outside("a unit without a "
+                                                                          "parent"), "units")
+
+    def check_people(self) -> None:
+        for person in self.parsed.all_people():
+            if person.email is None:
+                continue
+            stored = self.db.people.get(person.email)
+            if stored is not None and self.db.unit_code.get(stored[2]) not in self.was_inside:
+                self.p.add(person.at, "email", self.outside(f"{person.email}'s unit"), "people")
+            elif person.unit is not None and not self.inside(person.unit):
+                self.p.add(person.at, "unit", self.outside(f"unit '{_short(person.unit)}'"),
+                           "people")
+            elif isinstance(person.supervisor, str) and not self.inside(
+                    self.person_unit(person.supervisor)):
+                self.p.add(person.at, "supervisor",
+                           self.outside(f"{person.supervisor}'s unit"), "people")
+
+    def person_unit(self, email: str) -> str | None:
+        if email in self.parsed.people:
+            return self.parsed.people[email].unit
+        stored = self.db.people.get(email)
+        return self.db.unit_code.get(stored[2]) if stored else None
+
+    def check_rec(self, r: RecIn) -> None:
+        unit = r.unit or (self.person_unit(r.owner) if r.owner else None)
+        if r.unit is not None and r.unit in self.parent and not self.inside(r.unit):
+            self.p.add(r.at, "unit", self.outside(f"unit '{_short(r.unit)}'"),
+                       "recommendations")
+        elif r.owner is not None and unit is not None and not self.inside(
+                self.person_unit(r.owner)):
+            self.p.add(r.at, "owner", self.outside(f"{r.owner}'s unit"), "recommendations")
+        if r.forum is not None and r.forum_date is not None:
+            stored = self.db.forums.get((r.forum, r.forum_date))
+            if stored is not None and self.db.unit_code.get(stored[1]) not in self.was_inside:
+                self.p.add(r.at, "forum", self.outside(f"forum '{_short(r.forum)}'"),
+                           "recommendations")
+
+    def check_refs(self, refs: dict[str, int], where: Callable[[int], At]) -> None:
+        """Refs already stored for an item of another tree: an import may not overwrite it."""
+        keys = list(refs)
+        rc = Recommendation.__table__.c  # type: ignore[attr-defined]
+        with session() as s:
+            for i in range(0, len(keys), CHUNK):
+                for ref, unit_id in s.execute(sa.select(rc.ref, rc.unit_id).where(
+                        rc.ref.in_(keys[i:i + CHUNK]))):
+                    if self.db.unit_code.get(unit_id) not in self.was_inside:
+                        self.p.add(where(refs[ref]), "ref", self.outside(
+                            f"the item '{_short(ref)}' already registered"), "recommendations")
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -1513,8 +1640,11 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
 
 
 def import_files(paths: Sequence[Path | str], dry_run: bool = False,
-                 by: str | None = None) -> ImportReport:
+                 by: str | None = None, scope: str | None = None) -> ImportReport:
     """Import every file as one change: all rows are written, or none (ImportFailed lists why).
+
+    `scope` (an email): every row must write inside that person's organisation (the tree of
+    the top unit above their unit); the web's upload passes the importing planner.
 
     Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
     The files are checked before the write lock is taken; if units or people changed in the
@@ -1525,7 +1655,7 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
     actor = by or "import:" + ",".join(Path(path).name for path in paths)
     with session() as s:
         db = Stored.load(s)
-    checked = check_files(paths, db)
+    checked = check_files(paths, db, scope)
     try:
         if by is not None:
             actor = _check_actor(by, checked.parsed, db)
@@ -1536,7 +1666,7 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
             changed, db = not fresh.same(db), fresh
             if changed:
                 checked.close()
-                checked = check_files(paths, db)
+                checked = check_files(paths, db, scope)
                 if by is not None:
                     actor = _check_actor(by, checked.parsed, db)
                 if checked.p:

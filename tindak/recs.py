@@ -33,7 +33,7 @@ from models import session as read_session
 from tindak import audit
 from tindak.calendar import local_today
 from tindak.directory import UnitTree, has_role, person_by_email
-from tindak.errors import Forbidden, InvalidInput, NotFound
+from tindak.errors import N_, Forbidden, InvalidInput, NotFound
 from tindak.settings import get_settings
 from tindak.status import days_overdue, is_at_risk, is_overdue
 
@@ -265,9 +265,45 @@ def update_rec(
         return {"ref": ref, "status": new_status, "progress": new_progress}
 
 
+def reported_done_by(s: Session, rec_ids: list[int]) -> dict[int, int]:
+    """Item id → the person who recorded the report that made it awaiting verification (the
+    latest such report: a rejection and a new report of done make a new reporter)."""
+    if not rec_ids:
+        return {}
+    u = ProgressUpdate
+    rows = s.execute(
+        sa.select(u.recommendation_id, u.person_id)
+        .where(u.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
+               u.kind == "report", u.status == Status.awaiting_verification.value)
+        .order_by(u.at, u.id)  # type: ignore[arg-type]
+    ).all()
+    return {rid: pid for rid, pid in rows}  # the last report of each item wins
+
+
+# Why a planner may not decide on a report of done (SPEC §7), as the error says it.
+NOT_VERIFIER = {
+    "reporter": N_("%(email)s reported %(ref)s done and may not verify it too: another "
+                   "planner of its unit tree verifies it"),
+    "owner": N_("%(ref)s is an item of %(email)s, who may not verify it: another planner of "
+                "its unit tree verifies it"),
+}
+
+
+def why_not_verifier(person_id: int, owner_id: int, reporter_id: int | None) -> str | None:
+    """SPEC §7 segregation of duties: why this person may not decide on the item's report of
+    done ('reporter', 'owner'), or None. Nobody verifies what they reported done, nor their
+    own item: an owner who is also a planner needs another planner of the tree."""
+    if reporter_id == person_id:
+        return "reporter"
+    if owner_id == person_id:
+        return "owner"
+    return None
+
+
 def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
                at: datetime | None = None) -> dict[str, Any]:
-    """A planner accepts (→ completed) or rejects (→ in_progress, note required)."""
+    """A planner accepts (→ completed) or rejects (→ in_progress, note required); never the
+    planner who reported it done or who owns it (the one place this rule lives)."""
     note = (note or "").strip() or None
     if reject and not note:
         raise InvalidInput("a rejection needs a reason: give it with --note")
@@ -282,6 +318,10 @@ def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
             raise InvalidInput(
                 f"{ref} is '{rec.status}', not awaiting verification: nothing to verify"
             )
+        reason = why_not_verifier(actor.id, rec.owner_id,  # type: ignore[arg-type]
+                                  reported_done_by(s, [rec.id]).get(rec.id))  # type: ignore[list-item]
+        if reason is not None:
+            raise Forbidden(NOT_VERIFIER[reason], email=actor.email, ref=ref)
         before = {"status": rec.status, "progress": rec.progress}
         if reject:
             rec.status = Status.in_progress.value

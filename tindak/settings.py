@@ -54,6 +54,23 @@ class Settings(BaseSettings):
     delivery_retry_delays: tuple[int, ...] = (10, 60)
     owner_link_days: int = 30
 
+    # Proxies whose X-Forwarded-For/-Proto `tindak web` believes (IPs or networks, comma
+    # separated); none by default, so no client chooses the address its rate limits count.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"'{part}' is not an IP address or network") from None
+        return ",".join(parts)
+
     @field_validator("default_timezone")
     @classmethod
     def _known_tz(cls, v: str) -> str:

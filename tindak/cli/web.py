@@ -17,11 +17,15 @@ def web_cmd(
     import uvicorn
 
     from models import get_engine
+    from tindak.settings import get_settings
 
     get_engine()  # bring the schema up to date before the first request
-    # Behind a reverse proxy on this machine, trust its X-Forwarded-* headers (client IPs).
+    # X-Forwarded-* only from the proxies named by TINDAK_TRUSTED_PROXIES (none by default):
+    # otherwise any client would choose the address its sign-in limit counts.
+    proxies = get_settings().trusted_proxies
     uvicorn.run("tindak.web:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="info")
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or "",
+                log_level="info")
 
 
 def login_link_cmd(

@@ -16,9 +16,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tindak.errors import TindakError
-from tindak.i18n import LANGUAGES
+from tindak.i18n import LANGUAGES, error_text
 from tindak.settings import get_settings
-from tindak.web.render import LANG_COOKIE, page
+from tindak.web.render import LANG_COOKIE, language, page
 from tindak.web.security import (
     SECURITY_HEADERS,
     SESSION_COOKIE,
@@ -96,8 +96,8 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(TindakError)
     async def _tindak_error(request: Request, exc: TindakError) -> Response:
-        return page(request, "error.html", status_code=exc.http_status, message=str(exc),
-                    status=exc.http_status)
+        return page(request, "error.html", status_code=exc.http_status,
+                    message=error_text(exc, language(request)), status=exc.http_status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,6 +1,6 @@
 """The import upload: the CLI's importer on the uploaded files, for the planners allowed to
-run it. An import may write units and people anywhere, so only a planner of a top unit
-(one without a parent) may upload; everyone else registers forums by form."""
+run it: only a planner of a top unit (one without a parent) may upload, and the import
+writes only inside that organisation's tree; everyone else registers forums by form."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
                         "units and people of the whole organisation")
     from tindak.importer import import_files
 
-    report = import_files(paths, dry_run=dry_run, by=by)
+    # The web writes only inside the planner's own organisation; the CLI anywhere.
+    report = import_files(paths, dry_run=dry_run, by=by, scope=by)
     order = ("units", "people", "forums", "recommendations")
     return {"counts": [(kind, report.counts[kind].created, report.counts[kind].updated,
                         report.counts[kind].unchanged) for kind in order

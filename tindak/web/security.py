@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models import Person, session
 from tindak.directory import UnitTree, has_role
-from tindak.errors import Forbidden, InvalidInput, TindakError
+from tindak.errors import N_, Forbidden, InvalidInput, TindakError
 from tindak.recs import EVIDENCE_MAX_BYTES
 
 # An id in a path: the database's integer range, or the page does not exist (404), never
@@ -59,6 +59,12 @@ class Viewer:
     unit_id: int
     unit_name: str
     tree: frozenset[int]
+    at_top: bool = False  # their unit has no parent: the top of an organisation
+
+    @property
+    def may_import(self) -> bool:
+        """Only a planner of a top unit uploads import files (tindak.web.imports decides)."""
+        return self.is_planner and self.at_top
 
     @property
     def is_planner(self) -> bool:
@@ -83,7 +89,8 @@ def load_viewer(person_id: int) -> Viewer | None:
         roles = frozenset(r for r in ("planner", "owner", "leader") if has_role(person, r))
         return Viewer(person.id, person.email, person.name, roles,  # type: ignore[arg-type]
                       person.unit_id, tree.name.get(person.unit_id, ""),
-                      frozenset(tree.subtree(person.unit_id)))
+                      frozenset(tree.subtree(person.unit_id)),
+                      tree.parent.get(person.unit_id) is None)
 
 
 def current_person(request: Request) -> Viewer | None:
@@ -108,6 +115,14 @@ def require_staff(request: Request) -> Viewer:
     viewer = require_viewer(request)
     if not viewer.is_staff:
         raise Forbidden("this page is for planners and leaders")
+    return viewer
+
+
+def require_importer(request: Request) -> Viewer:
+    viewer = require_planner(request)
+    if not viewer.may_import:
+        raise Forbidden(N_("only a planner of a top unit may import files: imports can "
+                           "change units and people of the whole organisation"))
     return viewer
 
 
