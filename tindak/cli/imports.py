@@ -9,7 +9,8 @@ import typer
 
 def import_cmd(
     paths: list[str] = typer.Argument(..., metavar="PATH...", help="CSV files (UTF-8, ',' or "
-                                      "';') and/or XLSX workbooks, in any order."),
+                                      "';'), XLSX workbooks and/or Berita Acara (.docx), in "
+                                      "any order."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row, write nothing."),
     by: str | None = typer.Option(None, "--by", help="Email of the planner doing the import "
                                   "(recorded in the audit trail)."),
