@@ -220,64 +220,66 @@ def _cell(value: Any) -> Any:
 
 
 def render_xlsx(report: Report) -> bytes:
+    """Two sheets: the summary, then one row per item (written streaming: 100k rows fit)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
 
     t = i18n.translator(report.lang)
     _ = t.gettext
-    wb = Workbook()
-    summary = wb.active
-    summary.title = _("Summary")[:31]
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet(_("Summary")[:31])
+    summary.column_dimensions["A"].width = 44
     tot = report.totals
     bold = Font(bold=True)
-    rows: list[tuple[Any, ...]] = [
-        (_("Follow-up report of the public consultation forums"),),
-        (_("As of"), report.as_of),
-        (_("Recommendations"), tot.count),
-        *((t.status(code), n) for code, n in tot.counts.items()),
-        (_("Implementation rate"), round(tot.implementation_rate, 4)),
-        (_("On time (original deadline)"), round(tot.on_time_original.rate, 4),
-         f"{tot.on_time_original.on_time}/{tot.on_time_original.due}"),
-        (_("On time (deadline in force)"), round(tot.on_time_current.rate, 4),
-         f"{tot.on_time_current.on_time}/{tot.on_time_current.due}"),
-        *((_("Open, days overdue %(range)s") % {"range": label}, n)
-          for label, n in tot.aging.items()),
-    ]
-    for row in rows:
-        summary.append([_cell(v) for v in row])
-    summary["A1"].font = bold
-    for row in summary.iter_rows(min_row=2):
-        if isinstance(row[1].value, float):
-            row[1].number_format = "0.0%"
-        if isinstance(row[1].value, date):
-            row[1].number_format = "DD/MM/YYYY"
-    summary.column_dimensions["A"].width = 44
+
+    def cell(ws: Any, value: Any, fmt: str | None = None, font: Any = None,
+             wrap: bool = False) -> Any:
+        c = WriteOnlyCell(ws, value=_cell(value))
+        if fmt:
+            c.number_format = fmt
+        if font is not None:
+            c.font = font
+        if wrap:
+            c.alignment = Alignment(wrap_text=True, vertical="top")
+        return c
+
+    summary.append([cell(summary, _("Follow-up report of the public consultation forums"),
+                         font=bold)])
+    summary.append([_("As of"), cell(summary, report.as_of, "DD/MM/YYYY")])
+    summary.append([_("Recommendations"), tot.count])
+    for code, n in tot.counts.items():
+        summary.append([t.status(code), n])
+    summary.append([_("Implementation rate"),
+                    cell(summary, round(tot.implementation_rate, 4), "0.0%")])
+    for label, ot in ((_("On time (original deadline)"), tot.on_time_original),
+                      (_("On time (deadline in force)"), tot.on_time_current)):
+        summary.append([label, cell(summary, round(ot.rate, 4), "0.0%"),
+                        f"{ot.on_time}/{ot.due}"])
+    for label, n in tot.aging.items():
+        summary.append([_("Open, days overdue %(range)s") % {"range": label}, n])
+
     sheet = wb.create_sheet(_("Recommendations")[:31])
+    for col, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
+                                             8, 40, 20), strict=True):
+        sheet.column_dimensions[col].width = width
+    sheet.freeze_panes = "A2"
     heads = [_("Forum"), _("Forum date"), _("Berita Acara"), _("Ref"), _("Recommendation"),
              _("Responsible unit"), _("Owner"), _("Status"), _("Progress"),
              _("Original deadline"), _("Current deadline"), _("Date completed"),
              _("Days overdue"), _("Evidence"), _("Public answers")]
-    sheet.append(heads)
-    for c in sheet[1]:
-        c.font = bold
+    sheet.append([cell(sheet, h, font=bold) for h in heads])
+    day = "DD/MM/YYYY"
     for part in report.forums:
+        title, minutes = _cell(part.title), _cell(part.minutes_ref)
         for it in part.items:
-            sheet.append([_cell(v) for v in (
-                part.title, part.held_on, part.minutes_ref, it.ref, it.text, it.unit,
-                it.owner, t.status(it.status), it.progress / 100, it.original_deadline,
-                it.deadline, it.completed_on, it.days_overdue, "\n".join(it.evidence),
-                "\n".join(it.answers))])
-    for col in ("B", "J", "K", "L"):
-        for c in sheet[col][1:]:
-            c.number_format = "DD/MM/YYYY"
-    for c in sheet["I"][1:]:
-        c.number_format = "0%"
-    for col, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
-                                             8, 40, 20), strict=True):
-        sheet.column_dimensions[col].width = width
-    for c in sheet["E"][1:]:
-        c.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = "A2"
+            sheet.append([
+                title, cell(sheet, part.held_on, day), minutes, _cell(it.ref),
+                cell(sheet, it.text, wrap=True), _cell(it.unit), _cell(it.owner),
+                t.status(it.status), cell(sheet, it.progress / 100, "0%"),
+                cell(sheet, it.original_deadline, day), cell(sheet, it.deadline, day),
+                cell(sheet, it.completed_on, day), it.days_overdue,
+                _cell("\n".join(it.evidence)), _cell("\n".join(it.answers))])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
