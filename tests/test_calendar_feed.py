@@ -71,8 +71,9 @@ def test_a_moved_deadline_updates_the_same_event(home: Path, client) -> None:  #
 def test_the_feed_is_linked_from_the_owners_page_and_needs_their_link(home: Path,  # type: ignore[no-untyped-def]
                                                                      client) -> None:
     load(home)
-    page = client.get(f"/o/{owner_token(1, 'siti@dinsos.go.id')}")
-    assert f'href="/o/{owner_token(1, "siti@dinsos.go.id")}/kalender.ics"' in page.text
+    token = owner_token(1, "siti@dinsos.go.id")
+    page = client.get(f"/o/{token}")
+    assert f'href="/o/{token}/kalender.ics"' in page.text
     assert "Tambahkan tenggat saya ke kalender (.ics)" in page.text
     assert client.get("/o/forged-token/kalender.ics").status_code == 403
     assert sorted(feed(client, 2, "budi@dinsos.go.id")) == ["Tenggat tindak lanjut: FKP-03"]
