@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a fresh home)")
     ap.add_argument("--skip-pdf-all", action="store_true",
                     help="leave out the PDF of every item (the slowest figure)")
+    ap.add_argument("--xlsx-only", action="store_true", help="only the XLSX of every item")
     args = ap.parse_args(argv)
 
     data = HERE / "out" / f"recs{args.recs}-people{args.people}-units{args.units}-seed{args.seed}"
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             steps = [("report_xlsx_all", ["--as-of", args.around.isoformat()], ".xlsx"),
                      ("report_pdf_province", ["--unit", str(province), "--as-of",
                                               args.around.isoformat()], ".pdf")]
-            if not args.skip_pdf_all:
+            if args.xlsx_only:
+                steps = steps[:1]
+            elif not args.skip_pdf_all:
                 steps.append(("report_pdf_all", ["--as-of", args.around.isoformat()], ".pdf"))
             for name, extra, suffix in steps:
                 out = home / f"{name}{suffix}"

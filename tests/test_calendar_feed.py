@@ -35,6 +35,7 @@ def feed(client, person_id: int = 1, email: str = "siti@dinsos.go.id") -> dict: 
     res = client.get(f"/o/{owner_token(person_id, email)}/kalender.ics")
     assert res.status_code == 200, res.text
     assert res.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert res.headers["cache-control"] == "no-store"
     cal = Calendar.from_ical(res.content)
     return {str(ev["summary"]): ev for ev in cal.walk("VEVENT")}
 

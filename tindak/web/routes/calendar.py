@@ -18,5 +18,4 @@ def calendar_feed(request: Request, token: str) -> Response:
     page_url = str(request.url_for("owner_page", token=token))
     return Response(owner_feed(owner.id, owner.name, page_url),
                     media_type="text/calendar; charset=utf-8",
-                    headers={"Content-Disposition": 'inline; filename="kalender.ics"',
-                             "Cache-Control": "private, no-store"})
+                    headers={"Content-Disposition": 'inline; filename="kalender.ics"'})
