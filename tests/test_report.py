@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from tindak import i18n, rates
 from tindak.calendar import local_today
+from tindak.importer import import_files
 from tindak.recs import Evidence, update_rec, verify_rec
-from tindak.report import build_report, render_xlsx
+from tindak.report import MAX_PDF_ITEMS, build_report, render_xlsx
 
 HOSTILE = '<script>alert("x")</script> & <b>tebal</b>'
 FORMULA = '=HYPERLINK("http://contoh.invalid","klik")'
@@ -172,3 +173,18 @@ def test_rates_are_shares_of_what_counts(items: list[tuple[str, int, int]]) -> N
 def test_days_overdue_fall_in_the_evaluators_buckets() -> None:
     assert [rates.age_bucket(d) for d in (0, 30, 31, 90, 91, 180, 181, 5000)] == [
         "0–30", "0–30", "31–90", "31–90", "91–180", "91–180", ">180", ">180"]
+
+
+def test_a_pdf_too_large_to_lay_out_is_refused_with_the_way_out(home, tindak) -> None:  # type: ignore[no-untyped-def]
+    rows = "".join(f"R-{i},FKP Besar,2026-01-12,Rekomendasi {i},pic@dinsos.go.id,2026-06-30\n"
+                   for i in range(MAX_PDF_ITEMS + 1))
+    (home / "u.csv").write_text("code,name\nDINSOS,Dinas Sosial\n")
+    (home / "p.csv").write_text("email,name,unit\npic@dinsos.go.id,Siti,DINSOS\n")
+    (home / "r.csv").write_text("ref,forum,forum_date,text,owner,deadline\n" + rows)
+    import_files([str(home / f) for f in ("u.csv", "p.csv", "r.csv")])
+    bad = tindak("report", str(home / "semua.pdf"))
+    assert (bad.returncode, bad.stderr) == (1, (
+        f"error: a PDF of {MAX_PDF_ITEMS + 1} recommendations is too large (at most "
+        f"{MAX_PDF_ITEMS}): write .xlsx, or choose a forum, a unit or a period\n"))
+    assert not (home / "semua.pdf").exists()
+    assert tindak("report", str(home / "semua.xlsx")).returncode == 0

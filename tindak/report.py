@@ -31,6 +31,9 @@ from tindak.status import days_overdue
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 FORMATS = (".pdf", ".xlsx")
 MAX_EVIDENCE = 5  # evidence items listed per recommendation (then "+N")
+# WeasyPrint lays out the whole document in memory (~0.35 MB an item, 10k items: 3.7 GB):
+# a larger PDF is refused before it is laid out; the XLSX has no such limit.
+MAX_PDF_ITEMS = 3_000
 
 
 @dataclass
@@ -207,6 +210,10 @@ def render_html(report: Report) -> str:
 
 
 def render_pdf(report: Report) -> bytes:
+    if report.totals.count > MAX_PDF_ITEMS:
+        raise InvalidInput(N_("a PDF of %(count)s recommendations is too large (at most "
+                              "%(max)s): write .xlsx, or choose a forum, a unit or a period"),
+                           count=report.totals.count, max=MAX_PDF_ITEMS)
     from weasyprint import HTML
 
     return HTML(string=render_html(report), base_url=str(TEMPLATES)).write_pdf()
