@@ -166,9 +166,12 @@ class Source:
     file_label: str = ""  # the workbook's own label, for an error about the whole file
     file_order: int = 0
     book: Any = None  # the open workbook (read-only: rows are parsed as they are read)
+    reader: Callable[[], Iterator[tuple[int, list[Any]]]] | None = None  # e.g. a Berita Acara
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cells) of every row below the header that is not blank."""
+        if self.reader is not None:
+            return self.reader()
         return _xlsx_rows(self) if self.sheet is not None else _csv_rows(self)
 
 
@@ -478,6 +481,10 @@ def _open_each(paths: Iterable[Path | str], p: Problems,
                 sources.append(source)
         elif suffix in (".xlsx", ".xlsm"):
             sources.extend(open_xlsx(path, label, i, order, p))
+        elif suffix in (".docx", ".doc", ".odt", ".rtf"):  # a Berita Acara (SPEC §8)
+            from tindak.berita_acara import open_docx
+
+            sources.extend(open_docx(given, path, label, i, order, p))
         elif suffix in (".xls", ".ods"):
             p.file(label, order, f"{suffix} files are not read: save it as Excel Workbook "
                    "(.xlsx) or as CSV UTF-8 (.csv)")

@@ -19,11 +19,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from tindak.cli import backup, holidays, imports, recs, run, web
+    from tindak.cli import backup, holidays, imports, recs, report, run, web
 
     recs.register(app)
     backup.register(app)
     imports.register(app)
+    report.register(app)
     holidays.register(app)
     run.register(app)
     web.register(app)

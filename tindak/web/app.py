@@ -67,7 +67,7 @@ class Headers:
 
 def create_app() -> FastAPI:
     """The web app, configured from the settings (read now, once)."""
-    from tindak.web.routes import auth, leader, owner, public, staff
+    from tindak.web.routes import auth, calendar, leader, owner, public, report, staff
 
     settings = get_settings()
     secure = (settings.base_url or "").startswith("https://")
@@ -78,7 +78,7 @@ def create_app() -> FastAPI:
     app.state.login_per_ip = RateLimiter(limit=20, window=15 * 60)
     app.state.login_per_email = RateLimiter(limit=5, window=15 * 60)
 
-    for module in (public, auth, owner, staff, leader):
+    for module in (public, auth, owner, calendar, report, staff, leader):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -11,7 +11,7 @@ from models import Unit, session
 from tindak.directory import has_role, person_by_email
 from tindak.errors import Forbidden
 
-IMPORT_TYPES = frozenset({".csv", ".xlsx"})
+IMPORT_TYPES = frozenset({".csv", ".xlsx", ".docx"})  # .docx: a Berita Acara (SPEC §8)
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
 
