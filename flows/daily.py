@@ -24,7 +24,8 @@ def plan_batch(ranges: list[tuple[int, int]], first: int, last: int, as_of: date
                now: datetime, timezones: list[str] | None, run_key: str) -> dict:
     r = followup.plan_ranges(ranges, as_of=as_of, now=now, timezones=timezones,
                              run_key=run_key)
-    return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed}
+    return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed,
+            "unaddressed_refs": r.unaddressed_refs}
 
 
 @task(name="compose-messages", retries=2, retry_delay_seconds=[2, 10])
@@ -61,7 +62,7 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
     """Check progress, queue reminders and escalations, deliver (unless `deliver` is false:
     then the messages stay queued for the next run or `tindak outbox`)."""
     settings = get_settings()
-    summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
+    summary: dict = {"items": 0, "notices": 0, "unaddressed": 0, "unaddressed_refs": []}
     key = f"daily-{uuid.uuid4().hex}"  # the tasks of this run share processes and context
     now = datetime.now(UTC)  # one clock for the whole run: "today" in each timezone
     ranges = followup.active_id_ranges(timezones)

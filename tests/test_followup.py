@@ -124,3 +124,33 @@ def test_items_are_judged_on_their_units_date(make):
     followup.run_daily(now=datetime(2026, 3, 8, 15, 30, tzinfo=UTC), deliver=False)
     rows = outbox()
     assert len(rows) == 1 and a.ref in rows[0].body_text
+
+
+def test_an_item_first_seen_40_days_late_reaches_the_supervisor_when_nobody_is_above(make):
+    unit = make.unit(code="UPTD")
+    boss = make.person(email="kasi@uptd.example.go.id", unit=unit, name="Kepala Seksi")
+    owner = make.person(unit=unit, supervisor=boss)
+    make.rec(ref="LATE-40", owner=owner, deadline=date(2026, 1, 28))  # 40 days late
+    make.rec(ref="LATE-8", owner=owner, deadline=date(2026, 3, 1))
+    out = followup.run_daily(as_of=MONDAY, now=NOW, deliver=False)
+    esc = [r for r in outbox() if r.kind == "escalation"]
+    assert [(r.recipient, r.cc) for r in esc] == [(boss.email, owner.email)]
+    assert "LATE-40" in esc[0].body_text and "LATE-8" in esc[0].body_text
+    assert out["unaddressed"] == 0 and out["unaddressed_refs"] == []
+
+
+def test_the_advice_names_the_items_that_truly_have_nobody_above_their_owner(make):
+    from tindak.flowrun import describe
+
+    alone = make.person(unit=make.unit(code="SENDIRI"))
+    make.rec(ref="NOBODY-1", owner=alone, deadline=date(2026, 2, 27))
+    make.rec(ref="NOBODY-2", owner=alone, deadline=date(2026, 1, 20))
+    _, _, _, owner = team(make)
+    make.rec(ref="FINE", owner=owner, deadline=date(2026, 1, 20))
+    out = followup.run_daily(as_of=MONDAY, now=NOW, deliver=False)
+    assert out["unaddressed"] == 2 and sorted(out["unaddressed_refs"]) == ["NOBODY-1",
+                                                                          "NOBODY-2"]
+    lines, _ = describe({**out, "delivery": {}})
+    advice = [line for line in lines if "nobody" in line]
+    assert len(advice) == 1 and "NOBODY-1" in advice[0] and "NOBODY-2" in advice[0]
+    assert "FINE" not in advice[0]

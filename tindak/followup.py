@@ -54,6 +54,7 @@ class PlanReport:
     items: int = 0
     notices: int = 0
     unaddressed: int = 0  # escalations with nobody above the owner to receive them
+    unaddressed_refs: list[str] = field(default_factory=list)  # their items (the first few)
 
 
 @dataclass
@@ -232,6 +233,7 @@ def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | No
         ):
             sent[rid][stage] = on
     rows: list[tuple] = []  # NOTICE_COLUMNS
+    nobody: list[int] = []  # items whose escalation has nobody to go to
     zones = {tz: ZoneInfo(tz) for tz in set(tree.tz.values())}
     for it in items:
         tz = tree.tz[it.unit_id]
@@ -242,9 +244,22 @@ def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | No
             to, cc = _recipient(d.level, it.owner_id, it.unit_id, ctx.sup, tree, ctx.leaders)
             if to is None:
                 report.unaddressed += 1
+                nobody.append(it.id)
                 continue
             rows.append((it.id, d.stage, d.kind, to, cc, today, now))
+    if nobody:
+        report.unaddressed_refs = _refs(nobody[:MAX_UNADDRESSED_REFS])
     return report, rows
+
+
+MAX_UNADDRESSED_REFS = 20  # refs named in a run's advice (the count says how many in all)
+
+
+def _refs(ids: list[int]) -> list[str]:
+    with session() as s:
+        found = dict(s.execute(sa.select(Recommendation.id, Recommendation.ref)
+                               .where(Recommendation.id.in_(ids))).all())
+    return [found[i] for i in ids if i in found]
 
 
 def _leaders(s: Session) -> dict[int, list[int]]:
@@ -264,15 +279,19 @@ def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tr
     """(to, cc) for a notice: the owner; their supervisor (level 1); the next one up (2).
 
     Where the reporting line ends, the leader of the item's unit (or the nearest one above)
-    takes its place; nobody is escalated to themselves.
+    takes its place; nobody is escalated to themselves. Level 2 with nobody above the
+    level-1 person goes to that person: a late item always reaches the nearest superior
+    who exists, and (None, None) means there is truly nobody above the owner.
     """
     if level == 0:
         return owner, None
     first = sup.get(owner) or nearest_leader(tree, leaders, unit, exclude=[owner])
-    if level == 1 or first is None:
-        return (first, owner) if first is not None else (None, None)
+    if first is None:
+        return None, None
+    if level == 1:
+        return first, owner
     second = sup.get(first) or nearest_leader(tree, leaders, unit, exclude=[owner, first])
-    return (second, owner) if second is not None else (None, None)
+    return (second if second not in (None, owner) else first), owner
 
 
 def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
@@ -576,6 +595,8 @@ def plan_ranges(ranges: list[tuple[int, int]], as_of: date | None = None,
             total.items += report.items
             total.notices += record_notices(rows)
             total.unaddressed += report.unaddressed
+            room = MAX_UNADDRESSED_REFS - len(total.unaddressed_refs)
+            total.unaddressed_refs += report.unaddressed_refs[:max(0, room)]
     finally:
         if run_key is None:
             end_run(key)
@@ -620,7 +641,7 @@ def run_daily(as_of: date | None = None, now: datetime | None = None,
     finally:
         end_run(key)
     out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
-           "messages": comp.messages}
+           "unaddressed_refs": plan.unaddressed_refs, "messages": comp.messages}
     if deliver:
         from tindak import delivery
 
