@@ -29,8 +29,8 @@ def plan_batch(ranges: list[tuple[int, int]], first: int, last: int, as_of: date
 
 
 @task(name="compose-messages", retries=2, retry_delay_seconds=[2, 10])
-def compose(run_key: str | None = None) -> dict:
-    r = followup.compose_pending(run_key=run_key)
+def compose(run_key: str | None = None, as_of: date | None = None) -> dict:
+    r = followup.compose_pending(run_key=run_key, as_of=as_of)
     return {"messages": r.messages, "by_kind": r.by_kind}
 
 
@@ -72,7 +72,7 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
             for k, v in plan_batch(chunk, chunk[0][0], chunk[-1][1], as_of, now, timezones,
                                    key).items():
                 summary[k] += v
-        summary.update(compose(key))  # on the planning processes, when there are some
+        summary.update(compose(key, as_of))  # on the planning processes, when there are some
     finally:
         followup.end_run(key)
     if deliver:
