@@ -268,3 +268,14 @@ def test_one_reminder_and_one_escalation_a_day_across_timezones(make):
     assert "IN-WIT" in esc and "IN-WIB" in esc
     per_day = [(r.recipient, r.kind, r.on_date) for r in mailed]
     assert len(per_day) == len(set(per_day))
+
+
+def test_an_escalation_subject_counts_the_owners_of_unlisted_items_too(make):
+    unit, _, boss, _ = team(make)
+    for i in range(55):  # 55 owners, one late item each: 50 listed
+        make.rec(ref=f"E{i:02}", owner=make.person(unit=unit, supervisor=boss),
+                 deadline=date(2026, 3, 1))
+    followup.run_daily(as_of=MONDAY, now=NOW, deliver=False)
+    [esc] = _rows_to(boss.email, "escalation")
+    assert esc.subject.startswith("[Tindak] Eskalasi: 55 rekomendasi terlambat (")
+    assert esc.subject.endswith(" +53)")

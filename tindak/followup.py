@@ -437,7 +437,8 @@ def _drafts(recipients: list[int], as_of: date | None = None, now: datetime | No
                          update_url=(url(rid, who.email) if kind == REMINDER
                                      else _list_url(settings.base_url, who)),
                          lang=settings.language, omitted=len(urgent) - len(shown),
-                         totals=totals_of(every))
+                         totals={**totals_of(every), "owners": len(
+                             {lines[n.recommendation_id]["owner_id"] for n in urgent})})
         ids = [n.id for n in group]
         drafts.append(_Draft(message_key(kind, who.email, on, []), rid, kind, on, who.email,
                              cc, ids, msg))

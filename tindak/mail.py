@@ -298,7 +298,8 @@ def _escalation_subject(m: NoticeMail, sections: list[Section]) -> str:
     t = translator(m.lang)
     total = len(m.items) + m.omitted
     owners = sorted({one_line(i.owner_name) for i in m.items})
-    who = ", ".join(owners[:2]) + (f" +{len(owners) - 2}" if len(owners) > 2 else "")
+    every = max(len(owners), m.totals.get("owners", 0))  # owners of unlisted items too
+    who = ", ".join(owners[:2]) + (f" +{every - 2}" if every > 2 else "")
     level2 = any(s.key == "esc2" for s in sections)
     head = t.gettext("Escalation level 2") if level2 else t.gettext("Escalation")
     body = t.ngettext("%(num)d overdue recommendation", "%(num)d overdue recommendations",
