@@ -28,13 +28,12 @@ def plan_batch(ranges: list[tuple[int, int]], first: int, last: int, as_of: date
     r = followup.plan_ranges(ranges, as_of=as_of, now=now, timezones=timezones,
                              run_key=run_key)
     return {"items": r.items, "notices": r.notices, "unaddressed": r.unaddressed,
-            **({"unaddressed_refs": r.unaddressed_refs}
-               if getattr(r, "unaddressed_refs", None) else {})}
+            "unaddressed_refs": r.unaddressed_refs}
 
 
 @task(name="compose-messages", retries=2, retry_delay_seconds=[2, 10])
-def compose(run_key: str | None = None) -> dict:
-    r = followup.compose_pending(run_key=run_key)
+def compose(run_key: str | None = None, as_of: date | None = None) -> dict:
+    r = followup.compose_pending(run_key=run_key, as_of=as_of)
     return {"messages": r.messages, "by_kind": r.by_kind}
 
 
@@ -51,7 +50,7 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
     dict (inside a Completed state whose message is that summary in one line)."""
     log = get_run_logger()
     settings = get_settings()
-    summary: dict = {"items": 0, "notices": 0, "unaddressed": 0}
+    summary: dict = {"items": 0, "notices": 0, "unaddressed": 0, "unaddressed_refs": []}
     key = f"daily-{uuid.uuid4().hex}"  # the tasks of this run share processes and context
     now = datetime.now(UTC)  # one clock for the whole run: "today" in each timezone
     ranges = followup.active_id_ranges(timezones)
@@ -66,7 +65,7 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
         log.info("checked %d active item(s): %d notice(s) due, %d escalation(s) with "
                  "nobody to go to", summary["items"], summary["notices"],
                  summary["unaddressed"])
-        summary.update(compose(key))  # on the planning processes, when there are some
+        summary.update(compose(key, as_of))  # on the planning processes, when there are some
     finally:
         followup.end_run(key)
     log.info("queued %d message(s) %s", summary["messages"], summary.get("by_kind") or "")

@@ -88,3 +88,18 @@ def test_digests_are_queued_once_per_leader_per_week(make):
     assert all(r[1] == "digest" for r in rows)
     charts = {r[0] for r in rows if "image/png" in r[2]}
     assert {p["gub"].email, p["kadinkes"].email} <= charts  # trees with items get a chart
+
+
+def test_a_rerun_on_another_day_of_the_same_week_queues_no_second_digest(make):
+    units, p = tree(make)
+    make.rec(owner=p["dk"], unit=units["dinas"], deadline=date(2026, 3, 1))
+    ids = [p["gub"].id, p["kadinkes"].id, p["kadisdik"].id]
+    first = digest.plan_digests(MONDAY, ids)
+    wednesday = digest.plan_digests(date(2026, 3, 11), ids)  # a late re-run, same ISO week
+    sunday = digest.plan_digests(date(2026, 3, 15), ids)
+    assert (first.messages, wednesday.messages, wednesday.skipped) == (3, 0, 3)
+    assert (sunday.messages, sunday.skipped) == (0, 3)
+    next_week = digest.plan_digests(date(2026, 3, 16), ids)
+    assert next_week.messages == 3
+    with session() as s:
+        assert len(messages(s)) == 6

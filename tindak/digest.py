@@ -78,6 +78,13 @@ def week_of(as_of: date) -> tuple[date, date]:
     return as_of - timedelta(days=7), as_of - timedelta(days=1)
 
 
+def digest_key_day(as_of: date) -> date:
+    """The date a digest's key carries: one per leader per ISO week, whatever day it runs.
+    It is the week_start of that week's Monday run, so keys queued before stay valid."""
+    monday = as_of - timedelta(days=as_of.weekday())
+    return week_of(monday)[0]
+
+
 def leaders_by_timezone(timezones: list[str] | None = None) -> dict[str, list[int]]:
     """Leaders' ids grouped by their unit's timezone (each gets the digest at local 07:00),
     in the order of their units in the tree: a slice of the list holds a leader and those
@@ -464,13 +471,13 @@ def plan_digests(as_of: date, ids: list[int], now: datetime | None = None) -> Di
     """Build, render and queue the digests of these leaders (skipping those already queued)."""
     now = now or datetime.now(UTC)
     report = DigestReport(leaders=len(ids))
-    week_start, _ = week_of(as_of)
+    key_day = digest_key_day(as_of)
     with session() as s:
         emails = {}
         for i in range(0, len(ids), IN_LIST):
             emails.update(s.execute(sa.select(Person.id, Person.email)
                                     .where(Person.id.in_(ids[i:i + IN_LIST]))).all())
-        keys = {pid: message_key("digest", email, week_start, []) for pid, email in emails.items()}
+        keys = {pid: message_key("digest", email, key_day, []) for pid, email in emails.items()}
         done: set[str] = set()
         values = list(keys.values())
         for i in range(0, len(values), IN_LIST):

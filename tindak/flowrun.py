@@ -55,10 +55,12 @@ def describe(summary: dict) -> tuple[list[str], bool]:
         lines.append(f"checked {summary['items']} active item(s); planned "
                      f"{summary['notices']} notice(s)")
         if summary.get("unaddressed"):
-            lines.append(f"  {summary['unaddressed']} escalation(s) had nobody to go to: give "
-                         "the owners a supervisor or the unit a leader")
-            if summary.get("unaddressed_refs"):
-                lines.append("  " + ", ".join(map(str, summary["unaddressed_refs"])))
+            refs = (summary.get("unaddressed_refs") or [])[:20]
+            more = summary["unaddressed"] - len(refs)
+            named = ", ".join(refs) + (f" and {more} more" if more > 0 else "")
+            lines.append(f"  {summary['unaddressed']} escalation(s) had nobody above the owner "
+                         f"to go to" + (f" ({named})" if refs else "") + ": give those owners "
+                         "a supervisor or their unit a leader")
     if "leaders" in summary:
         lines.append(f"digests: {summary['messages']} queued for {summary['leaders']} "
                      f"leader(s), {summary['skipped']} already queued this week")

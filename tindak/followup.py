@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from threading import Lock
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -54,6 +55,8 @@ class PlanReport:
     items: int = 0
     notices: int = 0
     unaddressed: int = 0  # escalations with nobody above the owner to receive them
+    unaddressed_refs: list[str] = field(default_factory=list)  # their items (the first few)
+    replaced: list[int] = field(default_factory=list)  # unsent notices of a former owner
 
 
 @dataclass
@@ -187,15 +190,21 @@ def plan_range(lo: int, hi: int, as_of: date | None = None, now: datetime | None
     lock (a notice is unique per item and stage, so a concurrent run adds nothing twice).
     """
     report, rows = decide_range(lo, hi, as_of, now, timezones, context_key)
-    report.notices = record_notices(rows)
+    report.notices = record_notices(rows, report.replaced)
     return report
 
 
-def record_notices(rows: list[tuple]) -> int:
-    """Write planned notices; those already recorded (same item and stage) are left alone."""
-    if not rows:
+def record_notices(rows: list[tuple], replaced: Iterable[int] = ()) -> int:
+    """Write planned notices; those already recorded (same item and stage) are left alone.
+    `replaced`: unsent notices planned for a former owner, deleted first (only if unsent)."""
+    replaced = list(replaced)
+    if not rows and not replaced:
         return 0
     with write_session() as s:
+        if replaced:
+            N = Notice.__table__  # type: ignore[attr-defined]
+            s.connection().execute(N.delete().where(N.c.id.in_(list(replaced)),
+                                                    N.c.outbox_id.is_(None)))
         return insert_notices(s, rows)
 
 
@@ -225,13 +234,21 @@ def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | No
         report.items = len(items)
         if not items:
             return report, []
+        owner_of = {i.id: i.owner_id for i in items}
         sent: dict[int, dict[str, date]] = defaultdict(dict)
-        for rid, stage, on in conn.execute(
-            sa.select(N.c.recommendation_id, N.c.stage, N.c.on_date)
+        for nid, rid, stage, on, kind, to, cc, oid in conn.execute(
+            sa.select(N.c.id, N.c.recommendation_id, N.c.stage, N.c.on_date, N.c.kind,
+                      N.c.recipient_id, N.c.cc_id, N.c.outbox_id)
             .where(N.c.recommendation_id.between(lo, hi))
         ):
+            # Not yet mailed and about a former owner: planned again for the one now.
+            if oid is None and rid in owner_of and owner_of[rid] != (
+                    to if kind == REMINDER else cc):
+                report.replaced.append(nid)
+                continue
             sent[rid][stage] = on
     rows: list[tuple] = []  # NOTICE_COLUMNS
+    nobody: list[int] = []  # items whose escalation has nobody to go to
     zones = {tz: ZoneInfo(tz) for tz in set(tree.tz.values())}
     for it in items:
         tz = tree.tz[it.unit_id]
@@ -242,9 +259,22 @@ def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | No
             to, cc = _recipient(d.level, it.owner_id, it.unit_id, ctx.sup, tree, ctx.leaders)
             if to is None:
                 report.unaddressed += 1
+                nobody.append(it.id)
                 continue
             rows.append((it.id, d.stage, d.kind, to, cc, today, now))
+    if nobody:
+        report.unaddressed_refs = _refs(nobody[:MAX_UNADDRESSED_REFS])
     return report, rows
+
+
+MAX_UNADDRESSED_REFS = 20  # refs named in a run's advice (the count says how many in all)
+
+
+def _refs(ids: list[int]) -> list[str]:
+    with session() as s:
+        found = dict(s.execute(sa.select(Recommendation.id, Recommendation.ref)
+                               .where(Recommendation.id.in_(ids))).all())
+    return [found[i] for i in ids if i in found]
 
 
 def _leaders(s: Session) -> dict[int, list[int]]:
@@ -264,19 +294,24 @@ def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tr
     """(to, cc) for a notice: the owner; their supervisor (level 1); the next one up (2).
 
     Where the reporting line ends, the leader of the item's unit (or the nearest one above)
-    takes its place; nobody is escalated to themselves.
+    takes its place; nobody is escalated to themselves. Level 2 with nobody above the
+    level-1 person goes to that person: a late item always reaches the nearest superior
+    who exists, and (None, None) means there is truly nobody above the owner.
     """
     if level == 0:
         return owner, None
     first = sup.get(owner) or nearest_leader(tree, leaders, unit, exclude=[owner])
-    if level == 1 or first is None:
-        return (first, owner) if first is not None else (None, None)
+    if first is None:
+        return None, None
+    if level == 1:
+        return first, owner
     second = sup.get(first) or nearest_leader(tree, leaders, unit, exclude=[owner, first])
-    return (second, owner) if second is not None else (None, None)
+    return (second if second not in (None, owner) else first), owner
 
 
 def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
-                    workers: int | None = None, run_key: str | None = None) -> ComposeReport:
+                    workers: int | None = None, run_key: str | None = None,
+                    as_of: date | None = None) -> ComposeReport:
     """Turn planned notices into outbox messages: one per recipient, kind and day.
 
     Batch by batch of `batch` recipients: the messages are read and rendered (in `workers`
@@ -291,7 +326,7 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
     try:
         while True:
             skipped = report.skipped
-            _compose_pass(now, batch, pool, report)
+            _compose_pass(now, batch, pool, report, as_of)
             # A concurrent run took notices we had read: another pass for what it left.
             if report.skipped == skipped:
                 return report
@@ -301,12 +336,12 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
 
 
 def _compose_pass(now: datetime, batch: int, pool: Executor | None,
-                  report: ComposeReport) -> None:
+                  report: ComposeReport, as_of: date | None = None) -> None:
     after = 0
     waiting: list = []  # the jobs of the batch before, queued once this one is handed out
     while True:
         recipients = _next_recipients(after, batch)
-        jobs = _compose_jobs(recipients, pool)
+        jobs = _compose_jobs(recipients, pool, as_of, now)
         _queue_composed([c for job in waiting for c in job.result()], now, report)
         if not recipients:
             return
@@ -337,10 +372,18 @@ class _Draft:
     mail: NoticeMail | None  # dropped once rendered
 
 
-def _drafts(recipients: list[int]) -> list[_Draft]:
-    """The messages of these recipients: their notices not yet in a message, grouped by
-    recipient, kind and day."""
+def _drafts(recipients: list[int], as_of: date | None = None, now: datetime | None = None
+            ) -> tuple[list[_Draft], list[int]]:
+    """The messages of these recipients (their notices not yet in a message, one message per
+    recipient, kind and local day), and the ids of notices no longer true (to be dropped).
+
+    Composed from what is true now, not at planning: an item closed, moved to another owner
+    or given another deadline since is not mailed (its notice is dropped and planned again
+    for whoever it concerns now). A recipient who already has today's message of a kind
+    (another timezone's run sent it) gets these notices in their next day's message.
+    """
     settings = get_settings()
+    now = now or datetime.now(UTC)
     N = Notice.__table__  # type: ignore[attr-defined]
     with session() as s:
         notices = s.connection().execute(
@@ -349,12 +392,17 @@ def _drafts(recipients: list[int]) -> list[_Draft]:
             .where(N.c.outbox_id.is_(None), N.c.recipient_id.in_(recipients))
             .order_by(N.c.id)
         ).all()
-        groups: dict[tuple[int, str, date], list] = defaultdict(list)
-        for n in notices:
-            groups[(n.recipient_id, n.kind, n.on_date)].append(n)
         lines = _item_lines(s, {n.recommendation_id for n in notices})
         persons = _persons(s, {n.recipient_id for n in notices}
                            | {n.cc_id for n in notices if n.cc_id})
+        tree = UnitTree.load(s) if settings.base_url and any(
+            n.kind != REMINDER for n in notices) else None
+    dropped = [n.id for n in notices if not _still_true(n, lines.get(n.recommendation_id))]
+    gone = set(dropped)
+    groups: dict[tuple[int, str], list] = defaultdict(list)
+    for n in notices:
+        if n.id not in gone:
+            groups[(n.recipient_id, n.kind)].append(n)
     urls: dict[int, str | None] = {}  # one signed link per owner and batch, not per item
 
     def url(pid: int, email: str) -> str | None:
@@ -363,33 +411,99 @@ def _drafts(recipients: list[int]) -> list[_Draft]:
         return urls[pid]
 
     drafts = []
-    for (rid, kind, on), group in groups.items():
-        name, email = persons[rid]
-        urgent = sorted(group, key=lambda n: (lines[n.recommendation_id]["deadline"], n.id))
+    for (rid, kind), group in groups.items():
+        who = persons[rid]
+        # The recipient's own day: one message of a kind a day, whichever timezone's run.
+        on = max(today_for(who.tz, as_of, now), max(n.on_date for n in group))
+        latest: dict[int, Any] = {}  # one line per item: its latest notice
+        for n in group:
+            latest[n.recommendation_id] = n
+        urgent = sorted(latest.values(),
+                        key=lambda n: (lines[n.recommendation_id]["deadline"], n.id))
         shown = urgent[:MAX_ITEMS_PER_MESSAGE]
-        items = [_line_for(lines[n.recommendation_id], n.stage, on, url if kind == REMINDER
-                           else None) for n in shown]
-        cc = sorted({persons[n.cc_id][1] for n in shown if n.cc_id} - {email})
-        msg = NoticeMail(kind=kind, on_date=on, recipient_name=name, recipient_email=email,
-                         items=items, cc=cc,
-                         update_url=url(rid, email) if kind == REMINDER else None,
-                         lang=settings.language, omitted=len(group) - len(shown))
+        own = url(rid, who.email) if kind == REMINDER else None  # the recipient's own link
+
+        def link(facts: dict, own: str | None = own) -> str | None:
+            return f"{own}#r{facts['id']}" if own else None
+
+        def view(facts: dict, who: _Who = who) -> str | None:
+            return _view_url(settings.base_url, who, facts, tree)
+        items = [_line_for(lines[n.recommendation_id], n.stage, on, link if own else None,
+                           view if kind != REMINDER else None) for n in shown]
+        every = [_line_for(lines[n.recommendation_id], n.stage, on, None) for n in urgent]
+        cc = sorted({persons[n.cc_id].email for n in shown if n.cc_id} - {who.email})
+        msg = NoticeMail(kind=kind, on_date=on, recipient_name=who.name,
+                         recipient_email=who.email, items=items, cc=cc,
+                         update_url=(url(rid, who.email) if kind == REMINDER
+                                     else _list_url(settings.base_url, who)),
+                         lang=settings.language, omitted=len(urgent) - len(shown),
+                         totals={**totals_of(every), "owners": len(
+                             {lines[n.recommendation_id]["owner_id"] for n in urgent})})
         ids = [n.id for n in group]
-        drafts.append(_Draft(message_key(kind, email, on, ids), rid, kind, on, email, cc, ids,
-                             msg))
-    return drafts
+        drafts.append(_Draft(message_key(kind, who.email, on, []), rid, kind, on, who.email,
+                             cc, ids, msg))
+    return drafts, dropped
 
 
-def compose_chunk(recipients: list[int]) -> list[tuple[_Draft, Rendered]]:
-    """Read and render the messages of these recipients (in a render process, or here)."""
+def _still_true(n: Any, facts: dict | None) -> bool:
+    """Whether a planned notice still holds: the item is active, still that owner's, and
+    the stage's date is still the item's deadline (or last report, for a nudge)."""
+    if facts is None or facts["status"] not in ACTIVE_STATUSES:
+        return False
+    owner = n.recipient_id if n.kind == REMINDER else n.cc_id
+    if facts["owner_id"] != owner:
+        return False
+    head, _, when = n.stage.partition(":")
+    if head.startswith("stale"):
+        return when == facts["last_progress_on"].isoformat()
+    return when == facts["deadline"].isoformat()
+
+
+def totals_of(items: list[ItemLine]) -> dict[str, int]:
+    """Section → number of items, over every item of a message (listed or not); 'within'
+    is the farthest deadline of the approaching ones, in days."""
+    from tindak.mail import section_of
+
+    out: dict[str, int] = {}
+    for it in items:
+        key = section_of(it)
+        out[key] = out.get(key, 0) + 1
+        if key == "before":
+            out["within"] = max(out.get("within", 0), it.days_left)
+    return out
+
+
+def _view_url(base: str | None, who: _Who, facts: dict, tree: UnitTree | None) -> str | None:
+    """What a superior can open about an item: its planner's page when they may sign in to
+    see it (a planner or leader of its unit tree), else its card on the forum's public
+    page. Never the owner's signed link: that is the owner's credential."""
+    if not base:
+        return None
+    if who.staff and tree is not None and who.unit_id in tree.ancestors(facts["unit_id"]):
+        return f"{base}/kelola/rekomendasi/{facts['id']}"
+    return f"{base}/forum/{facts['forum_id']}#r{facts['id']}"
+
+
+def _list_url(base: str | None, who: _Who) -> str | None:
+    """A superior who may sign in gets the overdue list of their tree; others, no button."""
+    return f"{base}/kelola/rekomendasi?overdue=1" if base and who.staff else None
+
+
+def compose_chunk(recipients: list[int], as_of: date | None = None,
+                  now: datetime | None = None) -> list[tuple[_Draft, Rendered | None]]:
+    """Read and render the messages of these recipients (in a render process, or here);
+    a draft without a rendering carries the notices to drop."""
     from tindak import mail
 
     _contexts.clear()  # planning is over: its lookups are not needed any more
-    out = []
-    for d in _drafts(recipients):
+    out: list[tuple[_Draft, Rendered | None]] = []
+    drafts, dropped = _drafts(recipients, as_of, now)
+    for d in drafts:
         rendered = mail.render_notice(d.mail)  # type: ignore[arg-type]
         d.mail = None  # not sent back between processes: the rendered message is
         out.append((d, rendered))
+    if dropped:
+        out.append((_Draft("", 0, "drop", date.min, "", [], dropped, None), None))
     return out
 
 
@@ -419,12 +533,13 @@ class _Done:
         return self.value
 
 
-def _compose_jobs(recipients: list[int], pool: Executor | None) -> list:
+def _compose_jobs(recipients: list[int], pool: Executor | None, as_of: date | None = None,
+                  now: datetime | None = None) -> list:
     if not recipients:
         return []
     if pool is None or len(recipients) < RENDER_CHUNK * 2:
-        return [_Done(compose_chunk(recipients))]
-    return [pool.submit(compose_chunk, recipients[i:i + RENDER_CHUNK])
+        return [_Done(compose_chunk(recipients, as_of, now))]
+    return [pool.submit(compose_chunk, recipients[i:i + RENDER_CHUNK], as_of, now)
             for i in range(0, len(recipients), RENDER_CHUNK)]
 
 
@@ -437,16 +552,24 @@ def _render_pool(workers: int | None) -> Executor | None:
     return render_pool(workers) if pending >= POOL_MIN_MESSAGES else None
 
 
-def _queue_composed(composed: list[tuple[_Draft, Rendered]], now: datetime,
+def _queue_composed(found: list[tuple[_Draft, Rendered | None]], now: datetime,
                     report: ComposeReport) -> None:
     """Queue the rendered messages whose notices are all still unsent, and link the notices
-    to them, in one transaction: a message and its notices are written together or not."""
-    if not composed:
+    to them, in one transaction: a message and its notices are written together or not.
+    Notices no longer true are deleted (unsent ones only), so they are planned anew."""
+    if not found:
         return
+    composed = [(d, r) for d, r in found if r is not None]
+    drop = [i for d, r in found if r is None for i in d.notice_ids]
     N = Notice.__table__  # type: ignore[attr-defined]
     with write_session() as s:
         lock_for(s, "tindak.compose")
         conn = s.connection()
+        for i in range(0, len(drop), 5000):
+            conn.execute(N.delete().where(N.c.id.in_(drop[i:i + 5000]),
+                                          N.c.outbox_id.is_(None)))
+        if not composed:
+            return
         free = set(conn.execute(
             sa.select(N.c.id).where(N.c.outbox_id.is_(None),
                                     N.c.recipient_id.in_(sorted({d.rid for d, _ in composed})))
@@ -508,10 +631,24 @@ def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[s
     return queue_messages(s, [(key, kind, on, to, cc, r)], now).get(key)
 
 
-def _persons(s: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
-    rows = s.execute(sa.select(Person.id, Person.name, Person.email)
+@dataclass(frozen=True)
+class _Who:
+    """A recipient as a message needs them."""
+
+    name: str
+    email: str
+    tz: str  # their unit's timezone: whose "today" a message is of
+    unit_id: int
+    staff: bool  # a planner or leader, who may sign in to the planners' pages
+
+
+def _persons(s: Session, ids: set[int]) -> dict[int, _Who]:
+    rows = s.execute(sa.select(Person.id, Person.name, Person.email, Unit.timezone,
+                               Person.unit_id, Person.roles)
+                     .join(Unit, Unit.id == Person.unit_id)
                      .where(Person.id.in_(sorted(ids)))).all()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: _Who(r[1], r[2], r[3], r[4], bool({"planner", "leader"} & {
+        x.strip() for x in (r[5] or "").split(";")})) for r in rows}
 
 
 def _item_lines(s: Session, rec_ids: set[int]) -> dict[int, dict]:
@@ -522,18 +659,24 @@ def _item_lines(s: Session, rec_ids: set[int]) -> dict[int, dict]:
     for i in range(0, len(ids), 5000):
         for r in s.execute(
             sa.select(R.id, R.ref, R.text, F.title, U.name, R.deadline, U.timezone, R.status,
-                      R.progress, P.name, P.email, P.id)
+                      R.progress, P.name, P.email, P.id, R.forum_id, R.unit_id,
+                      R.last_progress_at)
             .join(F, F.id == R.forum_id).join(U, U.id == R.unit_id)
             .join(P, P.id == R.owner_id).where(R.id.in_(ids[i:i + 5000]))
         ):
             out[r[0]] = dict(ref=r[1], text=r[2], forum=r[3], unit_name=r[4], deadline=r[5],
                              tz=r[6], status=r[7], progress=r[8], owner_name=r[9],
-                             owner_email=r[10], owner_id=r[11])
+                             owner_email=r[10], owner_id=r[11], id=r[0], forum_id=r[12],
+                             unit_id=r[13], last_progress_on=_local_date(r[14], r[6]))
     return out
 
 
-def _line_for(facts: dict, stage: str, on: date, url: Callable[[int, str], str | None] | None
-              ) -> ItemLine:
+def _local_date(at: datetime, tz: str) -> date:
+    return at.astimezone(ZoneInfo(tz)).date()
+
+
+def _line_for(facts: dict, stage: str, on: date, url: Callable[[dict], str | None] | None,
+              view: Callable[[dict], str | None] | None = None) -> ItemLine:
     days_left = (facts["deadline"] - on).days
     return ItemLine(
         ref=facts["ref"], text=facts["text"], forum=facts["forum"],
@@ -541,7 +684,8 @@ def _line_for(facts: dict, stage: str, on: date, url: Callable[[int, str], str |
         status=facts["status"], progress=facts["progress"], owner_name=facts["owner_name"],
         owner_email=facts["owner_email"], stage=stage, days_left=days_left,
         days_overdue=max(0, -days_left),
-        update_url=url(facts["owner_id"], facts["owner_email"]) if url else None,
+        update_url=url(facts) if url else None,
+        view_url=view(facts) if view else None,
     )
 
 
@@ -574,8 +718,10 @@ def plan_ranges(ranges: list[tuple[int, int]], as_of: date | None = None,
             decided = _in_order(pool, [(lo, hi, as_of, now, tzs) for lo, hi in ranges], key)
         for report, rows in decided:
             total.items += report.items
-            total.notices += record_notices(rows)
+            total.notices += record_notices(rows, report.replaced)
             total.unaddressed += report.unaddressed
+            room = MAX_UNADDRESSED_REFS - len(total.unaddressed_refs)
+            total.unaddressed_refs += report.unaddressed_refs[:max(0, room)]
     finally:
         if run_key is None:
             end_run(key)
@@ -616,11 +762,11 @@ def run_daily(as_of: date | None = None, now: datetime | None = None,
     key = f"run-{uuid.uuid4().hex}"
     try:
         plan = plan_ranges(active_id_ranges(timezones), as_of, now, timezones, run_key=key)
-        comp = compose_pending(now, run_key=key)
+        comp = compose_pending(now, run_key=key, as_of=as_of)
     finally:
         end_run(key)
     out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
-           "messages": comp.messages}
+           "unaddressed_refs": plan.unaddressed_refs, "messages": comp.messages}
     if deliver:
         from tindak import delivery
 

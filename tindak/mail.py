@@ -157,6 +157,12 @@ def _wrap(line: str, width: int, hang: str) -> list[str]:
 def section_of(item: ItemLine) -> str:
     """before, due, overdue, stale, esc1 or esc2 (from the stage; the dates when it is empty)."""
     head = item.stage.split(":", 1)[0].split("_", 1)[0]
+    # The item's state on the message's day, not at planning: a notice that waited a day
+    # (another timezone's run had sent that day's message) may be late by now.
+    if head in ("before", "due") and _overdue_days(item) > 0:
+        return "overdue"
+    if head == "before" and item.days_left == 0:
+        return "due"
     if head in ("before", "due", "overdue", "stale", "esc1", "esc2"):
         return head
     if item.days_overdue > 0 or item.days_left < 0:
@@ -221,8 +227,10 @@ def _idle_text(lang: str, days: int) -> str:
         "num": days}
 
 
-def item_view(item: ItemLine, lang: str, on: date | None = None) -> ItemView:
-    """The strings of one item block; `on` (the message's date) shows the idle time."""
+def item_view(item: ItemLine, lang: str, on: date | None = None, view: bool = False
+              ) -> ItemView:
+    """The strings of one item block; `on` (the message's date) shows the idle time; `view`:
+    the link is the item's page for a superior, never the owner's signed link."""
     kind, when = _when(lang, _overdue_days(item), item.days_left)
     pct = min(max(item.progress, 0), 100)
     idle = idle_days(item, on) if on is not None else None
@@ -233,7 +241,7 @@ def item_view(item: ItemLine, lang: str, on: date | None = None) -> ItemView:
         progress=item.progress, bar=int(round(pct * 1.2)) if pct > 0 else 0,
         bar_rest=pct < 100, idle=_idle_text(lang, idle) if idle is not None else "",
         owner_name=one_line(item.owner_name), owner_email=item.owner_email,
-        link=web_url(item.update_url),
+        link=web_url(item.view_url if view else item.update_url),
     )
 
 
@@ -245,7 +253,7 @@ class Section:
 
 
 def _sections(items: Iterable[ItemLine], order: tuple[str, ...], lang: str,
-              on: date | None) -> list[Section]:
+              on: date | None, view: bool = False) -> list[Section]:
     groups: dict[str, list[ItemLine]] = {k: [] for k in order}
     for it in items:
         key = section_of(it)
@@ -256,24 +264,28 @@ def _sections(items: Iterable[ItemLine], order: tuple[str, ...], lang: str,
         else:
             lst.sort(key=lambda i: (i.deadline, i.ref))
     keys = [k for k in order if groups[k]] + [k for k in groups if k not in order and groups[k]]
-    return [Section(k, groups[k], [item_view(i, lang, on) for i in groups[k]]) for k in keys]
+    return [Section(k, groups[k], [item_view(i, lang, on, view) for i in groups[k]])
+            for k in keys]
 
 
 def _reminder_subject(m: NoticeMail, sections: list[Section]) -> str:
     t = translator(m.lang)
     parts = []
-    for sec in sections:
-        n = len(sec.lines)
-        if sec.key == "overdue":
+    # Every section of the message, listed or not: a capped list must not hide a count.
+    keys = [k for k in REMINDER_SECTIONS if m.totals.get(k)] or [sec.key for sec in sections]
+    lines = {sec.key: sec.lines for sec in sections}
+    for key in keys:
+        n = m.totals.get(key) or len(lines[key])
+        if key == "overdue":
             parts.append(t.ngettext("%(num)d overdue", "%(num)d overdue", n) % {"num": n})
-        elif sec.key == "due":
+        elif key == "due":
             parts.append(t.ngettext("%(num)d due today", "%(num)d due today", n) % {"num": n})
-        elif sec.key == "before":
-            days = max(i.days_left for i in sec.lines)
+        elif key == "before":
+            days = m.totals.get("within") or max(i.days_left for i in lines[key])
             parts.append(t.ngettext("%(num)d due within %(days)d days",
                                     "%(num)d due within %(days)d days", n)
                          % {"num": n, "days": days})
-        elif sec.key == "stale":
+        elif key == "stale":
             parts.append(t.ngettext("%(num)d without a progress report",
                                     "%(num)d without a progress report", n) % {"num": n})
     total = len(m.items) + m.omitted
@@ -286,7 +298,8 @@ def _escalation_subject(m: NoticeMail, sections: list[Section]) -> str:
     t = translator(m.lang)
     total = len(m.items) + m.omitted
     owners = sorted({one_line(i.owner_name) for i in m.items})
-    who = ", ".join(owners[:2]) + (f" +{len(owners) - 2}" if len(owners) > 2 else "")
+    every = max(len(owners), m.totals.get("owners", 0))  # owners of unlisted items too
+    who = ", ".join(owners[:2]) + (f" +{every - 2}" if every > 2 else "")
     level2 = any(s.key == "esc2" for s in sections)
     head = t.gettext("Escalation level 2") if level2 else t.gettext("Escalation")
     body = t.ngettext("%(num)d overdue recommendation", "%(num)d overdue recommendations",
@@ -298,7 +311,7 @@ def render_notice(m: NoticeMail) -> Rendered:
     """A daily reminder (to an owner) or escalation (to a superior), as subject, text and HTML."""
     lang = normalize_lang(m.lang)
     if m.kind == "escalation":
-        sections = _sections(m.items, ESCALATION_SECTIONS, lang, None)
+        sections = _sections(m.items, ESCALATION_SECTIONS, lang, None, view=True)
         subject = _escalation_subject(m, sections)
         name = "escalation"
     else:
@@ -309,6 +322,9 @@ def render_notice(m: NoticeMail) -> Rendered:
         "lang": lang, "subject": subject, "m": m, "sections": sections,
         "on_date": m.on_date, "cta_url": web_url(m.update_url),
         "omitted": m.omitted,
+        # The opening follows the items' real state: late items are not "before the deadline".
+        "late": m.totals.get("overdue", sum(len(s.lines) for s in sections if s.key == "overdue")),
+        "total": len(m.items) + m.omitted,
         # Owners' signed links are credentials: only an owner's own reminder shows them.
         "item_links": m.kind != "escalation",
     }

@@ -25,6 +25,7 @@ class ItemLine:
     days_left: int = 0  # days until the deadline; negative once past it
     days_overdue: int = 0
     update_url: str | None = None  # the owner's signed link, when TINDAK_BASE_URL is set
+    view_url: str | None = None  # escalations: what a superior can open (never an owner link)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class NoticeMail:
     update_url: str | None = None  # reminders: the owner's personal page
     lang: str = "id"
     omitted: int = 0  # items left out of a long message (the most urgent are listed)
+    # Section → count over every item, listed or not ('within': farthest approaching
+    # deadline, in days): a subject counts them all, the list is capped.
+    totals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".tindak")
     database_url: str | None = None
 
+    # Every number has bounds: a 0 or a negative value would divide by zero, resend a
+    # message on every run, or never send it.
     smtp_host: str | None = None
-    smtp_port: int | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
     mail_from: str = "Tindak <tindak@localhost>"
 
     base_url: str | None = None
@@ -39,20 +41,20 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Jakarta"
 
     # The reminder and escalation ladder (SPEC §6).
-    remind_days_before: tuple[int, ...] = (14, 7, 1, 0)
-    overdue_repeat_days: int = 7
-    escalate_level1_days: int = 7
-    escalate_level2_days: int = 30
-    stale_days: int = 30
-    at_risk_points: int = 25
+    remind_days_before: tuple[int, ...] = Field(default=(14, 7, 1, 0), min_length=1)
+    overdue_repeat_days: int = Field(default=7, ge=1, le=365)
+    escalate_level1_days: int = Field(default=7, ge=1, le=3650)
+    escalate_level2_days: int = Field(default=30, ge=2, le=3650)
+    stale_days: int = Field(default=30, ge=1, le=3650)
+    at_risk_points: int = Field(default=25, ge=0, le=100)
 
     # Delivery.
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    delivery_lease_seconds: int = Field(default=900, ge=1)
-    max_attempts: int = Field(default=8, ge=1)
-    delivery_retries: int = Field(default=2, ge=0)  # Prefect task retries when SMTP is down
+    delivery_lease_seconds: int = Field(default=900, ge=60, le=86_400)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_retries: int = Field(default=2, ge=0, le=10)  # Prefect task retries when SMTP is down
     delivery_retry_delays: tuple[int, ...] = (10, 60)
-    owner_link_days: int = 30
+    owner_link_days: int = Field(default=30, ge=1, le=365)
 
     # Proxies whose X-Forwarded-For/-Proto `tindak web` believes (IPs or networks, comma
     # separated); none by default, so no client chooses the address its rate limits count.
@@ -81,9 +83,16 @@ class Settings(BaseSettings):
     @field_validator("remind_days_before")
     @classmethod
     def _ladder(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(d < 0 for d in v):
-            raise ValueError("reminder days must be 0 or more")
+        if any(d < 0 or d > 365 for d in v):
+            raise ValueError("reminder days must be between 0 and 365")
         return tuple(sorted(set(v), reverse=True))
+
+    @field_validator("delivery_retry_delays")
+    @classmethod
+    def _delays(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 0 or d > 3600 for d in v):
+            raise ValueError("retry delays must be between 0 and 3600 seconds")
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -97,7 +106,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _levels(self) -> Settings:
         if self.escalate_level2_days <= self.escalate_level1_days:
-            raise ValueError("escalate_level2_days must be greater than escalate_level1_days")
+            raise ValueError(f"TINDAK_ESCALATE_LEVEL2_DAYS ({self.escalate_level2_days}) must "
+                             "be greater than TINDAK_ESCALATE_LEVEL1_DAYS "
+                             f"({self.escalate_level1_days})")
         if self.smtp_user and not self.smtp_password:
             raise ValueError("TINDAK_SMTP_PASSWORD is required when TINDAK_SMTP_USER is set")
         return self
@@ -143,8 +154,10 @@ def get_settings() -> Settings:
     except Exception as exc:  # pydantic's ValidationError: make it one line per field
         errors = getattr(exc, "errors", None)
         if callable(errors):
+            # A whole-object check has no field: its message names the variables itself.
             parts = [
-                f"TINDAK_{'_'.join(str(p) for p in e['loc']).upper() or '?'}: {e['msg']}"
+                (f"TINDAK_{str(e['loc'][0]).upper()}: " if e["loc"] else "")
+                + str(e["msg"]).removeprefix("Value error, ")
                 for e in errors()
             ]
             raise ConfigError("bad settings: " + "; ".join(parts)) from None

@@ -35,7 +35,12 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one clear line on stderr and a non-zero exit on error, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
     try:
+        if args and "--help" not in args:
+            from tindak.settings import get_settings
+
+            get_settings()  # bad settings stop every command before it does anything
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:
         for line in exc.errors:

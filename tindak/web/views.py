@@ -76,8 +76,11 @@ def public_forum(forum_id: int) -> dict[str, Any]:
         unit = s.get(Unit, forum.unit_id)
     names = _unit_names()
     items = []
-    for row in recs.list_recs(recs.RecFilter(forum_id=forum_id)):
+    rows = list(recs.list_recs(recs.RecFilter(forum_id=forum_id)))
+    ids = _ids_by_ref([row["ref"] for row in rows])  # each card's anchor (#rN), as mailed
+    for row in rows:
         item = {k: row[k] for k in PUBLIC_FIELDS}
+        item["id"] = ids[row["ref"]]
         item["deadline"] = date.fromisoformat(row["deadline"])
         item["unit_name"], item["tz"] = names[row["unit"]]
         items.append(item)
