@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from models import CATEGORIES, Forum, Person, Priority, Recommendation, utcnow, write_session
 from tindak import audit
-from tindak.calendar import load_calendar, parse_date, parse_hk
+from tindak.calendar import MAX_HK, load_calendar, parse_date, parse_hk
 from tindak.directory import UnitTree, has_role, normalize_email, person_by_email
 from tindak.errors import Forbidden, InvalidInput, NotFound
 from tindak.i18n import N_
@@ -37,6 +37,7 @@ UNKNOWN_CATEGORY = N_("Unknown category.")
 UNKNOWN_PRIORITY = N_("Unknown priority.")
 DUPLICATE_FORUM = N_("A forum with this title and date already exists.")
 DUPLICATE_REF = N_("This ref is already used by another recommendation.")
+TOO_MANY_HK = N_("At most +260 hk (a year of working days): more is surely a typo.")
 
 
 class FormErrors(InvalidInput):
@@ -84,7 +85,7 @@ class _Check:
 def _planner(s: Session, by: str) -> tuple[Person, UnitTree, set[int]]:
     actor = person_by_email(s, by)
     if not has_role(actor, "planner"):
-        raise Forbidden(f"{actor.email} is not a planner")
+        raise Forbidden(N_("%(email)s is not a planner"), email=actor.email)
     tree = UnitTree.load(s)
     return actor, tree, tree.subtree(actor.unit_id)
 
@@ -139,9 +140,10 @@ def create_forum(data: dict[str, Any], by: str) -> int:
 def _forum_in_tree(s: Session, forum_id: int, mine: set[int], who: str) -> Forum:
     forum = s.get(Forum, forum_id)
     if forum is None:
-        raise NotFound(f"no forum {forum_id}")
+        raise NotFound(N_("no forum %(id)s"), id=forum_id)
     if forum.unit_id not in mine:
-        raise Forbidden(f"{who} may not change forum {forum_id}: it is not in their unit tree")
+        raise Forbidden(N_("%(email)s may not change forum %(id)s: it is not in their unit "
+                           "tree"), email=who, id=forum_id)
     return forum
 
 
@@ -188,7 +190,9 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
     out["deadline_rule"] = None
     if not raw:
         chk.errors["deadline"] = REQUIRED
-    elif (n := parse_hk(raw)) is not None:
+    elif (n := parse_hk(raw)) is not None and n > MAX_HK:
+        chk.errors["deadline"] = TOO_MANY_HK
+    elif n is not None:
         out["deadline"] = load_calendar(s).add_working_days(forum.held_on, n)
         out["deadline_rule"] = f"+{n} hk"
     else:
@@ -222,7 +226,8 @@ def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
         ref = chk.text("ref", 100)
         fields = _rec_fields(s, chk, forum, tree, mine)
         if ref and "ref" not in chk.errors and s.execute(
-                sa.select(Recommendation.id).where(Recommendation.ref == ref)).first():
+                sa.select(Recommendation.id).where(  # refs are matched ignoring case
+                    sa.func.lower(Recommendation.ref) == ref.lower())).first():
             chk.errors["ref"] = DUPLICATE_REF
         chk.done()
         ref = ref or _next_ref(s, forum)
@@ -239,9 +244,10 @@ def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
         actor, tree, mine = _planner(s, by)
         rec = s.get(Recommendation, rec_id)
         if rec is None:
-            raise NotFound(f"no recommendation {rec_id}")
+            raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
         if rec.unit_id not in mine:
-            raise Forbidden(f"{actor.email} may not change {rec.ref}: not in their unit tree")
+            raise Forbidden(N_("%(email)s may not change %(ref)s: not in their unit tree"),
+                            email=actor.email, ref=rec.ref)
         forum = s.get(Forum, rec.forum_id)
         assert forum is not None
         chk = _Check(data, {})
