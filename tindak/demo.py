@@ -87,8 +87,8 @@ def _follow_up_story(today: date) -> Counter:
 def run_demo(path: Path, today: date) -> None:
     from tindak.flowrun import describe, run_flow
     from tindak.i18n import error_text
-    from tindak.settings import get_settings
     from tindak.importer import import_files
+    from tindak.settings import get_settings
     from tindak.smtp_sink import SmtpSink
 
     path = path.resolve()

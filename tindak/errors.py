@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-EDGES = ("cli", "web")
-
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's "mark now, translate at the edge"
     return message
@@ -45,19 +43,19 @@ class Edge:
         self.cli, self.web = cli, web
 
 
-def word(message: object, gettext: Callable[[str], str], edge: str = "cli") -> str:
+def word(message: object, translate: Callable[[str], str], edge: str = "cli") -> str:
     """`message` (a Msg, an error, an Edge, a list of them, or anything else) as one line,
-    each msgid translated by `gettext` and its parameters filled in."""
+    each msgid translated by `translate` and its parameters filled in."""
     if isinstance(message, Edge):
-        return gettext(message.web if edge == "web" else message.cli)
+        return translate(message.web if edge == "web" else message.cli)
     if isinstance(message, (list, tuple)):
-        return "; ".join(word(m, gettext, edge) for m in message)
+        return "; ".join(word(m, translate, edge) for m in message)
     msgid = getattr(message, "msgid", None)
     if not msgid:
         return str(message)
-    params = {k: word(v, gettext, edge) if isinstance(v, (Msg, Edge, list, tuple, TindakError))
+    params = {k: word(v, translate, edge) if isinstance(v, (Msg, Edge, list, tuple, TindakError))
               else v for k, v in (getattr(message, "params", None) or {}).items()}
-    text = gettext(msgid)
+    text = translate(msgid)
     try:
         return text % params if params else text
     except (KeyError, TypeError, ValueError):  # a catalog entry that lost a placeholder

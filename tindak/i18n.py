@@ -26,8 +26,10 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from tindak.calendar import tz_abbr
-from tindak.errors import N_  # noqa: F401 - re-exported: the one marker
-from tindak.errors import word
+from tindak.errors import (
+    N_,  # noqa: F401 - re-exported: the one marker
+    word,
+)
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"

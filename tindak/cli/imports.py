@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from tindak.cli.words import say, text
+from tindak.errors import N_
+
 
 def import_cmd(
     paths: list[str] = typer.Argument(..., metavar="PATH...", help="CSV files (UTF-8, ',' or "
@@ -19,7 +22,7 @@ def import_cmd(
 
     report = import_files(paths, dry_run=dry_run, by=by)
     for line in report.lines():
-        print(line)
+        print(text(line))
 
 
 def template_cmd(
@@ -30,8 +33,8 @@ def template_cmd(
     from tindak.workbook import write_template
 
     written = write_template(path, overwrite=force)
-    print(f"wrote {written}: fill in the sheets units, people and recommendations, "
-          f"then run: tindak import {written}")
+    say(N_("wrote %(path)s: fill in the sheets units, people and recommendations, then run: "
+           "tindak import %(path)s"), path=str(written))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from tindak.directory import normalize_email
+from tindak.errors import N_
 from tindak.links import owner_token
 from tindak.web import signin
 from tindak.web.render import language, page
@@ -61,8 +62,8 @@ async def signin_request(request: Request, form: FormData = Depends(checked_form
     # Refused the same way whether or not the email is known: nobody learns who has an account.
     if not (request.app.state.login_per_ip.hit(client_ip(request))
             and request.app.state.login_per_email.hit(email)):
-        raise TooManyRequests("too many sign-in requests: wait a quarter of an hour and "
-                              "try again")
+        raise TooManyRequests(N_("too many sign-in requests: wait a quarter of an hour and "
+                              "try again"))
     base = signin.link_base(str(request.base_url))
     await run_in_threadpool(signin.request_login, email, base, language(request))
     return page(request, "signin_sent.html", email=email)
