@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         fail(Msg(N_("interrupted")))
         return 130
+    except OSError as exc:  # a home that is a file, a folder this user may not write …
+        fail(Msg(N_("cannot use %(path)s: %(detail)s (check TINDAK_HOME and that this user "
+                    "may write there)"), path=str(exc.filename or ""),
+                 detail=exc.strerror or str(exc)))
+        return 1
     except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
         import sqlalchemy.exc
 
