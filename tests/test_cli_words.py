@@ -134,6 +134,8 @@ def test_today_in_the_units_furthest_east_is_not_the_future(make):
     (["recs", "list", "--status", "selesai"], "status 'selesai' tidak dikenal"),
     (["recs", "list", "--unit", "TIDAKADA"], "unit 'TIDAKADA' tidak dikenal"),
     (["holidays", "add", "", "X", "--by", "a@b.go.id"], "DATE kosong"),
+    (["recs", "list", "--owner", "nobody@example.go.id"], "tidak ada orang dengan surel"),
+    (["recs", "history", "\x1b[31mX"], "'\\x1b[31mX'"),  # a terminal escape, shown escaped
 ])
 def test_odd_arguments_are_refused_in_one_line(home, capsys, argv, words):
     assert main(argv) == 1

@@ -126,6 +126,12 @@ def list_recs(
             }
 
 
+def known_owner(email: str) -> str:
+    """The stored email of the person `email` names; NotFound if there is none."""
+    with read_session() as s:
+        return person_by_email(s, email).email
+
+
 @dataclass(frozen=True)
 class Evidence:
     url: str | None = None

@@ -38,17 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     Everything printed is in the person's language (TINDAK_LANGUAGE, Indonesian by default);
     Typer's usage errors and `--help` stay as Typer words them, in English.
     """
-    from tindak.cli.words import lang, t, text
+    from tindak.cli.words import lang, printable, t, text
     from tindak.i18n import gettext_for
 
     def fail(message: object) -> None:
-        print(t(N_("error: %(message)s"), message=text(message)), file=sys.stderr)
+        print(printable(t(N_("error: %(message)s"), message=text(message))), file=sys.stderr)
 
     try:
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:
         for line in exc.lines(gettext_for(lang()), "cli"):
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
         fail(exc)
         return 1
     except TindakError as exc:

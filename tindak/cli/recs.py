@@ -52,6 +52,8 @@ def list_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help="Judge overdue as on this date."),
 ) -> None:
     """List recommendations with their status, progress and whether they are overdue."""
+    if owner is not None:
+        service.known_owner(owner)  # an unknown email is a typo, not an empty list
     rows = service.list_recs(
         service.RecFilter(status=status, overdue=overdue, owner=owner, unit=unit),
         now=as_of_instant(as_of),

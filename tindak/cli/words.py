@@ -36,5 +36,11 @@ def text(message: object) -> str:
     return error_text(message, lang(), "cli")
 
 
+def printable(line: str) -> str:
+    """A line as safe to print: control and invisible characters shown as escapes (a value
+    typed or stored can carry terminal escapes or a right-to-left override)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+
 def warn(message: object) -> None:
-    print(text(message), file=sys.stderr)
+    print(printable(text(message)), file=sys.stderr)
