@@ -38,7 +38,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from models.db import MIGRATIONS, dispose_engines, ensure_schema, is_sqlite
 from tindak import __version__
-from tindak.errors import ConfigError, InvalidInput, NotFound, SchemaError, TindakError
+from tindak.errors import N_, ConfigError, InvalidInput, Msg, NotFound, SchemaError, TindakError
 from tindak.settings import get_settings
 
 FORMAT = "tindak-backup"
@@ -51,10 +51,10 @@ CHUNK = 1 << 20
 # Where Debian's postgresql-client-N puts its versioned tools, beside the /usr/bin wrappers.
 PG_VERSIONED_BINS = "/usr/lib/postgresql/*/bin"
 
-Say = Callable[[str], None]
+Say = Callable[[Msg], None]  # a line, worded by the edge in the reader's language
 
 
-def _quiet(_line: str) -> None:
+def _quiet(_line: Msg) -> None:
     pass
 
 
@@ -79,29 +79,29 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes, where: str) -> Manifest:
-        bad = f"{where} is not a Tindak backup"
         try:
             body = json.loads(raw)
         except ValueError:
-            raise InvalidInput(f"{bad}: its manifest is not JSON") from None
+            raise not_a_backup(where, Msg(N_("its manifest is not JSON"))) from None
         if not isinstance(body, dict) or body.get("format") != FORMAT:
-            raise InvalidInput(f"{bad} (no Tindak manifest)")
+            raise not_a_backup(where, Msg(N_("no Tindak manifest")))
         version = body.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise InvalidInput(f"{where} was written by a newer Tindak (backup format "
-                               f"{version}): upgrade Tindak to restore it")
+            raise InvalidInput(N_("%(where)s was written by a newer Tindak (backup format "
+                                  "%(version)s): upgrade Tindak to restore it"),
+                               where=where, version=version)
         known = {k: body[k] for k in cls.__dataclass_fields__ if k in body}
         try:
             m = cls(**known)
         except TypeError:
-            raise InvalidInput(f"{bad}: its manifest is incomplete") from None
+            raise not_a_backup(where, Msg(N_("its manifest is incomplete"))) from None
         ok = (m.dialect in ("sqlite", "postgresql") and isinstance(m.tables, dict)
               and isinstance(m.pieces, dict) and m.database in m.pieces
               and all(isinstance(v, int) for v in m.tables.values())
               and all(isinstance(p, dict) and isinstance(p.get("sha256"), str)
                       for p in m.pieces.values()))
         if not ok:
-            raise InvalidInput(f"{where} is not a Tindak backup: its manifest is malformed")
+            raise not_a_backup(where, Msg(N_("its manifest is malformed")))
         return m
 
     @property
@@ -167,7 +167,7 @@ def _known_revisions() -> tuple[set[str], str | None]:
 def _sqlite_path(url: str) -> Path:
     path = url.split("///", 1)[-1].split("?", 1)[0]
     if not path or path == ":memory:":
-        raise ConfigError("an in-memory SQLite database cannot be backed up or restored")
+        raise ConfigError(N_("an in-memory SQLite database cannot be backed up or restored"))
     return Path(path)
 
 
@@ -181,7 +181,8 @@ def _dialect(url: str) -> str:
         return "sqlite"
     if url.startswith("postgresql"):
         return "postgresql"
-    raise ConfigError(f"backups support SQLite and PostgreSQL, not {url.split(':', 1)[0]}")
+    raise ConfigError(N_("backups support SQLite and PostgreSQL, not %(kind)s"),
+                      kind=url.split(":", 1)[0])
 
 
 # ------------------------------------------------------------------------ SQLite
@@ -211,7 +212,8 @@ def _sqlite_facts(path: Path, check: bool = True) -> tuple[str | None, dict[str,
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0] if check else "ok"
             if result != "ok":
-                raise InvalidInput(f"the database in the backup is damaged ({result})")
+                raise InvalidInput(N_("the database in the backup is damaged (%(detail)s)"),
+                                   detail=result)
             names = [r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
             revision = None
@@ -223,7 +225,8 @@ def _sqlite_facts(path: Path, check: bool = True) -> tuple[str | None, dict[str,
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InvalidInput(f"the database in the backup cannot be read ({exc})") from None
+        raise InvalidInput(N_("the database in the backup cannot be read (%(detail)s)"),
+                           detail=str(exc)) from None
     return revision, tables
 
 
@@ -254,8 +257,8 @@ def _sqlite_release(path: Path) -> None:
         conn.close()
     wal = path.with_name(path.name + "-wal")
     if mode != "delete" or wal.exists():
-        raise InvalidInput(f"the database {path} is in use by another program (tindak web or "
-                           "tindak serve?): stop it, then restore")
+        raise InvalidInput(N_("the database %(path)s is in use by another program (tindak web "
+                              "or tindak serve?): stop it, then restore"), path=str(path))
 
 
 # ------------------------------------------------------------------------ PostgreSQL
@@ -277,8 +280,9 @@ def _pg_tool(name: str, at_least: int) -> tuple[Path, int]:
     found += [Path(p) for p in sorted(glob.glob(f"{PG_VERSIONED_BINS}/{name}"))]
     usable = [(t, v) for t in found if (v := _tool_major(t)) is not None and v >= at_least]
     if not usable:
-        raise ConfigError(f"{name} of PostgreSQL {at_least} or newer is needed: install the "
-                          f"PostgreSQL client tools (Debian: postgresql-client-{at_least})")
+        raise ConfigError(N_("%(tool)s of PostgreSQL %(version)s or newer is needed: install "
+                             "the PostgreSQL client tools (Debian: postgresql-client-%(version)s)"),
+                          tool=name, version=at_least)
     same = [tv for tv in usable if tv[1] == at_least]
     return same[0] if same else max(usable, key=lambda tv: tv[1])
 
@@ -361,8 +365,8 @@ def _pg_dump(u: URL, dest: Path, say: Say) -> Manifest:
             conn.begin()
             schema = _pg_schema(conn)
             if not schema or not sa.inspect(conn).get_table_names(schema=schema):
-                raise InvalidInput("the PostgreSQL database has no Tindak tables: nothing to "
-                                   "back up")
+                raise InvalidInput(N_("the PostgreSQL database has no Tindak tables: nothing "
+                                      "to back up"))
             major, server = _server_major(conn)
             tool, tool_major = _pg_tool("pg_dump", major)
             snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
@@ -376,13 +380,15 @@ def _pg_dump(u: URL, dest: Path, say: Say) -> Manifest:
                 done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=err, env=env, check=False)
                 if done.returncode != 0:
-                    raise TindakError(f"could not dump the database ({_tail(err)})")
+                    raise TindakError(N_("could not dump the database (%(detail)s)"),
+                                      detail=_tail(err))
             conn.rollback()
     finally:
         engine.dispose()
-    say(f"database: PostgreSQL {server}, schema {schema} at revision {revision}: "
-        f"{sum(tables.values())} rows in {len(tables)} tables, dumped with pg_dump {tool_major} "
-        "in one snapshot")
+    say(Msg(N_("database: PostgreSQL %(server)s, schema %(schema)s at revision %(revision)s: "
+               "%(rows)s rows in %(tables)s tables, dumped with pg_dump %(tool)s in one "
+               "snapshot"), server=server, schema=schema, revision=revision,
+            rows=sum(tables.values()), tables=len(tables), tool=tool_major))
     return Manifest("postgresql", revision, tables, database=PG_PIECE, pg_schema=schema,
                     pg_server=server, pg_dump=str(tool_major))
 
@@ -452,12 +458,13 @@ def _pg_load(u: URL, dump: Path, m: Manifest, staging: str) -> None:
         if reader.wait() != 0 and not stopped:
             writer.kill()  # before psql sees the end of its input, which would commit
             writer.wait()
-            raise InvalidInput(f"the database in the backup cannot be read ({_tail(rerr)})")
+            raise InvalidInput(N_("the database in the backup cannot be read (%(detail)s)"),
+                               detail=_tail(rerr))
         with suppress(BrokenPipeError):
             writer.stdin.close()
         if writer.wait() != 0:
-            raise TindakError(f"loading the backup into PostgreSQL failed (nothing was "
-                              f"changed): {_tail(perr)}")
+            raise TindakError(N_("loading the backup into PostgreSQL failed (nothing was "
+                                 "changed): %(detail)s"), detail=_tail(perr))
 
 
 # ------------------------------------------------------------------------ the archive
@@ -495,9 +502,10 @@ def _destination(path: Path, force: bool, when: datetime) -> Path:
     if path.is_dir():
         path = path / f"tindak-backup-{when.strftime('%Y%m%d-%H%M%S')}.tar.gz"
     if not path.parent.is_dir():
-        raise NotFound(f"folder {path.parent} does not exist")
+        raise NotFound(N_("folder %(path)s does not exist"), path=str(path.parent))
     if path.exists() and not force:
-        raise InvalidInput(f"{path} already exists: give another name, or --force to replace it")
+        raise InvalidInput(N_("%(path)s already exists: give another name, or --force to "
+                              "replace it"), path=str(path))
     return path
 
 
@@ -513,13 +521,14 @@ def backup(path: Path, force: bool = False, say: Say = _quiet) -> BackupResult:
         if dialect == "sqlite":
             src = _sqlite_path(url)
             if not src.exists():
-                raise NotFound(f"no database at {src}: nothing to back up")
+                raise NotFound(N_("no database at %(path)s: nothing to back up"), path=str(src))
             db = work / SQLITE_PIECE
             _sqlite_copy(src, db)
             revision, tables = _sqlite_facts(db)
             m = Manifest("sqlite", revision, tables)
-            say(f"database: SQLite {src}, schema revision {revision}: {m.rows} rows in "
-                f"{len(tables)} tables, copied online in one snapshot")
+            say(Msg(N_("database: SQLite %(path)s, schema revision %(revision)s: %(rows)s rows "
+                       "in %(tables)s tables, copied online in one snapshot"), path=str(src),
+                    revision=revision, rows=m.rows, tables=len(tables)))
         else:
             db = work / PG_PIECE
             m = _pg_dump(_pg_url(url), db, say)
@@ -545,10 +554,10 @@ def backup(path: Path, force: bool = False, say: Say = _quiet) -> BackupResult:
             Path(part).unlink(missing_ok=True)
             raise
     total = sum(p["size"] for n, p in m.pieces.items() if n.startswith(FILES + "/"))
-    say(f"evidence files: {len(files)} ({_size(total)})")
+    say(Msg(N_("evidence files: %(count)s (%(size)s)"), count=len(files), size=_size(total)))
     size = dest.stat().st_size
-    say(f"wrote {dest} ({_size(size)}); it holds personal data: keep it where only "
-        "administrators can read it")
+    say(Msg(N_("wrote %(path)s (%(size)s); it holds personal data: keep it where only "
+               "administrators can read it"), path=str(dest), size=_size(size)))
     return BackupResult(dest, m, size)
 
 
@@ -558,19 +567,24 @@ def backup(path: Path, force: bool = False, say: Say = _quiet) -> BackupResult:
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 
 
+def not_a_backup(where: str, why: Msg) -> InvalidInput:
+    return InvalidInput(N_("%(where)s is not a Tindak backup: %(why)s"), where=where, why=why)
+
+
 @contextmanager
 def _reading(where: str) -> Iterator[None]:
     """Errors of reading the archive (not of what we do with it) as one clear line."""
     try:
         yield
     except READ_ERRORS as exc:
-        raise InvalidInput(f"{where} cannot be read: it is damaged or not a Tindak backup "
-                           f"({type(exc).__name__}: {exc})") from None
+        raise InvalidInput(N_("%(where)s cannot be read: it is damaged or not a Tindak backup "
+                              "(%(detail)s)"), where=where,
+                           detail=f"{type(exc).__name__}: {exc}") from None
 
 
 def _open_archive(path: Path) -> tarfile.TarFile:
     if not path.is_file():
-        raise NotFound(f"no backup at {path}")
+        raise NotFound(N_("no backup at %(path)s"), path=str(path))
     with _reading(str(path)):
         return tarfile.open(path, "r:gz")
 
@@ -579,7 +593,7 @@ def _member_path(name: str, where: str) -> PurePosixPath:
     p = PurePosixPath(name)
     if (p.is_absolute() or not p.parts or any(part in ("", ".", "..") for part in p.parts)
             or "\\" in name):
-        raise InvalidInput(f"{where} is not a Tindak backup: unsafe entry '{name}'")
+        raise not_a_backup(where, Msg(N_("unsafe entry '%(name)s'"), name=name))
     return p
 
 
@@ -587,10 +601,10 @@ def _read_manifest(tar: tarfile.TarFile, where: str) -> Manifest:
     try:
         member = tar.getmember(MANIFEST)
     except KeyError:
-        raise InvalidInput(f"{where} is not a Tindak backup (no {MANIFEST})") from None
+        raise not_a_backup(where, Msg(N_("no %(name)s"), name=MANIFEST)) from None
     f = tar.extractfile(member)
     if f is None or member.size > 50 * 1024 * 1024:
-        raise InvalidInput(f"{where} is not a Tindak backup: bad {MANIFEST}")
+        raise not_a_backup(where, Msg(N_("bad %(name)s"), name=MANIFEST))
     m = Manifest.from_json(f.read(), where)
     for name in m.pieces:
         _member_path(name, where)
@@ -604,8 +618,7 @@ def _extract(tar: tarfile.TarFile, m: Manifest, into: Path, where: str) -> None:
         if member.name == MANIFEST or (member.isdir() and member.name in (FILES, FILES + "/")):
             continue
         if member.name not in m.pieces or not member.isfile():
-            raise InvalidInput(f"{where} is not a Tindak backup: unexpected entry "
-                               f"'{member.name}'")
+            raise not_a_backup(where, Msg(N_("unexpected entry '%(name)s'"), name=member.name))
         rel = _member_path(member.name, where)
         dest = into.joinpath(*rel.parts)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -617,30 +630,35 @@ def _extract(tar: tarfile.TarFile, m: Manifest, into: Path, where: str) -> None:
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != m.pieces[member.name]["sha256"]:
-            raise InvalidInput(f"{where} is damaged or was altered: '{member.name}' does not "
-                               "match its sha256 in the manifest; nothing was restored")
+            raise InvalidInput(N_("%(where)s is damaged or was altered: '%(name)s' does not "
+                                  "match its sha256 in the manifest; nothing was restored"),
+                               where=where, name=member.name)
         seen.add(member.name)
     missing = sorted(set(m.pieces) - seen)
     if missing:
-        raise InvalidInput(f"{where} is incomplete: {missing[0]} is missing"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        more = (Msg(N_(" (and %(count)s more)"), count=len(missing) - 1)
+                if len(missing) > 1 else "")
+        raise InvalidInput(N_("%(where)s is incomplete: %(name)s is missing%(more)s"),
+                           where=where, name=missing[0], more=more)
 
 
 def _check_revision(m: Manifest, where: str) -> None:
     known, head = _known_revisions()
     if m.schema_revision is not None and m.schema_revision not in known:
-        raise SchemaError(f"{where} is at schema revision {m.schema_revision}, newer than this "
-                          f"Tindak (which knows up to {head}): upgrade Tindak, then restore")
+        raise SchemaError(N_("%(where)s is at schema revision %(revision)s, newer than this "
+                             "Tindak (which knows up to %(head)s): upgrade Tindak, then restore"),
+                          where=where, revision=m.schema_revision, head=head)
 
 
 def _check_counts(m: Manifest, revision: str | None, tables: dict[str, int]) -> None:
     if revision != m.schema_revision:
-        raise InvalidInput(f"the backup's database is at revision {revision}, its manifest "
-                           f"says {m.schema_revision}: the backup was altered")
+        raise InvalidInput(N_("the backup's database is at revision %(revision)s, its manifest "
+                              "says %(listed)s: the backup was altered"),
+                           revision=revision, listed=m.schema_revision)
     if tables != m.tables:
         diff = sorted(t for t in set(tables) | set(m.tables) if tables.get(t) != m.tables.get(t))
-        raise InvalidInput(f"the backup's database does not hold the rows its manifest lists "
-                           f"({', '.join(diff)}): the backup was altered")
+        raise InvalidInput(N_("the backup's database does not hold the rows its manifest lists "
+                              "(%(tables)s): the backup was altered"), tables=", ".join(diff))
 
 
 def _stamp() -> str:
@@ -691,7 +709,8 @@ def _restore_sqlite(url: str, m: Manifest, work: Path, files_dir: Path, home: Pa
     finally:
         engine.dispose()
     _, head = _known_revisions()
-    say(f"database checked ({m.rows} rows) and brought up to date (schema revision {head})")
+    say(Msg(N_("database checked (%(rows)s rows) and brought up to date (schema revision "
+               "%(head)s)"), rows=m.rows, head=head))
     live.parent.mkdir(parents=True, exist_ok=True)
     # The staged file must sit on the database's own filesystem for an atomic rename.
     fd, ready = tempfile.mkstemp(dir=live.parent, prefix=f".{live.name}.restore-")
@@ -732,8 +751,8 @@ def _restore_pg(url: str, m: Manifest, work: Path, files_dir: Path, home: Path,
             finally:
                 staged.dispose()
             _, head = _known_revisions()
-            say(f"database loaded into a staging schema, checked ({m.rows} rows) and brought "
-                f"up to date (schema revision {head})")
+            say(Msg(N_("database loaded into a staging schema, checked (%(rows)s rows) and "
+                       "brought up to date (schema revision %(head)s)"), rows=m.rows, head=head))
             dispose_engines()
             keep_dir = _keep_dir(home) if has_data else None
             swap = _FolderSwap(work / FILES, files_dir, keep_dir / FILES if keep_dir else None)
@@ -816,29 +835,32 @@ def restore(path: Path, force: bool = False, say: Say = _quiet) -> RestoreResult
         with _reading(where):
             m = _read_manifest(tar, where)
         taken = m.created_at.replace("T", " ").replace("Z", " UTC")
-        say(f"backup: Tindak {m.tindak_version}, {m.dialect}, schema revision "
-            f"{m.schema_revision}, taken {taken}: {m.rows} rows, {len(m.evidence)} evidence "
-            "file(s)")
+        say(Msg(N_("backup: Tindak %(version)s, %(dialect)s, schema revision %(revision)s, "
+                   "taken %(taken)s: %(rows)s rows, %(files)s evidence file(s)"),
+                version=m.tindak_version, dialect=m.dialect, revision=m.schema_revision,
+                taken=taken, rows=m.rows, files=len(m.evidence)))
         _check_revision(m, where)
         if m.dialect != dialect:
-            raise InvalidInput(f"{where} is a {m.dialect} backup but TINDAK_DATABASE_URL is "
-                               f"{dialect}: restore it into a {m.dialect} database")
+            raise InvalidInput(N_("%(where)s is a %(kind)s backup but TINDAK_DATABASE_URL is "
+                                  "%(dialect)s: restore it into a %(kind)s database"),
+                               where=where, kind=m.dialect, dialect=dialect)
         has_data = _live_rows(url, settings.files_dir) > 0
         if has_data and not force:
-            raise InvalidInput("the database already holds data: restoring would replace it; "
-                               "give --force to replace it (it is kept aside)")
+            raise InvalidInput(N_("the database already holds data: restoring would replace it; "
+                                  "give --force to replace it (it is kept aside)"))
         settings.home.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=settings.home, prefix=".tindak-restore-") as tmp:
             work = Path(tmp)
             with _reading(where):
                 _extract(tar, m, work, where)
-            say(f"checked: all {len(m.pieces)} piece(s) match their sha256")
+            say(Msg(N_("checked: all %(count)s piece(s) match their sha256"), count=len(m.pieces)))
             restore_db = _restore_sqlite if dialect == "sqlite" else _restore_pg
             kept = restore_db(url, m, work, settings.files_dir, settings.home, has_data, say)
-    say(f"evidence files restored: {len(m.evidence)}")
+    say(Msg(N_("evidence files restored: %(count)s"), count=len(m.evidence)))
     if kept:
-        say(f"the data this replaced is kept in {kept}: delete it once the restore is checked")
+        say(Msg(N_("the data this replaced is kept in %(path)s: delete it once the restore is "
+                   "checked"), path=str(kept)))
     dispose_engines()
     tables = _live_counts(url)
-    say(f"rows: {_counts_line(tables)}")
+    say(Msg(N_("rows: %(counts)s"), counts=_counts_line(tables)))
     return RestoreResult(m, tables, kept)
