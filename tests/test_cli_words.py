@@ -200,3 +200,25 @@ def test_import_error_lines_are_indonesian_by_default(home, tmp_path, capsys):
     assert err[0] == f"{path}:2: timezone: zona waktu 'WIX' tidak dikenal (salah satu dari: " \
                      "Asia/Jakarta, Asia/Makassar, Asia/Jayapura, atau WIB, WITA, WIT)"
     assert re.match(r"kesalahan: impor ditolak: 1 kesalahan", err[1])
+
+
+@pytest.mark.parametrize("columns", ["60", "200"])
+def test_outbox_list_fits_the_terminal_and_shows_ids_whole(home, capsys, monkeypatch,
+                                                          columns):
+    from models import Outbox, write_session
+
+    monkeypatch.setenv("COLUMNS", columns)
+    with write_session() as s:
+        for n in range(3):
+            s.add(Outbox(key=f"k{n}", kind="reminder", on_date=date(2026, 3, 2),
+                         recipient=f"budi.santoso.{n}@dinas-sosial.example.go.id",
+                         subject="Pengingat: 3 rekomendasi menunggu tindak lanjut Anda " * 2,
+                         message_id=f"<m{n}@x>", status="failed", attempts=2,
+                         last_error="550 5.1.1 mailbox unavailable " * 4))
+    assert main(["outbox", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines if not line.startswith("(")) <= int(columns)
+    rows = [line.split() for line in lines[2:] if line[:1] == " " or line[:1].isdigit()]
+    assert [r[:2] for r in rows if r and r[0].isdigit()] == [
+        [str(i), "failed"] for i in (1, 2, 3)]
+    assert lines[-1] == "(3 pesan)"
