@@ -222,3 +222,11 @@ def test_outbox_list_fits_the_terminal_and_shows_ids_whole(home, capsys, monkeyp
     assert [r[:2] for r in rows if r and r[0].isdigit()] == [
         [str(i), "failed"] for i in (1, 2, 3)]
     assert lines[-1] == "(3 pesan)"
+
+
+def test_the_web_form_refuses_a_ref_that_differs_only_in_case(org):
+    with pytest.raises(forums.FormErrors) as caught:
+        forums.add_rec(org.forum_a.id, {"ref": org.rec_a.ref.lower(), "text": "X",
+                                        "owner": org.owner_a.email, "deadline": "+5 hk"},
+                       by=org.admin.email)
+    assert caught.value.fields == {"ref": forums.DUPLICATE_REF}
