@@ -22,7 +22,8 @@ SOURCES = [ROOT / "templates" / "email", ROOT / "tindak" / "cli"] + [
                                   # what the CLI and the import say (words: issue 10.6)
                                   "errors.py", "recs.py", "importer.py", "workbook.py",
                                   "holidays_admin.py", "forums.py", "backup.py",
-                                  "settings.py", "flowrun.py", "directory.py", "calendar.py")
+                                  "settings.py", "flowrun.py", "directory.py", "calendar.py",
+                                  "links.py")
 ]
 
 
