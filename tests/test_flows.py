@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import date, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import date
 
 from tindak.cli import main
 
@@ -79,25 +73,3 @@ def test_cli_run_daily_exits_non_zero_when_the_server_is_down(flows, make, smtp_
     captured = capsys.readouterr()
     assert "2 still queued" in captured.out
     assert "not delivered" in captured.err and "Traceback" not in captured.err
-
-
-@pytest.mark.slow
-def test_demo_runs_from_a_fresh_folder(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TINDAK_", "PREFECT_"))}
-    env["TINDAK_HOME"] = str(tmp_path / "home")
-    demo = tmp_path / "demo"
-    # A date after today: the demo has its own database, so it may run there (issue 11.4).
-    later = (date.today() + timedelta(days=45)).isoformat()
-    out = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo),
-                          "--as-of", later],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "Traceback" not in out.stderr
-    assert "The SMTP server received" in out.stdout
-    emls = sorted((demo / "mail").glob("*.eml"))
-    assert len(emls) >= 10
-    assert "0 gagal" in out.stdout and "0 tidak pasti" in out.stdout  # Indonesian by default
-    again = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo)],
-                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert again.returncode == 1 and "not empty" in again.stderr
