@@ -153,7 +153,7 @@ def test_owner_links_expire_after_owner_link_days(org, client, settings_env):
     stale = _signed_at(OWNER_SALT, claims, time.time() - 7 * 86400 - 120)
     assert client.get(f"/o/{fresh}").status_code == 200
     res = client.get(f"/o/{stale}")
-    assert res.status_code == 403 and "expired" in res.text
+    assert res.status_code == 403 and "kedaluwarsa" in res.text
     res = client.post_form(f"/o/{stale}/r/{org.rec_a.id}", {"progress": "50"},
                            csrf_from=f"/o/{fresh}")
     assert res.status_code == 403 and _rec("DINSOS-01").progress == 0
@@ -166,7 +166,7 @@ def test_a_sign_in_link_works_once_and_for_thirty_minutes(org, client):
     # The same link again, even from another browser: refused.
     other = _raw_client()
     res = other.post_form(path)
-    assert res.status_code == 403 and "already been used" in res.text
+    assert res.status_code == 403 and "sudah dipakai" in res.text  # Indonesian by default
     assert other.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
     # Eight clicks on one fresh link at the same moment: one signs in, seven are refused.
     path = _path(login_url(org.leader.email, "http://testserver"))
@@ -185,7 +185,7 @@ def test_a_sign_in_link_works_once_and_for_thirty_minutes(org, client):
     claims = {"e": org.admin.email, "n": nonce}
     old = _signed_at(LOGIN_SALT, claims, time.time() - LOGIN_MAX_AGE - 60)
     res = other.post_form(f"/masuk/{old}")
-    assert res.status_code == 403 and "expired" in res.text
+    assert res.status_code == 403 and "kedaluwarsa" in res.text
     recent = _signed_at(LOGIN_SALT, claims, time.time() - LOGIN_MAX_AGE + 60)
     assert other.post_form(f"/masuk/{recent}").status_code == 303
 
@@ -868,7 +868,7 @@ def test_an_import_file_over_its_cap_is_refused(org, client_for):
     res = client_for(org.admin).post_form("/kelola/impor",
                                           files=[("files", ("besar.csv", body, "text/csv"))],
                                           csrf_from="/kelola/impor")
-    assert res.status_code == 422 and "larger than" in res.text
+    assert res.status_code == 422 and "lebih besar dari" in res.text
 
 
 def test_exports_never_hand_a_spreadsheet_a_formula(org, make, client_for):

@@ -88,6 +88,13 @@ def pg_schemas(like: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def english(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the CLI's English words (Indonesian is the default)."""
+    monkeypatch.setenv("TINDAK_LANGUAGE", "en")
+    reset_settings()
+
+
 @pytest.fixture
 def fresh_home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
                ) -> Iterator[Callable[[str], Path]]:

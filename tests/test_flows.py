@@ -54,7 +54,7 @@ def test_weekly_digest_flow_sends_each_leader_a_chart(flows, make, smtp_settings
 
 def test_cli_run_daily_says_what_was_sent_and_refuses_a_bad_date(
         flows, make, smtp_settings, settings_env, capsys):
-    settings_env(DELIVERY_RETRIES=0)
+    settings_env(DELIVERY_RETRIES=0, LANGUAGE="en")  # the CLI's English words
     team(make)
     assert main(["run", "daily", "--as-of", "2026-03-09"]) == 0
     out = capsys.readouterr().out

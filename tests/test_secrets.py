@@ -184,7 +184,8 @@ def test_eml_files_and_the_outbox_hold_no_secret(flows, make, settings_env, debu
 
 
 def test_a_refused_login_says_so_in_one_line_without_the_password(
-        flows, make, relay, debug_logs, capsys):
+        flows, make, relay, debug_logs, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     relay.password = "the-server-expects-another-one"
     team(make)
     assert main(["run", "daily", "--as-of", "2026-03-09"]) == 1

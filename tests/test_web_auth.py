@@ -32,13 +32,13 @@ def test_login_link_command_prints_a_link_that_signs_in_once(org, client, capsys
     assert res.status_code == 303 and res.headers["location"] == "/kelola"
     assert client.get("/kelola/rekomendasi").status_code == 200
     again = client.post_form(path)
-    assert again.status_code == 403 and "already been used" in again.text
+    assert again.status_code == 403 and "sudah dipakai" in again.text
     assert client.get(path).status_code == 403
 
 
 def test_login_link_command_refuses_an_unknown_person(home, capsys):
     assert main(["login-link", "nobody@example.go.id"]) == 1
-    assert "no person" in capsys.readouterr().err
+    assert "tidak ada orang" in capsys.readouterr().err
 
 
 def test_a_forged_sign_in_link_is_refused(org, client):

@@ -207,7 +207,7 @@ def test_a_rejection_needs_a_note_and_sends_the_item_back(org, client_for, tmp_p
     c = client_for(org.planner_a)
     url = f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi"
     res = c.post_form(url, {"decision": "reject"}, csrf_from="/kelola/verifikasi")
-    assert res.status_code == 422 and "reason" in res.text
+    assert res.status_code == 422 and "alasan" in res.text and "--note" not in res.text
     assert _rec("DINSOS-01").status == "awaiting_verification"
     res = c.post_form(url, {"decision": "reject", "note": "Foto tidak jelas"},
                       csrf_from="/kelola/verifikasi")
@@ -291,11 +291,14 @@ def test_import_upload_lists_every_row_error_like_the_cli(org, client_for, tmp_p
     assert main(["import", str(path)]) == 1
     cli_lines = [line.replace(str(path), "rekomendasi.csv")
                  for line in capsys.readouterr().err.splitlines() if ":" in line
-                 and not line.startswith("error:")]
+                 and not line.startswith("kesalahan:")]
     assert cli_lines and all(line.startswith("rekomendasi.csv:") for line in cli_lines)
     import html
 
     shown = html.unescape(res.text)
+    # Indonesian by default on both edges (issue 10.6): the same lines, in the same words.
+    assert "31/02/2026' bukan tanggal yang ada" in shown
+    assert "orang 'nobody@example.go.id' tidak dikenal" in shown
     for line in cli_lines:
         assert line in shown, line
     with session() as s:

@@ -100,7 +100,7 @@ class _Check:
 def _planner(s: Session, by: str) -> tuple[Person, UnitTree, set[int]]:
     actor = person_by_email(s, by)
     if not has_role(actor, "planner"):
-        raise Forbidden(f"{actor.email} is not a planner")
+        raise Forbidden(N_("%(email)s is not a planner"), email=actor.email)
     tree = UnitTree.load(s)
     return actor, tree, tree.subtree(actor.unit_id)
 
@@ -155,9 +155,10 @@ def create_forum(data: dict[str, Any], by: str) -> int:
 def _forum_in_tree(s: Session, forum_id: int, mine: set[int], who: str) -> Forum:
     forum = s.get(Forum, forum_id)
     if forum is None:
-        raise NotFound(f"no forum {forum_id}")
+        raise NotFound(N_("no forum %(id)s"), id=forum_id)
     if forum.unit_id not in mine:
-        raise Forbidden(f"{who} may not change forum {forum_id}: it is not in their unit tree")
+        raise Forbidden(N_("%(email)s may not change forum %(id)s: it is not in their unit "
+                           "tree"), email=who, id=forum_id)
     return forum
 
 
@@ -247,7 +248,8 @@ def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
         ref = chk.ident("ref", 100)
         fields = _rec_fields(s, chk, forum, tree, mine)
         if ref and "ref" not in chk.errors and s.execute(
-                sa.select(Recommendation.id).where(Recommendation.ref == ref)).first():
+                sa.select(Recommendation.id).where(  # refs are matched ignoring case
+                    sa.func.lower(Recommendation.ref) == ref.lower())).first():
             chk.errors["ref"] = DUPLICATE_REF
         chk.done()
         ref = ref or _next_ref(s, forum)
@@ -264,9 +266,10 @@ def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
         actor, tree, mine = _planner(s, by)
         rec = s.get(Recommendation, rec_id)
         if rec is None:
-            raise NotFound(f"no recommendation {rec_id}")
+            raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
         if rec.unit_id not in mine:
-            raise Forbidden(f"{actor.email} may not change {rec.ref}: not in their unit tree")
+            raise Forbidden(N_("%(email)s may not change %(ref)s: not in their unit tree"),
+                            email=actor.email, ref=rec.ref)
         forum = s.get(Forum, rec.forum_id)
         assert forum is not None
         chk = _Check(data, {})

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tindak.errors import ConfigError
+from tindak.errors import N_, ConfigError
 
 TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
 
@@ -160,7 +160,7 @@ def get_settings() -> Settings:
                 + str(e["msg"]).removeprefix("Value error, ")
                 for e in errors()
             ]
-            raise ConfigError("bad settings: " + "; ".join(parts)) from None
+            raise ConfigError(N_("bad settings: %(fields)s"), fields="; ".join(parts)) from None
         raise
 
 

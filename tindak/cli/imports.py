@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from tindak.cli.words import say, text
+from tindak.errors import N_
+
 
 def import_cmd(
     paths: list[str] = typer.Argument(..., metavar="PATH...", help="CSV files (UTF-8, ',' or "
@@ -37,7 +40,7 @@ def import_cmd(
                 for line in berita_acara.preview(path, opts):
                     print(line)
     for line in report.lines():
-        print(line)
+        print(text(line))
 
 
 def template_cmd(
@@ -48,8 +51,8 @@ def template_cmd(
     from tindak.workbook import write_template
 
     written = write_template(path, overwrite=force)
-    print(f"wrote {written}: fill in the sheets units, people and recommendations, "
-          f"then run: tindak import {written}")
+    say(N_("wrote %(path)s: fill in the sheets units, people and recommendations, then run: "
+           "tindak import %(path)s"), path=str(written))
 
 
 def register(app: typer.Typer) -> None:

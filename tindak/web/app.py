@@ -92,7 +92,8 @@ def create_app() -> FastAPI:
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         if request.method == "GET":
             return RedirectResponse(f"/masuk?next={quote(request.url.path)}", status_code=303)
-        return page(request, "error.html", status_code=401, message=str(exc), status=401)
+        return page(request, "error.html", status_code=401,
+                    message=error_text(exc, language(request)), status=401)
 
     @app.exception_handler(TindakError)
     async def _tindak_error(request: Request, exc: TindakError) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 
 from models import Unit, session
 from tindak.directory import has_role, person_by_email
-from tindak.errors import Forbidden
+from tindak.errors import N_, Forbidden
 
 IMPORT_TYPES = frozenset({".csv", ".xlsx", ".docx"})  # .docx: a Berita Acara (SPEC §8)
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -28,8 +28,8 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
     Raises ImportFailed with every error as FILE:ROW: column: reason, like the CLI.
     """
     if not may_import(by):
-        raise Forbidden("only a planner of a top unit may import files: imports can change "
-                        "units and people of the whole organisation")
+        raise Forbidden(N_("only a planner of a top unit may import files: imports can change "
+                        "units and people of the whole organisation"))
     from tindak.importer import import_files
 
     # The web writes only inside the planner's own organisation; the CLI anywhere.

@@ -19,7 +19,7 @@ from models import (
     write_session,
 )
 from tindak.directory import normalize_email, person_by_email
-from tindak.errors import Forbidden, NotFound
+from tindak.errors import N_, Forbidden, NotFound
 from tindak.i18n import translator
 from tindak.links import LOGIN_MAX_AGE, login_token, read_login_token
 from tindak.settings import get_settings
@@ -95,11 +95,11 @@ def consume_login(token: str) -> int:
             .values(used_at=utcnow())
         ).rowcount
         if burnt != 1:
-            raise Forbidden("this sign-in link has already been used: ask for a new one")
+            raise Forbidden(N_("this sign-in link has already been used: ask for a new one"))
         try:
             person = person_by_email(s, email)
         except NotFound:
-            raise Forbidden("this sign-in link is not valid") from None
+            raise Forbidden(N_("this sign-in link is not valid")) from None
         return person.id  # type: ignore[return-value]
 
 
@@ -110,7 +110,7 @@ def check_login(token: str) -> str:
         row = s.execute(sa.select(LoginNonce.used_at).where(
             LoginNonce.nonce == nonce, LoginNonce.email == email)).first()
     if row is None:
-        raise Forbidden("this sign-in link is not valid")
+        raise Forbidden(N_("this sign-in link is not valid"))
     if row[0] is not None:
-        raise Forbidden("this sign-in link has already been used: ask for a new one")
+        raise Forbidden(N_("this sign-in link has already been used: ask for a new one"))
     return email

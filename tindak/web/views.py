@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
 from tindak import recs
 from tindak.directory import UnitTree
-from tindak.errors import Forbidden, NotFound
+from tindak.errors import N_, Forbidden, NotFound
 from tindak.settings import get_settings
 from tindak.web.security import Viewer
 
@@ -72,7 +72,7 @@ def public_forum(forum_id: int) -> dict[str, Any]:
     with session() as s:
         forum = s.get(Forum, forum_id)
         if forum is None:
-            raise NotFound(f"no forum {forum_id}")
+            raise NotFound(N_("no forum %(id)s"), id=forum_id)
         unit = s.get(Unit, forum.unit_id)
     names = _unit_names()
     items = []
@@ -123,7 +123,7 @@ def owner_of_token(person_id: int, email: str) -> OwnerRef:
     with session() as s:
         person = s.get(Person, person_id)
     if person is None or person.email != email:
-        raise Forbidden("this link is no longer valid: use the link in your latest reminder")
+        raise Forbidden(N_("this link is no longer valid: use the link in your latest reminder"))
     return OwnerRef(person.id, person.email, person.name)  # type: ignore[arg-type]
 
 
@@ -142,9 +142,9 @@ def rec_owned_by(rec_id: int, owner_id: int) -> str:
     with session() as s:
         rec = s.get(Recommendation, rec_id)
     if rec is None:
-        raise NotFound(f"no recommendation {rec_id}")
+        raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
     if rec.owner_id != owner_id:
-        raise Forbidden("this item is not yours: your link shows only your own items")
+        raise Forbidden(N_("this item is not yours: your link shows only your own items"))
     return rec.ref
 
 
@@ -198,9 +198,9 @@ def export_xlsx(rows: list[dict[str, Any]]) -> bytes:
 def _rec_in_tree(s: Any, rec_id: int, viewer: Viewer) -> Recommendation:
     rec = s.get(Recommendation, rec_id)
     if rec is None:
-        raise NotFound(f"no recommendation {rec_id}")
+        raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
     if rec.unit_id not in viewer.tree:
-        raise Forbidden(f"{rec.ref} is not in your unit tree")
+        raise Forbidden(N_("%(ref)s is not in your unit tree"), ref=rec.ref)
     return rec  # type: ignore[no-any-return]
 
 
@@ -263,9 +263,9 @@ def staff_forum(forum_id: int, viewer: Viewer) -> dict[str, Any]:
     with session() as s:
         forum = s.get(Forum, forum_id)
         if forum is None:
-            raise NotFound(f"no forum {forum_id}")
+            raise NotFound(N_("no forum %(id)s"), id=forum_id)
         if forum.unit_id not in viewer.tree:
-            raise Forbidden(f"forum {forum_id} is not in your unit tree")
+            raise Forbidden(N_("forum %(id)s is not in your unit tree"), id=forum_id)
         unit = s.get(Unit, forum.unit_id)
     items = staff_recs(viewer, recs.RecFilter(forum_id=forum_id))
     return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
@@ -292,17 +292,17 @@ def evidence(stored: str, viewer: Viewer | None = None,
             .where(ProgressUpdate.evidence_file == stored)
         ).first()
     if row is None:
-        raise NotFound("no such evidence file")
+        raise NotFound(N_("no such evidence file"))
     stored, name, unit_id, item_owner = row
     allowed = (owner_id is not None and owner_id == item_owner) or (
         viewer is not None and (viewer.id == item_owner
                                 or (viewer.is_staff and unit_id in viewer.tree)))
     if not allowed:
-        raise Forbidden("this evidence is for the item's owner and its unit's planners "
-                        "and leaders only")
+        raise Forbidden(N_("this evidence is for the item's owner and its unit's planners "
+                        "and leaders only"))
     path = get_settings().files_dir / Path(stored).name
     if not path.is_file():
-        raise NotFound("the evidence file is missing from the server")
+        raise NotFound(N_("the evidence file is missing from the server"))
     return EvidenceFile(path, name or path.name)
 
 

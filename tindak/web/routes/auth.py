@@ -9,6 +9,7 @@ from starlette.datastructures import FormData
 
 from tindak import delivery
 from tindak.directory import normalize_email
+from tindak.errors import N_
 from tindak.links import owner_token
 from tindak.web import signin
 from tindak.web.render import language, page
@@ -63,8 +64,8 @@ async def signin_request(request: Request, background: BackgroundTasks,
     # Refused the same way whether or not the email is known: nobody learns who has an account.
     if not (request.app.state.login_per_ip.hit(client_ip(request))
             and request.app.state.login_per_email.hit(email)):
-        raise TooManyRequests("too many sign-in requests: wait a quarter of an hour and "
-                              "try again")
+        raise TooManyRequests(N_("too many sign-in requests: wait a quarter of an hour and "
+                              "try again"))
     base = signin.link_base(str(request.base_url))
     queued = await run_in_threadpool(signin.request_login, email, base, language(request))
     if queued is not None:

@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from tindak import forums, recs
-from tindak.errors import Forbidden, ImportFailed, InvalidInput
-from tindak.i18n import error_text
+from tindak.errors import N_, Forbidden, ImportFailed, InvalidInput
+from tindak.i18n import error_text, gettext_for
 from tindak.web import views
 from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
 from tindak.web.render import language, page
@@ -221,13 +221,14 @@ def import_upload(request: Request, form: FormData = Depends(checked_form)) -> R
     dry_run = text_field(form, "dry_run", 5) == "1"
     uploads = [f for f in form.getlist("files") if not isinstance(f, str) and f.filename]
     if not uploads:
-        raise InvalidInput("choose at least one CSV or XLSX file")
+        raise InvalidInput(N_("choose at least one CSV or XLSX file"))
     with temp_dir() as tmp:
         paths = [spool_upload(u, Path(tmp), IMPORT_MAX_BYTES, IMPORT_TYPES) for u in uploads]
         try:
             report = run_import(paths, dry_run=dry_run, by=viewer.email)
         except ImportFailed as exc:
             return page(request, "staff/import.html", status_code=422, dry_run=dry_run,
-                        errors=[line.replace(tmp + "/", "") for line in exc.errors],
+                        errors=[line.replace(tmp + "/", "") for line in
+                                exc.lines(gettext_for(language(request)), "web")],
                         report=None)
     return page(request, "staff/import.html", errors=[], report=report, dry_run=dry_run)
