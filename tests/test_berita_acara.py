@@ -214,7 +214,8 @@ def test_a_document_without_a_recommendations_table_is_refused(base: Path) -> No
         "Document (.docx)"]
 
 
-def test_dry_run_shows_each_time_as_the_date_it_became(base: Path, tindak) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_shows_each_time_as_the_date_it_became(base: Path, tindak, settings_env) -> None:  # type: ignore[no-untyped-def]
+    settings_env(LANGUAGE="en")  # the English wording of the counts (Indonesian by default)
     path = berita_acara(base / "ba.docx", [
         ("1", "Loket prioritas", "", "Akhir Desember 2024", "Bidang Perlindungan dan "
          "Jaminan Sosial"),

@@ -962,6 +962,12 @@ def _unknown_person(email: str) -> Msg:
                email=email)
 
 
+def _hint(value: str, lower: dict[str, str]) -> str:
+    """' (did you mean 'X'?)' when `value` is a known code in other case (the .docx reader)."""
+    found = lower.get(value.lower())
+    return f" (did you mean '{found}'?)" if found is not None else ""
+
+
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [_plain(before.get(k)), _plain(v)] for k, v in after.items()
             if before.get(k) != v}
@@ -1715,7 +1721,7 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
     actor = by or "import:" + ",".join(Path(path).name for path in paths)
     with session() as s:
         db = Stored.load(s)
-    checked = check_files(paths, db, scope)
+    checked = check_files(paths, db) if scope is None else check_files(paths, db, scope)
     try:
         if by is not None:
             actor = _check_actor(by, checked.parsed, db)
@@ -1726,7 +1732,8 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
             changed, db = not fresh.same(db), fresh
             if changed:
                 checked.close()
-                checked = check_files(paths, db, scope)
+                checked = (check_files(paths, db) if scope is None
+                           else check_files(paths, db, scope))
                 if by is not None:
                     actor = _check_actor(by, checked.parsed, db)
                 if checked.p:
