@@ -391,6 +391,7 @@ def _check_headers(res, what: str) -> None:  # type: ignore[no-untyped-def]
 
 def _get_routes(org, stored: str) -> list[str]:  # type: ignore[no-untyped-def]
     fill = {"forum_id": str(org.forum_a.id), "rec_id": str(org.rec_a.id), "stored": stored,
+            "fmt": "pdf",
             "token": owner_token(org.owner_a.id, org.owner_a.email)}
     out = []
     for route in _routes("GET"):

@@ -19,6 +19,8 @@ from tindak import delivery
 from tindak.errors import DeliveryError, InvalidInput, NotFound
 from tindak.mail import new_message_id
 
+pytestmark = pytest.mark.usefixtures("english")  # these read the English words
+
 T = Outbox.__table__
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
 NOW = datetime(2026, 2, 2, 0, 30, tzinfo=UTC)
@@ -471,7 +473,7 @@ def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
         6, 6, 21, 0)
     assert report.stopped and not report.ok
     assert any("database is locked" in e for e in report.errors)
-    lines = describe({"delivery": asdict(report)})[0]
+    lines = [str(line) for line in describe({"delivery": asdict(report)})[0]]
     assert lines[0].startswith("delivered: 6 sent")
     assert "21 still claimed (the next run recovers them)" in lines[1]
     assert "6 handled but not recorded" in lines[1]

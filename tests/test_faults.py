@@ -31,6 +31,8 @@ from tests import faults
 from tests.faults import FaultSink
 from tindak import delivery, followup
 
+pytestmark = pytest.mark.usefixtures("english")  # these read the English words
+
 MAIL_FROM = "Tindak Pemkot <tindak@pemkot.example.go.id>"
 AS_OF = date(2026, 12, 1)  # a Tuesday and a working day
 

@@ -130,7 +130,7 @@ def test_the_refusal_reads_in_indonesian(make):
     assert "perencana lain" in error_text(exc.value, "id")
 
 
-def test_the_cli_refuses_a_reporter_verifying_in_one_line(make, capsys):
+def test_the_cli_refuses_a_reporter_verifying_in_one_line(make, capsys, english):
     from tindak.cli import main
 
     unit = make.unit()

@@ -20,6 +20,8 @@ from tindak.importer import import_files
 from tindak.recs import Evidence, update_rec, verify_rec
 from tindak.report import MAX_PDF_ITEMS, build_report, render_xlsx
 
+pytestmark = pytest.mark.usefixtures("english")  # these read the English words
+
 HOSTILE = '<script>alert("x")</script> & <b>tebal</b>'
 FORMULA = '=HYPERLINK("http://contoh.invalid","klik")'
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,6 +21,8 @@ import pytest
 
 from tindak import followup
 
+pytestmark = pytest.mark.usefixtures("english")  # these read the English words
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -8,6 +8,8 @@ import pytest
 from tindak.errors import ConfigError
 from tindak.settings import get_settings
 
+pytestmark = pytest.mark.usefixtures("english")  # these read the English words
+
 BAD = [
     ("STALE_DAYS", "0"), ("STALE_DAYS", "-5"), ("OVERDUE_REPEAT_DAYS", "0"),
     ("ESCALATE_LEVEL1_DAYS", "-1"), ("ESCALATE_LEVEL2_DAYS", "0"),

@@ -114,7 +114,7 @@ def test_an_expired_owner_link_is_refused(org, client, monkeypatch):
     recent = _page(org.owner_a)
     monkeypatch.setattr(itsdangerous.timed.time, "time", real)
     res = client.get(old)
-    assert res.status_code == 403 and "expired" in res.text
+    assert res.status_code == 403 and "kedaluwarsa" in res.text
     assert client.get(recent).status_code == 200
     res = client.post_form(f"{old}/r/{org.rec_a.id}", {"progress": "50"})
     assert res.status_code == 403 and _rec("DINSOS-01").progress == 0

@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("english")]  # English words
 
 
 @pytest.fixture(autouse=True)

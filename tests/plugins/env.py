@@ -68,3 +68,11 @@ def settings_env(home: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
         reset_settings()
 
     return apply
+
+
+@pytest.fixture
+def english(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI and pages in English (TINDAK_LANGUAGE=en), for tests that read English words;
+    Indonesian, the default, is tested in tests/test_cli_words.py and the journeys."""
+    monkeypatch.setenv("TINDAK_LANGUAGE", "en")
+    reset_settings()
