@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # Delivery.
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    delivery_lease_seconds: int = Field(default=900, ge=60, le=86_400)
+    delivery_lease_seconds: int = Field(default=900, ge=1, le=86_400)
     max_attempts: int = Field(default=8, ge=1, le=100)
     delivery_retries: int = Field(default=2, ge=0, le=10)  # Prefect task retries when SMTP is down
     delivery_retry_delays: tuple[int, ...] = (10, 60)
