@@ -1,16 +1,19 @@
 """Daily follow-up (SPEC §6): plan notices in batches, compose one message per recipient,
-deliver the outbox. Working days at 07:30 in each timezone that has units."""
+deliver the outbox. Working days at 07:30 in each timezone that has units.
+
+Each run logs its steps, leaves a Markdown artifact (key `daily-followup-<zones>`) of what
+it did, message by message, and ends with that summary as its state's message."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import UTC, date, datetime
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
-from tindak import delivery, followup
+from flows.shared import add, artifact_key, deliver_all, finish
+from tindak import followup
 from tindak.settings import get_settings
 
 # Ranges of followup.PLAN_BATCH items per planning task: 100,000 items a task, planned on
@@ -34,23 +37,6 @@ def compose(run_key: str | None = None, as_of: date | None = None) -> dict:
     return {"messages": r.messages, "by_kind": r.by_kind}
 
 
-@task(name="recover-stale-deliveries")
-def recover() -> dict:
-    return asdict(delivery.recover_stale())
-
-
-@task(name="deliver-batch", task_run_name="deliver-{n}")
-def deliver_batch(run_id: str, n: int) -> dict | None:
-    """One batch over one SMTP connection. Raises (so Prefect retries) only when the server
-    could not be reached and every message of the batch went back to the queue."""
-    report = delivery.deliver_batch(run_id)
-    if report is None:
-        return None
-    if report.stopped and not report.sent and not report.unknown:
-        report.raise_if_stopped()
-    return asdict(report)
-
-
 def _run_name() -> str:
     as_of = flow_run.parameters.get("as_of")
     return f"daily-{as_of or 'today'}"
@@ -58,57 +44,33 @@ def _run_name() -> str:
 
 @flow(name="daily-follow-up", flow_run_name=_run_name, log_prints=True)
 def daily_followup(as_of: date | None = None, timezones: list[str] | None = None,
-                   deliver: bool = True) -> dict:
+                   deliver: bool = True):  # type: ignore[no-untyped-def]
     """Check progress, queue reminders and escalations, deliver (unless `deliver` is false:
-    then the messages stay queued for the next run or `tindak outbox`)."""
+    then the messages stay queued for the next run or `tindak outbox`). Returns the summary
+    dict (inside a Completed state whose message is that summary in one line)."""
+    log = get_run_logger()
     settings = get_settings()
     summary: dict = {"items": 0, "notices": 0, "unaddressed": 0, "unaddressed_refs": []}
     key = f"daily-{uuid.uuid4().hex}"  # the tasks of this run share processes and context
     now = datetime.now(UTC)  # one clock for the whole run: "today" in each timezone
     ranges = followup.active_id_ranges(timezones)
+    log.info("daily follow-up as of %s for %s: %d range(s) of active items to check",
+             as_of or "today", ", ".join(timezones) if timezones else "every timezone",
+             len(ranges))
     try:
         for i in range(0, len(ranges), RANGES_PER_TASK):
             chunk = ranges[i:i + RANGES_PER_TASK]
-            for k, v in plan_batch(chunk, chunk[0][0], chunk[-1][1], as_of, now, timezones,
-                                   key).items():
-                summary[k] += v
+            add(summary, plan_batch(chunk, chunk[0][0], chunk[-1][1], as_of, now, timezones,
+                                    key))
+        log.info("checked %d active item(s): %d notice(s) due, %d escalation(s) with "
+                 "nobody to go to", summary["items"], summary["notices"],
+                 summary["unaddressed"])
         summary.update(compose(key, as_of))  # on the planning processes, when there are some
     finally:
         followup.end_run(key)
+    log.info("queued %d message(s) %s", summary["messages"], summary.get("by_kind") or "")
     if deliver:
         summary["delivery"] = deliver_all(settings)
-    return summary
-
-
-def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
-    """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
-    total = delivery.DeliveryReport(**recover())
-    send = deliver_batch.with_options(retries=settings.delivery_retries,
-                                      retry_delay_seconds=list(settings.delivery_retry_delays))
-    run_id = delivery.new_run_id()
-    n = 0
-    while True:
-        n += 1
-        state = send(run_id, n, return_state=True)
-        if state.is_failed():
-            total.stopped = True
-            total.error(_failure_line(state))
-            break
-        result = state.result()
-        if result is None:
-            break
-        batch = delivery.DeliveryReport(**result)
-        total.merge(batch)
-        if batch.stopped:
-            break
-    total.mode = "smtp" if settings.smtp_host else "eml"
-    total.pending_left = delivery.count_queued()
-    return asdict(total)
-
-
-def _failure_line(state) -> str:  # type: ignore[no-untyped-def]
-    try:
-        state.result()
-    except Exception as exc:  # the task's own error, already one clear line
-        return str(exc)
-    return "delivery failed"
+    title = f"Daily follow-up {as_of or now.date()}" + (
+        f" ({', '.join(timezones)})" if timezones else "")
+    return finish(summary, title, artifact_key("daily-followup", timezones))

@@ -1,14 +1,17 @@
-"""Weekly leadership digest (SPEC §6): Mondays 07:00 local time, one message per leader."""
+"""Weekly leadership digest (SPEC §6): Mondays 07:00 local time, one message per leader.
+
+Each run logs its steps, leaves a Markdown artifact (key `weekly-digest-<zones>`) and ends
+with its summary as its state's message, as the daily flow does."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
-from flows.daily import deliver_all
+from flows.shared import add, artifact_key, deliver_all, finish
 from tindak import digest
 from tindak.settings import get_settings
 
@@ -29,17 +32,20 @@ def _run_name() -> str:
 
 
 @flow(name="weekly-digest", flow_run_name=_run_name, log_prints=True)
-def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None) -> dict:
-    """Build and send each leader's digest of their unit tree."""
+def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """Build and send each leader's digest of their unit tree; returns the summary dict."""
+    log = get_run_logger()
     now = datetime.now(UTC)
     groups = digest.leaders_by_timezone(timezones)
     summary = {"leaders": 0, "messages": 0, "skipped": 0}
     for tz, ids in groups.items():
         day = as_of or now.astimezone(ZoneInfo(tz)).date()
+        log.info("digests of %s for %d leader(s) in %s", day, len(ids), tz)
         for i in range(0, len(ids), LEADERS_PER_TASK):
-            for k, v in plan_batch(day, ids[i:i + LEADERS_PER_TASK], ids[i]).items():
-                summary[k] += v
+            add(summary, plan_batch(day, ids[i:i + LEADERS_PER_TASK], ids[i]))
+    log.info("queued %d digest(s) for %d leader(s); %d already queued this week",
+             summary["messages"], summary["leaders"], summary["skipped"])
     summary["delivery"] = deliver_all(get_settings())
-    return summary
-
-
+    title = f"Weekly digest {as_of or now.date()}" + (
+        f" ({', '.join(timezones)})" if timezones else "")
+    return finish(summary, title, artifact_key("weekly-digest", timezones))

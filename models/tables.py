@@ -298,6 +298,29 @@ class OutboxBody(SQLModel, table=True):
     attachments: str = "[]"  # JSON list of {cid, mime, b64} for inline images
 
 
+class RecipientState(enum.StrEnum):
+    accepted = "accepted"  # the server took the message for this address
+    deferred = "deferred"  # refused for now (4xx): retried alone by the next run
+    refused = "refused"  # refused for good (5xx): not retried unless `tindak outbox retry`
+
+
+class OutboxRecipient(SQLModel, table=True):
+    """How each recipient of a message fared, written only once a server refused some of
+    them and took the others (RFC 5321 §4.5.4): a retry then goes to the rest alone."""
+
+    __tablename__ = "outbox_recipient"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", RecipientState), name="ck_outbox_recipient_state"),
+    )
+    outbox_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("outbox.id", ondelete="CASCADE"),
+                            primary_key=True, autoincrement=False))
+    address: str = Field(primary_key=True, max_length=254)
+    state: str = Field(max_length=16)
+    reply: str | None = None  # the server's answer for a refusal
+    at: datetime = Field(default_factory=utcnow)
+
+
 BODY_FIELDS = ("body_text", "body_html", "attachments")
 
 

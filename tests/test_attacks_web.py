@@ -153,7 +153,7 @@ def test_owner_links_expire_after_owner_link_days(org, client, settings_env):
     stale = _signed_at(OWNER_SALT, claims, time.time() - 7 * 86400 - 120)
     assert client.get(f"/o/{fresh}").status_code == 200
     res = client.get(f"/o/{stale}")
-    assert res.status_code == 403 and "expired" in res.text
+    assert res.status_code == 403 and "kedaluwarsa" in res.text
     res = client.post_form(f"/o/{stale}/r/{org.rec_a.id}", {"progress": "50"},
                            csrf_from=f"/o/{fresh}")
     assert res.status_code == 403 and _rec("DINSOS-01").progress == 0
@@ -166,7 +166,7 @@ def test_a_sign_in_link_works_once_and_for_thirty_minutes(org, client):
     # The same link again, even from another browser: refused.
     other = _raw_client()
     res = other.post_form(path)
-    assert res.status_code == 403 and "already been used" in res.text
+    assert res.status_code == 403 and "sudah dipakai" in res.text  # Indonesian by default
     assert other.get("/kelola/rekomendasi", follow_redirects=False).status_code == 303
     # Eight clicks on one fresh link at the same moment: one signs in, seven are refused.
     path = _path(login_url(org.leader.email, "http://testserver"))
@@ -185,7 +185,7 @@ def test_a_sign_in_link_works_once_and_for_thirty_minutes(org, client):
     claims = {"e": org.admin.email, "n": nonce}
     old = _signed_at(LOGIN_SALT, claims, time.time() - LOGIN_MAX_AGE - 60)
     res = other.post_form(f"/masuk/{old}")
-    assert res.status_code == 403 and "expired" in res.text
+    assert res.status_code == 403 and "kedaluwarsa" in res.text
     recent = _signed_at(LOGIN_SALT, claims, time.time() - LOGIN_MAX_AGE + 60)
     assert other.post_form(f"/masuk/{recent}").status_code == 303
 
@@ -738,7 +738,8 @@ def test_very_long_values_are_shown_or_refused_never_an_error(org, client_for, m
     c = client_for(org.planner_a)
     assert long_text[:5000] in html.unescape(c.get("/kelola/rekomendasi").text)
     url = f"/kelola/forum/{org.forum_a.id}"
-    res = c.post_form(f"{url}/rekomendasi", {"text": "x" * 5001, "owner": org.owner_a.email,
+    # itemrules.TEXT_MAX: the form's limit is the import's
+    res = c.post_form(f"{url}/rekomendasi", {"text": "x" * 10_001, "owner": org.owner_a.email,
                                              "deadline": "+5 hk"}, csrf_from=url)
     assert res.status_code == 422
     res = c.post_form("/kelola/forum/baru", {"title": "t" * 20_000, "held_on": "2026-02-02",
@@ -867,7 +868,7 @@ def test_an_import_file_over_its_cap_is_refused(org, client_for):
     res = client_for(org.admin).post_form("/kelola/impor",
                                           files=[("files", ("besar.csv", body, "text/csv"))],
                                           csrf_from="/kelola/impor")
-    assert res.status_code == 422 and "larger than" in res.text
+    assert res.status_code == 422 and "lebih besar dari" in res.text
 
 
 def test_exports_never_hand_a_spreadsheet_a_formula(org, make, client_for):
@@ -968,7 +969,7 @@ GETS = """
 /kelola/forum                   in   403  403  ok   ok   ok   ok   ok
 /kelola/forum/baru              in   403  403  ok   ok   ok   403  403
 /kelola/forum/{forum}           in   403  403  ok   ok   403  ok   403
-/kelola/impor                   in   403  403  ok   ok   ok   403  403
+/kelola/impor                   in   403  403  403  ok   403  403  403
 /pimpinan                       in   403  403  ok   ok   ok   ok   ok
 /pimpinan/grafik.png            in   403  403  ok   ok   ok   ok   ok
 /saya                           in   ok   ok   ok   ok   ok   ok   ok
@@ -1064,3 +1065,103 @@ def test_owner_links_act_only_for_their_holders_items(org, client, tmp_path):
         assert res.status_code == report, (holder, item)
         assert (_snapshot() == before) == (report != 303), (holder, item)
         assert client.get(f"{link}/bukti/{stored[item]}").status_code == evidence, holder
+
+
+# ---------------------------------------------------------------- the import stays in its tree
+
+
+def _other_org(make):  # type: ignore[no-untyped-def]
+    top = make.unit(code="PEMKOT", name="Pemerintah Kota")
+    planner = make.person(email="admin@pemkot.go.id", unit=top, roles="planner")
+    owner = make.person(email="pic@pemkot.go.id", unit=top)
+    forum = make.forum(unit=top, title="FKP Pemkot 2026")
+    make.rec(owner=owner, forum=forum, ref="PEMKOT-01", text="Rahasia kota")
+    return top, planner
+
+
+def _upload(c: WebClient, name: str, body: str):  # type: ignore[no-untyped-def]
+    return c.post_form("/kelola/impor", files=[("files", (name, body.encode(), "text/csv"))],
+                       csrf_from="/kelola/impor")
+
+
+def test_a_web_import_cannot_move_its_planner_into_another_organisation(org, client_for,
+                                                                         make, tmp_path):
+    import html as html_mod
+
+    _other_org(make)
+    c = client_for(org.admin)
+    res = _upload(c, "people.csv", f"email,name,unit,role\n{org.admin.email},Admin,PEMKOT,"
+                  "planner\n")
+    assert res.status_code == 422
+    assert "people.csv:2: unit: unit 'PEMKOT' is outside your organisation" in \
+        html_mod.unescape(res.text)
+    assert "PEMKOT-01" not in c.get("/kelola/rekomendasi").text
+    with session() as s:
+        assert s.get(Person, org.admin.id).unit_id == org.root.id
+    # Every other way to reach the other organisation, refused row by row.
+    attempts = {
+        "units.csv": ("code,name,parent\nPEMKOT,Pemerintah Kota,PEMKAB\n"
+                      "BARU,Unit Baru,PEMKOT\nLEPAS,Unit Lepas,\n",
+                      ["units.csv:2: code:", "units.csv:3: parent:", "units.csv:4: parent:"]),
+        "people.csv": ("email,name,unit,role,supervisor\nadmin@pemkot.go.id,Diambil,PEMKAB,"
+                       "owner,\nbaru@pemkab.go.id,Baru,DINSOS,owner,pic@pemkot.go.id\n",
+                       ["people.csv:2: email:", "people.csv:3: supervisor:"]),
+        "recommendations.csv": (
+            "ref,forum,forum_date,unit,text,owner,deadline\n"
+            "PEMKOT-01,FKP Dinas Sosial 2026,2026-01-12,DINSOS,Ditimpa,pic@dinsos.go.id,+5 hk\n"
+            "X-2,FKP Pemkot 2026,2026-01-12,DINSOS,Masuk forum kota,pic@dinsos.go.id,+5 hk\n"
+            "X-3,FKP Baru,2026-01-12,PEMKOT,Untuk kota,pic@pemkot.go.id,+5 hk\n",
+            ["recommendations.csv:2: ref:", "recommendations.csv:3: forum:",
+             "recommendations.csv:4: unit:"]),
+    }
+    for name, (body, expected) in attempts.items():
+        res = _upload(c, name, body)
+        shown = html_mod.unescape(res.text)
+        assert res.status_code == 422, name
+        for line in expected:
+            assert line in shown, (line, shown[-3000:])
+    with session() as s:
+        rec = s.execute(sa.select(Recommendation).where(
+            Recommendation.ref == "PEMKOT-01")).scalar_one()
+        assert rec.text == "Rahasia kota"
+        assert s.execute(sa.select(Person).where(
+            Person.email == "admin@pemkot.go.id")).scalar_one().name != "Diambil"
+    # The administrator at the server still imports anywhere.
+    from tindak.importer import import_files
+
+    path = tmp_path / "people.csv"
+    path.write_text(f"email,name,unit,role\n{org.admin.email},Admin,PEMKOT,planner\n")
+    import_files([path])
+    with session() as s:
+        assert s.get(Person, org.admin.id).unit_id != org.root.id
+
+
+# ---------------------------------------------------------------- forwarded headers, real server
+
+
+def _sign_in_burst(url: str, n: int) -> list[int]:
+    """n sign-in requests from 127.0.0.1, each claiming another client in X-Forwarded-For."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=30) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/masuk").text).group(1)  # type: ignore[union-attr]
+        return [c.post("/masuk", data={"csrf": token, "email": f"u{i}@example.go.id"},
+                       headers={"x-forwarded-for": f"192.0.2.{i}"}).status_code
+                for i in range(n)]
+
+
+def test_tindak_web_ignores_forwarded_for_unless_the_proxy_is_configured(org, web_process,
+                                                                         settings_env):
+    web = web_process()  # no TINDAK_TRUSTED_PROXIES: the header is the client's word only
+    assert _sign_in_burst(web.url, 21) == [200] * 20 + [429]
+    settings_env(TRUSTED_PROXIES="127.0.0.1")  # a proxy on this machine, named
+    web = web_process()
+    assert _sign_in_burst(web.url, 21) == [200] * 21  # each client behind it counted apart
+
+
+def test_a_trusted_proxy_setting_that_is_not_an_address_is_refused(settings_env):
+    from tindak.errors import ConfigError
+
+    settings_env(TRUSTED_PROXIES="127.0.0.1, proxy.example")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES.*proxy.example"):
+        get_settings()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import sqlite3
 import threading
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 
@@ -380,3 +383,100 @@ def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_setting
     unknown = {row(i).message_id for i, s in st.items() if s == "unknown"}
     assert {row(i).message_id for i, s in st.items() if s == "sent"} <= set(ids)
     assert len(unknown - set(ids)) <= 1  # at most the one cut off in flight was not taken
+
+
+# ---------------------------------------------------------------- per recipient (RFC 5321 §4.5.4)
+
+
+def test_a_to_refused_for_now_is_retried_alone_and_the_cc_never_gets_it_twice(smtp_settings):
+    (oid,) = queue(1, recipient="full@example.go.id", cc="atasan@example.go.id")
+    smtp_settings.temp_refuse.add("full@example.go.id")
+    first = delivery.deliver()
+    assert [r.rcpt_tos for r in smtp_settings.received] == [("atasan@example.go.id",)]
+    assert (first.sent, first.failed, first.partly_sent) == (0, 1, 1)
+    assert row(oid).status == "failed"
+    assert "full@example.go.id: 452" in first.errors[0]
+    smtp_settings.temp_refuse.clear()
+    second = delivery.deliver()
+    assert (second.sent, second.failed) == (1, 0)
+    assert [r.rcpt_tos for r in smtp_settings.received] == [
+        ("atasan@example.go.id",), ("full@example.go.id",)]
+    # The same message (one Message-ID), its headers still naming both.
+    assert len(set(smtp_settings.message_ids())) == 1
+    assert smtp_settings.messages[1]["Cc"] == "atasan@example.go.id"
+    assert row(oid).status == "sent" and delivery.deliver().sent == 0
+
+
+def test_a_recipient_refused_for_now_until_max_attempts_ends_dead(smtp_settings, settings_env):
+    settings_env(MAX_ATTEMPTS=2)
+    (oid,) = queue(1, recipient="owner@example.go.id", cc="full@example.go.id")
+    smtp_settings.temp_refuse.add("full@example.go.id")
+    delivery.deliver()
+    assert delivery.deliver().dead == 1 and row(oid).status == "dead"
+    assert [r.rcpt_tos for r in smtp_settings.received] == [("owner@example.go.id",)]
+    assert "452" in row(oid).last_error
+
+
+def test_a_permanently_refused_cc_is_shown_per_recipient_and_not_retried_by_itself(
+        smtp_settings, tindak):
+    (oid,) = queue(1, recipient="owner@example.go.id", cc="nobody@example.go.id")
+    smtp_settings.refuse.add("nobody@example.go.id")
+    report = delivery.deliver()
+    assert (report.sent, report.dead, report.partly_sent) == (0, 1, 1)
+    assert row(oid).status == "dead"
+    assert delivery.deliver().sent == 0 and len(smtp_settings.received) == 1
+    out = tindak("outbox", "list")
+    assert out.returncode == 0, out.stderr
+    assert "owner@example.go.id: accepted" in out.stdout
+    assert "nobody@example.go.id: refused 550 5.1.1 No such user here" in out.stdout
+    [listed] = delivery.list_outbox("dead")
+    assert {(r["address"], r["state"]) for r in listed["recipients"]} == {
+        ("owner@example.go.id", "accepted"), ("nobody@example.go.id", "refused")}
+    # Once the address exists, a retry goes to it alone.
+    smtp_settings.refuse.clear()
+    delivery.retry(oid)
+    assert delivery.deliver().sent == 1 and row(oid).status == "sent"
+    assert [r.rcpt_tos for r in smtp_settings.received] == [
+        ("owner@example.go.id",), ("nobody@example.go.id",)]
+
+
+# ---------------------------------------------------------------- a run tells what happened
+
+
+@pytest.mark.skipif(bool(os.environ.get("TINDAK_TEST_DATABASE_URL")),
+                    reason="SQLite's busy timeout; PostgreSQL waits for a lock without one")
+def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
+        smtp_settings, monkeypatch):
+    import models.db
+    from tindak.flowrun import describe
+
+    monkeypatch.setattr(models.db, "BUSY_TIMEOUT_MS", 300)  # the same failure, sooner
+    models.db.dispose_engines()
+    queue(21)
+    path = get_engine().url.database
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def lock_after_six(n: int) -> None:
+        if n == 6:  # another writer takes the lock while the 6th message is answered
+            holder.execute("BEGIN IMMEDIATE")
+
+    smtp_settings.before_reply = lock_after_six
+    try:
+        report = delivery.deliver()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(smtp_settings.received) == 6
+    assert (report.sent, report.unmarked, report.in_flight_left, report.pending_left) == (
+        6, 6, 21, 0)
+    assert report.stopped and not report.ok
+    assert any("database is locked" in e for e in report.errors)
+    lines = describe({"delivery": asdict(report)})[0]
+    assert lines[0].startswith("delivered: 6 sent")
+    assert "21 still claimed (the next run recovers them)" in lines[1]
+    assert "6 handled but not recorded" in lines[1]
+    # The next run after the lease: the 15 untouched go out, the 6 sent are never resent.
+    later = delivery.deliver(now=datetime.now(UTC) + timedelta(hours=1))
+    assert (later.sent, later.unknown, later.in_flight_left) == (15, 6, 0)
+    ids = smtp_settings.message_ids()
+    assert len(ids) == 21 and len(set(ids)) == 21

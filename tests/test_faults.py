@@ -49,7 +49,8 @@ def fault_smtp() -> Iterator[FaultSink]:
 def smtp_env(fault_smtp: FaultSink, settings_env, db_url: str, home: Path):  # type: ignore[no-untyped-def]
     """This process and its children point at `fault_smtp`; returns child_env(**more)."""
     common = dict(SMTP_HOST=fault_smtp.host, SMTP_PORT=fault_smtp.port, SMTP_SECURITY="none",
-                  SMTP_TIMEOUT=5, MAIL_FROM=MAIL_FROM, DELIVERY_LEASE_SECONDS=1)
+                  SMTP_TIMEOUT=5, MAIL_FROM=MAIL_FROM, DELIVERY_LEASE_SECONDS=1,
+                  LANGUAGE="en")  # the CLI's English words, which these tests read
     settings_env(**common)
     get_engine()  # the schema exists before any child opens the database
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
-
-import pytest
 
 from tindak.cli import main
 
@@ -60,7 +54,7 @@ def test_weekly_digest_flow_sends_each_leader_a_chart(flows, make, smtp_settings
 
 def test_cli_run_daily_says_what_was_sent_and_refuses_a_bad_date(
         flows, make, smtp_settings, settings_env, capsys):
-    settings_env(DELIVERY_RETRIES=0)
+    settings_env(DELIVERY_RETRIES=0, LANGUAGE="en")  # the CLI's English words
     team(make)
     assert main(["run", "daily", "--as-of", "2026-03-09"]) == 0
     out = capsys.readouterr().out
@@ -81,20 +75,35 @@ def test_cli_run_daily_exits_non_zero_when_the_server_is_down(flows, make, smtp_
     assert "not delivered" in captured.err and "Traceback" not in captured.err
 
 
-@pytest.mark.slow
-def test_demo_runs_from_a_fresh_folder(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TINDAK_", "PREFECT_"))}
-    env["TINDAK_HOME"] = str(tmp_path / "home")
-    demo = tmp_path / "demo"
-    out = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo)],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "Traceback" not in out.stderr
-    assert "The SMTP server received" in out.stdout
-    emls = sorted((demo / "mail").glob("*.eml"))
-    assert len(emls) >= 10
-    assert "0 failed" in out.stdout and "0 unknown" in out.stdout
-    again = subprocess.run([sys.executable, "-m", "tindak.cli", "demo", "--dir", str(demo)],
-                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert again.returncode == 1 and "not empty" in again.stderr
+
+def test_digest_run_leaves_its_story_in_prefect(flows, make, smtp_settings):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    head, _ = team(make)
+    state = flows.digest(as_of=MONDAY, return_state=True)
+    assert state.is_completed()
+    assert state.message == ("digests: 1 queued for 1 leader(s), 0 already queued this week; "
+                             "delivered: 1 sent, 0 failed (will retry), 0 unknown, "
+                             "0 still queued")
+    assert state.result()["messages"] == 1  # callers still get the summary
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    assert [a.key for a in arts] == ["weekly-digest-all"]
+    assert f"| sent | digest | {head.email} |" in arts[0].data
+
+
+def test_a_runs_story_shows_markup_as_text_and_the_escalations_nobody_got(home):
+    from tindak.flowrun import describe, story
+
+    summary = {"items": 3, "notices": 3, "unaddressed": 2, "unaddressed_refs": ["A-1", "B_2"],
+               "messages": 1, "by_kind": {"reminder": 1},
+               "delivery": {"mode": "smtp", "failed": 1, "errors": [
+                   "outbox 1 (a@b.go.id): 550 <script>x</script> | **bold** [y](http://e)"]}}
+    lines, ok = describe(summary)
+    assert not ok and "  A-1, B_2" in lines
+    md = story(summary, "Daily follow-up 2026-03-09")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert r"\*\*bold\*\* \[y\](http://e)" in md and r" \| " in md and r"B\_2" in md

@@ -336,7 +336,9 @@ def test_the_import_command_never_prints_a_traceback(base: Path, file, capsys):
         return
     assert code == 1 and checksum() == before
     *errors, last = err.rstrip("\n").split("\n")
-    assert re.fullmatch(r"error: import refused: \d+ error\(s\), nothing was written", last), err
+    # The CLI speaks Indonesian by default (TINDAK_LANGUAGE).
+    assert re.fullmatch(r"kesalahan: impor ditolak: \d+ kesalahan, tidak ada yang ditulis",
+                        last), err
     assert errors, err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -49,11 +50,11 @@ def test_cancel_a_cuti_bersama(home, planner):
 
 def test_adding_back_a_cancelled_holiday_removes_the_cancellation(home, planner):
     cancel_holiday(date(2026, 12, 24), by=planner)
-    line = add_holiday(date(2026, 12, 24), "Natal", by=planner)
+    line = str(add_holiday(date(2026, 12, 24), "Natal", by=planner))
     assert "cancellation was removed" in line
     assert not calendar().is_working_day(date(2026, 12, 24))
     add_holiday(date(2026, 11, 26), "HUT", by=planner)
-    assert "removed the added holiday" in cancel_holiday(date(2026, 11, 26), by=planner)
+    assert "removed the added holiday" in str(cancel_holiday(date(2026, 11, 26), by=planner))
     with session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(HolidayOverride)).scalar() == 0
         actions = s.execute(sa.select(AuditRecord.action, AuditRecord.entity_key)
@@ -80,27 +81,46 @@ def test_refusals(home, planner, make):
         assert s.execute(sa.select(sa.func.count()).select_from(HolidayOverride)).scalar() == 0
 
 
-def test_cli_holidays(home, planner, capsys):
+def _cells(lines):
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
+
+
+def test_cli_holidays(home, planner, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["holidays", "add", "26/11/2026", "Cuti bersama HUT Kabupaten",
                  "--by", planner]) == 0
     assert capsys.readouterr().out == (
-        "added 2026-11-26 (Cuti bersama HUT Kabupaten) as a holiday\n")
+        "2026-11-26 (Cuti bersama HUT Kabupaten) ditambahkan sebagai hari libur\n")
     assert main(["holidays", "cancel", "2026-03-20", "--by", planner]) == 0
     capsys.readouterr()
     assert main(["holidays", "list", "--year", "2026"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "2026-03-20  Jum  cancelled  Cuti Bersama Hari Raya Idul Fitri  " \
-           f"({planner})" in out
-    assert f"2026-11-26  Kam  added      Cuti bersama HUT Kabupaten  ({planner})" in out
-    assert out[-1] == "(26 holidays in 2026)"  # 25 national (one cancelled) and 1 added
+    rows = _cells(out)
+    assert rows[0] == ["TANGGAL", "HARI", "SUMBER", "NAMA", "OLEH"]
+    assert ["2026-03-20", "Jum", "dibatalkan", "Cuti Bersama Hari Raya Idul Fitri",
+            planner] in rows
+    assert ["2026-11-26", "Kam", "ditambahkan", "Cuti bersama HUT Kabupaten", planner] in rows
+    assert out[-1] == "(26 hari libur pada 2026)"  # 25 national (one cancelled) and 1 added
+
+
+def test_cli_holidays_in_english(home, planner, capsys, settings_env, monkeypatch):
+    settings_env(LANGUAGE="en")
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["holidays", "add", "26/11/2026", "HUT Kabupaten", "--by", planner]) == 0
+    assert capsys.readouterr().out == "added 2026-11-26 (HUT Kabupaten) as a holiday\n"
+    assert main(["holidays", "list", "--year", "2026"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert ["2026-11-26", "Thu", "added", "HUT Kabupaten", planner] in _cells(out)
+    assert out[-1] == "(26 holiday(s) in 2026)"
 
 
 def test_cli_holidays_refusals_are_one_line(home, planner, capsys):
     assert main(["holidays", "add", "2026-08-17", "Lagi", "--by", planner]) == 1
     err = capsys.readouterr().err
-    assert err == "error: 2026-08-17 is already a holiday (Hari Kemerdekaan Republik " \
+    assert err == "kesalahan: 2026-08-17 sudah hari libur (Hari Kemerdekaan Republik " \
                   "Indonesia)\n"
     assert main(["holidays", "cancel", "31/02/2026", "--by", planner]) == 1
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["holidays", "add", "2026-11-26", "HUT", "--by", "x@example.go.id"]) == 1
-    assert capsys.readouterr().err == "error: no person with email 'x@example.go.id'\n"
+    assert capsys.readouterr().err == "kesalahan: tidak ada orang dengan surel " \
+                                      "'x@example.go.id'\n"

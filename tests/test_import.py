@@ -443,7 +443,8 @@ def test_missing_file_and_other_formats(home):
 # --- the command line ------------------------------------------------------------------------
 
 
-def test_cli_import_prints_counts(home, capsys):
+def test_cli_import_prints_counts(home, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     paths = [*base(), write("recs.csv", [REC_HEAD, rec()])]
     assert main(["import", *map(str, paths)]) == 0
     out = capsys.readouterr()
@@ -456,7 +457,8 @@ def test_cli_import_prints_counts(home, capsys):
     assert out.err == ""
 
 
-def test_cli_refusal_lists_errors_on_stderr_without_traceback(home, capsys):
+def test_cli_refusal_lists_errors_on_stderr_without_traceback(home, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     paths = [*base(), write("recs.csv", [REC_HEAD, rec(owner="x@x.example.go.id"),
                                          rec("DS-02", deadline="2026-01-01")])]
     assert main(["import", *map(str, paths)]) == 1
@@ -471,7 +473,8 @@ def test_cli_refusal_lists_errors_on_stderr_without_traceback(home, capsys):
     assert "Traceback" not in out.err
 
 
-def test_cli_dry_run_and_by(home, capsys):
+def test_cli_dry_run_and_by(home, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     paths = [*base(), write("recs.csv", [REC_HEAD, rec()])]
     assert main(["import", "--dry-run", *map(str, paths)]) == 0
     assert "nothing was written" in capsys.readouterr().out
@@ -498,7 +501,8 @@ def test_hk_beyond_a_year_is_refused(home):
     assert where(refused_rows(rec(deadline="+300 hk"))) == ["recs.csv:2: deadline"]
 
 
-def test_cli_names_the_file_as_typed(home, capsys):
+def test_cli_names_the_file_as_typed(home, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     base()
     write("recs.csv", [REC_HEAD, rec(text="")])
     assert main(["import", "./units.csv", "./people.csv", "./recs.csv"]) == 1

@@ -165,7 +165,8 @@ def test_a_first_import_that_fails_half_way_writes_no_unit_person_or_forum(home,
 
 
 def test_errors_beyond_those_listed_are_counted_and_listed_in_file_order(home, monkeypatch,
-                                                                         capsys):
+                                                                         capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English wording; Indonesian is tested in test_cli_words
     monkeypatch.setattr(importer, "MAX_ERRORS", 3)
     # The units file is read first (whatever the order given) but listed after recs.csv.
     write("units.csv", [*UNITS, *[(f"X-{i}", "", "", "") for i in range(8)]])

@@ -36,3 +36,32 @@ def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
     assert msg["Message-ID"] == "<1@tindak.test>"
     assert "Ada 1 rekomendasi." in msg.get_body(("plain",)).get_content()
 
+
+
+def test_a_database_of_0002_gains_per_recipient_state_and_its_queue_still_delivers(
+        home, smtp_settings):
+    from tindak import delivery
+
+    engine = sa.create_engine(get_settings().db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002")
+        conn.execute(sa.text(
+            "INSERT INTO outbox (id, key, kind, on_date, recipient, cc, subject, message_id, "
+            "status, attempts, created_at) VALUES (1, 'k1', 'escalation', '2026-03-09', "
+            "'full@example.go.id', 'atasan@example.go.id', 'Eskalasi', '<1@tindak.test>', "
+            "'pending', 0, '2026-03-09 00:30:00')"))
+        conn.execute(sa.text(
+            "INSERT INTO outbox_body (outbox_id, body_text, body_html, attachments) VALUES "
+            "(1, 'Yth. Atasan', '<p>Yth. Atasan</p>', '[]')"))
+    engine.dispose()
+    dispose_engines()
+
+    get_engine()  # the first command on the old database upgrades it
+    with session() as s:
+        assert "outbox_recipient" in sa.inspect(s.connection()).get_table_names()
+    smtp_settings.temp_refuse.add("full@example.go.id")
+    assert delivery.deliver().partly_sent == 1
+    smtp_settings.temp_refuse.clear()
+    assert delivery.deliver().sent == 1
+    assert [r.rcpt_tos for r in smtp_settings.received] == [
+        ("atasan@example.go.id",), ("full@example.go.id",)]

@@ -81,3 +81,64 @@ def test_overdue_is_judged_in_the_units_timezone(make):
     rows = {r["ref"]: r for r in recs.list_recs(now=now)}
     assert rows["A"]["overdue"] is False
     assert rows["B"]["overdue"] is True and rows["B"]["days_overdue"] == 1
+
+
+def test_nobody_verifies_a_report_of_done_they_made(make):
+    """SPEC §7: a planner who reported an item done (for its owner) may not accept it too;
+    another planner of the tree does, and the item is left as it was meanwhile."""
+    unit = make.unit()
+    reporter = make.person(unit=unit, roles="planner")
+    other = make.person(unit=unit, roles="planner")
+    rec = make.rec(owner=make.person(unit=unit))
+    recs.update_rec(rec.ref, by=reporter.email, progress=100, note="SOP signed")
+    for reject in (False, True):
+        with pytest.raises(Forbidden, match="reported .* done and may not verify it"):
+            recs.verify_rec(rec.ref, by=reporter.email, reject=reject, note="x")
+    assert next(recs.list_recs())["status"] == "awaiting_verification"
+    assert [h["kind"] for h in recs.history(rec.ref)] == ["report"]
+    assert recs.verify_rec(rec.ref, by=other.email)["status"] == "completed"
+
+
+def test_an_owner_who_is_a_planner_needs_another_planner(make):
+    unit = make.unit()
+    owner_planner = make.person(unit=unit, roles="owner;planner")
+    top = make.person(unit=make.unit(), roles="planner")  # a planner of another tree
+    rec = make.rec(owner=owner_planner)
+    recs.update_rec(rec.ref, by=owner_planner.email, progress=100)
+    with pytest.raises(Forbidden, match="may not verify it"):
+        recs.verify_rec(rec.ref, by=owner_planner.email)
+    with pytest.raises(Forbidden, match="only a planner of its unit"):
+        recs.verify_rec(rec.ref, by=top.email)
+    colleague = make.person(unit=unit, roles="planner")
+    # Even when a colleague reported it done, the owner does not verify their own item.
+    recs.verify_rec(rec.ref, by=colleague.email, reject=True, note="no photo")
+    recs.update_rec(rec.ref, by=colleague.email, progress=100)
+    with pytest.raises(Forbidden, match="is an item of"):
+        recs.verify_rec(rec.ref, by=owner_planner.email)
+    assert next(recs.list_recs())["status"] == "awaiting_verification"
+
+
+def test_the_refusal_reads_in_indonesian(make):
+    from tindak.i18n import error_text
+
+    unit = make.unit()
+    planner = make.person(unit=unit, roles="planner")
+    rec = make.rec(owner=make.person(unit=unit))
+    recs.update_rec(rec.ref, by=planner.email, progress=100)
+    with pytest.raises(Forbidden) as exc:
+        recs.verify_rec(rec.ref, by=planner.email)
+    assert "perencana lain" in error_text(exc.value, "id")
+
+
+def test_the_cli_refuses_a_reporter_verifying_in_one_line(make, capsys):
+    from tindak.cli import main
+
+    unit = make.unit()
+    planner = make.person(unit=unit, roles="planner")
+    rec = make.rec(owner=make.person(unit=unit))
+    assert main(["recs", "update", rec.ref, "--by", planner.email, "--progress", "100"]) == 0
+    capsys.readouterr()
+    assert main(["recs", "verify", rec.ref, "--by", planner.email]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "may not verify it too" in err[0]
+    assert next(recs.list_recs())["status"] == "awaiting_verification"

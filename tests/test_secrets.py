@@ -110,7 +110,7 @@ def team(make: Any) -> None:
 
 def prefect_records() -> str:
     """Everything the Prefect API keeps about runs: flow and task runs (parameters,
-    states, results), their state histories, and every log line."""
+    states, results), their state histories, every log line and every artifact."""
     from prefect.client.orchestration import get_client
     from prefect.logging.handlers import APILogHandler
 
@@ -129,6 +129,7 @@ def prefect_records() -> str:
         while logs := client.read_logs(limit=200, offset=offset):
             out += [log.model_dump_json() for log in logs]
             offset += len(logs)
+        out += [a.model_dump_json() for a in client.read_artifacts()]  # each run's story
     text = "\n".join(out)
     assert "daily-follow-up" in text or "daily-" in text  # we did read this session's runs
     return text
@@ -183,7 +184,8 @@ def test_eml_files_and_the_outbox_hold_no_secret(flows, make, settings_env, debu
 
 
 def test_a_refused_login_says_so_in_one_line_without_the_password(
-        flows, make, relay, debug_logs, capsys):
+        flows, make, relay, debug_logs, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     relay.password = "the-server-expects-another-one"
     team(make)
     assert main(["run", "daily", "--as-of", "2026-03-09"]) == 1

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import date
@@ -73,15 +77,36 @@ def test_serve_schedules_both_flows_per_timezone_runs_them_and_stops_cleanly(
         assert (sched["cron"], sched["timezone"]) == ("0 7 * * 1", "Asia/Jakarta")
         assert by_name["daily-wib"]["parameters"] == {"timezones": ["Asia/Jakarta"]}
 
-        run = api(url, f"/deployments/{by_name['daily-wib']['id']}/create_flow_run",
-                  {"parameters": {"as_of": "2026-03-09", "timezones": ["Asia/Jakarta"]}})
+        # What a Prefect user does: the command `tindak serve` printed, with a date.
+        out = (tmp_path / "serve.log").read_text()
+        command = next(line.strip() for line in out.splitlines()
+                       if "prefect deployment run" in line)
+        assert command == (f"PREFECT_API_URL={url} prefect deployment run "
+                           "'daily-follow-up/daily-wib' --param as_of=YYYY-MM-DD")
+        args = shlex.split(command.replace("YYYY-MM-DD", "2026-03-09"))
+        prefect_cli = str(Path(sys.executable).with_name("prefect"))
+        started = subprocess.run([prefect_cli, *args[2:]], capture_output=True, text=True,
+                                 timeout=120, env={**env, "PREFECT_API_URL": url})
+        assert started.returncode == 0, started.stdout + started.stderr
+        run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1]  # type: ignore[index]
         state = wait_for(
-            lambda: (s := api(url, f"/flow_runs/{run['id']}")["state"]["type"])
+            lambda: (s := api(url, f"/flow_runs/{run_id}")["state"]["type"])
             in ("COMPLETED", "FAILED", "CRASHED") and s, 120, "the flow run")
         assert state == "COMPLETED"
         emls = list((home / "outbox").glob("*.eml"))
         assert len(emls) == 1  # the WIB owner's reminder; WITA units were not in this run
         assert "LATE" in emls[0].read_text()
+
+        # `tindak run` finds this server (no PREFECT_API_URL given) and runs on it.
+        assert (home / "prefect" / "server.json").exists()
+        ran = subprocess.run([sys.executable, "-m", "tindak.cli", "run", "daily", "--as-of",
+                              "2026-03-10"], env=env, capture_output=True, text=True,
+                             timeout=300, cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        run_url = re.search(r"Prefect flow run: (\S+)", ran.stdout)[1]  # type: ignore[index]
+        assert run_url.startswith(f"http://127.0.0.1:{port}/runs/flow-run/")
+        seen = api(url, f"/flow_runs/{run_url.rsplit('/', 1)[1]}")
+        assert seen["name"] == "daily-2026-03-10" and seen["state"]["type"] == "COMPLETED"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -96,3 +121,37 @@ def test_serve_schedules_both_flows_per_timezone_runs_them_and_stops_cleanly(
     assert "stopped: scheduler and Prefect server" in out
     with pytest.raises(OSError):  # the server is gone too
         urllib.request.urlopen(f"{url}/health", timeout=2)
+    assert not (home / "prefect" / "server.json").exists()  # later runs start their own
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_run_uses_a_running_serve_and_falls_back_when_it_is_gone(home: Path, monkeypatch):
+    from tindak import runtime
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    prefect_home = home / "prefect"
+    prefect_home.mkdir()
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        runtime.announce_server(prefect_home, url)
+        assert runtime.running_server(prefect_home) == url
+        server.shutdown()
+    assert runtime.running_server(prefect_home) is None  # no answer: ephemeral, file kept
+    assert (prefect_home / "server.json").exists()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (prefect_home / "server.json").write_text(json.dumps({"api_url": url, "pid": gone.pid}))
+    assert runtime.running_server(prefect_home) is None  # a killed serve's file is removed
+    assert not (prefect_home / "server.json").exists()
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
+    assert runtime.configure_prefect(find_server=True) == "http://prefect.example:4200/api"

@@ -76,7 +76,8 @@ def test_template_refuses_an_existing_file_or_another_suffix(home):
         write_template(Path("impor.csv"))
 
 
-def test_cli_template(home, capsys):
+def test_cli_template(home, capsys, settings_env):
+    settings_env(LANGUAGE="en")  # the English words of the CLI
     assert main(["template", "baru.xlsx"]) == 0
     assert "tindak import baru.xlsx" in capsys.readouterr().out
     assert main(["template", "baru.xlsx"]) == 1

@@ -32,13 +32,13 @@ def test_login_link_command_prints_a_link_that_signs_in_once(org, client, capsys
     assert res.status_code == 303 and res.headers["location"] == "/kelola"
     assert client.get("/kelola/rekomendasi").status_code == 200
     again = client.post_form(path)
-    assert again.status_code == 403 and "already been used" in again.text
+    assert again.status_code == 403 and "sudah dipakai" in again.text
     assert client.get(path).status_code == 403
 
 
 def test_login_link_command_refuses_an_unknown_person(home, capsys):
     assert main(["login-link", "nobody@example.go.id"]) == 1
-    assert "no person" in capsys.readouterr().err
+    assert "tidak ada orang" in capsys.readouterr().err
 
 
 def test_a_forged_sign_in_link_is_refused(org, client):
@@ -77,7 +77,8 @@ def test_asking_for_a_link_answers_the_same_whether_or_not_the_email_exists(org,
     assert strip(known, org.admin.email) == strip(unknown, "stranger@example.com")
     rows = _login_rows()
     assert [r.recipient for r in rows] == [org.admin.email]
-    assert rows[0].status == "pending" and "/masuk/" in rows[0].body_text
+    # No SMTP host here: written as an .eml file at once, like a run would.
+    assert rows[0].status == "sent" and rows[0].eml_path and "/masuk/" in rows[0].body_text
     assert "/masuk/" in rows[0].body_html and rows[0].message_id.startswith("<")
     link = next(w for w in rows[0].body_text.split() if "/masuk/" in w)
     assert client.post_form(_path(link)).status_code == 303  # the mailed link works
@@ -173,3 +174,31 @@ def test_the_nonce_is_burnt_in_the_database(org, client):
     with session() as s:
         rows = list(s.execute(sa.select(LoginNonce)).scalars())
     assert len(rows) == 1 and rows[0].used_at is not None
+
+
+def test_a_sign_in_mail_reaches_the_smtp_server_at_once_and_only_once(org, client,
+                                                                     smtp_settings):
+    from tindak import delivery
+
+    res = client.post_form("/masuk", {"email": org.admin.email})
+    assert res.status_code == 200
+    [got] = smtp_settings.wait_for(lambda r: org.admin.email in r.rcpt_tos, timeout=10)
+    assert delivery.deliver().sent == 0  # the next daily run finds nothing left to send
+    assert len(smtp_settings.received) == 1
+    link = next(w for w in got.message.get_body(("plain",)).get_content().split()
+                if "/masuk/" in w)
+    assert client.post_form(_path(link)).status_code == 303
+
+
+def test_a_sign_in_mail_the_server_cannot_take_now_waits_for_the_next_run(org, client,
+                                                                          smtp_settings):
+    from tindak import delivery
+
+    smtp_settings.stop()
+    res = client.post_form("/masuk", {"email": org.admin.email})
+    assert res.status_code == 200 and "tautan masuk sedang dikirim" in res.text
+    [queued] = _login_rows()
+    assert queued.status == "pending" and "cannot use SMTP server" in queued.last_error
+    smtp_settings.start()
+    assert delivery.deliver().sent == 1
+    assert [r.rcpt_tos for r in smtp_settings.received] == [(org.admin.email,)]

@@ -19,7 +19,7 @@ def test_leader_sees_the_digest_numbers_of_their_tree(org, client_for, make):
     assert '<span class="num">1</span> overdue' in text  # honest overdue count
     assert "33%" in text  # one of three completed
     assert "LATE-9" in text and "Dinas Sosial" in text and "Dinas Kependudukan" in text
-    assert 'src="/pimpinan/grafik.png' in text
+    assert 'class="bars"' in text and 'class="seg s-completed w-' in text  # drawn by the page
 
 
 def test_the_dashboard_chart_is_a_png_for_the_tree(org, client_for):
@@ -40,3 +40,17 @@ def test_owners_and_visitors_do_not_get_the_dashboard(org, client_for, client):
     assert client_for(org.owner_a).get("/pimpinan/grafik.png").status_code == 403
     assert client.get("/pimpinan", follow_redirects=False).status_code == 303
     assert client.get("/pimpinan/grafik.png", follow_redirects=False).status_code == 303
+
+
+def test_completed_this_week_includes_what_was_verified_today(org, client_for, make):
+    from datetime import UTC, datetime, timedelta
+
+    old = make.rec(owner=org.owner_b, forum=org.forum_b, ref="OLD-1", text="Selesai lama")
+    for ref, when in (("DINSOS-01", None), (old.ref, datetime.now(UTC) - timedelta(days=8))):
+        recs.update_rec(ref, org.owner_a.email if ref == "DINSOS-01" else org.owner_b.email,
+                        progress=100, at=when)
+        recs.verify_rec(ref, org.admin.email, at=when)
+    text = client_for(org.leader).get("/pimpinan?lang=en").text
+    done = text.split('id="done-h"', 1)[1]
+    assert "DINSOS-01" in done and "Siti Aminah" in done
+    assert "OLD-1" not in done  # verified eight days ago: not this week

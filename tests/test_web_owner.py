@@ -144,7 +144,7 @@ def test_an_evidence_file_of_a_refused_type_writes_nothing(org, client, home):
     res = client.post_form(f"{page}/r/{org.rec_a.id}", {"progress": "50"},
                            files={"evidence": ("run.exe", b"MZ", "application/octet-stream")},
                            csrf_from=page)
-    assert res.status_code == 422 and "not accepted" in res.text
+    assert res.status_code == 422 and "tidak diterima" in res.text  # Indonesian by default
     assert _rec("DINSOS-01").progress == 0
     assert not (home / "files").exists() or not any((home / "files").iterdir())
 
@@ -165,18 +165,22 @@ def test_a_file_just_over_the_evidence_cap_is_refused(org, client, home):
     res = client.post_form(f"{page}/r/{org.rec_a.id}", {"progress": "50"},
                            files={"evidence": ("scan.pdf", big, "application/pdf")},
                            csrf_from=page)
-    assert res.status_code == 422 and "larger than" in res.text
+    assert res.status_code == 422 and "lebih besar dari" in res.text
     assert _rec("DINSOS-01").progress == 0
 
 
 def test_the_status_rules_of_the_cli_hold_on_the_web(org, client):
     page = _page(org.owner_a)
     url = f"{page}/r/{org.rec_a.id}"
-    for data, words in [({"status": "not_actionable"}, "reason"),
-                        ({"status": "completed"}, "verification"),
-                        ({"progress": "140"}, "between 0 and 100"),
-                        ({"progress": "lots"}, "whole number"),
+    # Indonesian by default, and a page names its fields, never a CLI flag (issue 10.6).
+    for data, words in [({"status": "not_actionable"}, "tuliskan alasannya di kolom catatan"),
+                        ({"status": "completed"}, "verifikasi perencana"),
+                        ({"progress": "140"}, "antara 0 dan 100, bukan 140"),
+                        ({"progress": "lots"}, "bilangan bulat"),
                         ({"evidence_url": "javascript:alert(1)"}, "http")]:
         res = client.post_form(url, data, csrf_from=page)
         assert res.status_code == 422 and words in res.text, data
+        assert "--note" not in res.text and "--status" not in res.text
+    res = client.post_form(url + "?lang=en", {"status": "not_actionable"}, csrf_from=page)
+    assert res.status_code == 422 and "give a reason in the note field" in res.text
     assert _rec("DINSOS-01").progress == 0

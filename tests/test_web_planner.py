@@ -207,7 +207,7 @@ def test_a_rejection_needs_a_note_and_sends_the_item_back(org, client_for, tmp_p
     c = client_for(org.planner_a)
     url = f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi"
     res = c.post_form(url, {"decision": "reject"}, csrf_from="/kelola/verifikasi")
-    assert res.status_code == 422 and "reason" in res.text
+    assert res.status_code == 422 and "alasan" in res.text and "--note" not in res.text
     assert _rec("DINSOS-01").status == "awaiting_verification"
     res = c.post_form(url, {"decision": "reject", "note": "Foto tidak jelas"},
                       csrf_from="/kelola/verifikasi")
@@ -291,11 +291,14 @@ def test_import_upload_lists_every_row_error_like_the_cli(org, client_for, tmp_p
     assert main(["import", str(path)]) == 1
     cli_lines = [line.replace(str(path), "rekomendasi.csv")
                  for line in capsys.readouterr().err.splitlines() if ":" in line
-                 and not line.startswith("error:")]
+                 and not line.startswith("kesalahan:")]
     assert cli_lines and all(line.startswith("rekomendasi.csv:") for line in cli_lines)
     import html
 
     shown = html.unescape(res.text)
+    # Indonesian by default on both edges (issue 10.6): the same lines, in the same words.
+    assert "31/02/2026' bukan tanggal yang ada" in shown
+    assert "orang 'nobody@example.go.id' tidak dikenal" in shown
     for line in cli_lines:
         assert line in shown, line
     with session() as s:
@@ -313,3 +316,96 @@ def test_import_upload_refuses_other_file_types_and_sub_unit_planners(org, clien
         "/kelola/impor", files=[("files", ("rekomendasi.csv", body, "text/csv"))],
         csrf_from="/kelola/impor")
     assert res.status_code == 403
+
+
+def test_the_queue_does_not_offer_a_planner_what_they_reported_done(org, client_for):
+    """Segregation of duties on the web: the reporter sees the item set apart, waiting for
+    another planner, with no form; a forged decision is refused; the other planner decides."""
+    recs.update_rec("DINSOS-01", org.planner_a.email, status="awaiting_verification",
+                    note="Loket dibuka, dilaporkan oleh perencana")
+    c = client_for(org.planner_a)
+    page = c.get("/kelola/verifikasi").text
+    waiting = page.split("Menunggu perencana lain", 1)
+    assert len(waiting) == 2 and "DINSOS-01" not in waiting[0]
+    assert "DINSOS-01" in waiting[1] and "Anda yang melaporkannya selesai" in waiting[1]
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" not in page
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" not in c.get(
+        f"/kelola/rekomendasi/{org.rec_a.id}").text
+    res = c.post_form(f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi",
+                      {"decision": "accept"}, csrf_from="/kelola/verifikasi")
+    assert res.status_code == 403 and "perencana lain" in res.text
+    assert _rec("DINSOS-01").status == "awaiting_verification"
+    admin = client_for(org.admin)
+    assert f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi" in admin.get(
+        "/kelola/verifikasi").text
+    res = admin.post_form(f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi",
+                          {"decision": "accept"}, csrf_from="/kelola/verifikasi")
+    assert res.status_code == 303 and _rec("DINSOS-01").status == "completed"
+
+
+def test_history_reads_the_decision_and_the_status_apart(org, client_for):
+    recs.update_rec("DINSOS-01", org.owner_a.email, progress=100)
+    recs.verify_rec("DINSOS-01", org.planner_a.email)
+    page = client_for(org.planner_a).get(f"/kelola/rekomendasi/{org.rec_a.id}").text
+    import html
+    import re
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))  # as the page reads, tags dropped
+    assert re.search(r"memverifikasi:\s+Selesai sesuai rekomendasi", text)
+
+
+# One rule, one place (tindak.itemrules): what the import refuses, the edit form refuses too.
+RULE_CASES = [  # field, value, accepted by both
+    ("owner", "pic@dukcapil.go.id", False),  # a person of a sibling unit's tree
+    ("owner", "admin@pemkab.go.id", True),  # a person of the unit above
+    ("deadline", "+300 hk", False),  # more than a year of working days
+    ("deadline", "+20 hk", True),
+    ("deadline", "2201-01-01", False),  # out of the years accepted
+    ("deadline", "2025-12-31", False),  # before the forum
+    ("category", "Jangka Waktu", True),
+    ("priority", "tinggi", True),
+    ("text", "=HYPERLINK(\"http://x\")", False),
+]
+
+
+def test_the_edit_form_and_the_import_accept_and_refuse_the_same_changes(org, client_for,
+                                                                          tmp_path):
+    from tindak.errors import ImportFailed
+    from tindak.importer import import_files
+
+    base = {"ref": "DINSOS-01", "forum": org.forum_a.title, "forum_date": "2026-01-12",
+            "unit": "DINSOS", "text": "Perjelas prosedur", "category": "prosedur",
+            "owner": org.owner_a.email, "deadline": "2030-06-28", "priority": "normal"}
+    c = client_for(org.admin)
+    url = f"/kelola/rekomendasi/{org.rec_a.id}"
+    for field, value, accepted in RULE_CASES:
+        row = {**base, field: value}
+        path = tmp_path / "recommendations.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            w.writeheader()
+            w.writerow(row)
+        try:
+            import_files([path], dry_run=True)
+            imported = True
+        except ImportFailed:
+            imported = False
+        before = _rec("DINSOS-01")
+        res = c.post_form(url, {k: row[k] for k in ("text", "owner", "deadline", "unit",
+                                                    "category", "priority")}, csrf_from=url)
+        assert (imported, res.status_code == 303) == (accepted, accepted), (field, value)
+        if not accepted:
+            assert res.status_code == 422
+            after = _rec("DINSOS-01")
+            assert (after.owner_id, after.deadline, after.text) == (
+                before.owner_id, before.deadline, before.text)
+
+
+def test_the_import_is_offered_only_to_planners_who_may_import(org, client_for):
+    admin = client_for(org.admin)
+    assert 'href="/kelola/impor"' in admin.get("/kelola/rekomendasi").text
+    assert admin.get("/kelola/impor").status_code == 200
+    sub = client_for(org.planner_a)  # a planner of a unit below the top
+    assert 'href="/kelola/impor"' not in sub.get("/kelola/rekomendasi").text
+    res = sub.get("/kelola/impor")
+    assert res.status_code == 403 and "hanya perencana unit teratas" in res.text

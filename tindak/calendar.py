@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from tindak.errors import InvalidInput
+from tindak.errors import N_, InvalidInput
 
 HK_RULE = re.compile(r"^\s*\+\s*(\d{1,4})\s*hk\s*$", re.IGNORECASE)
 TZ_ABBR = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
@@ -77,6 +77,9 @@ class WorkCalendar:
         return sorted(rows)
 
 
+MAX_HK = 260  # a year of working days; more is surely a typo (the import and the forms)
+
+
 def parse_hk(value: str) -> int | None:
     """The N of a '+N hk' deadline, or None when the text is not of that form."""
     m = HK_RULE.match(value or "")
@@ -114,4 +117,5 @@ def parse_date(value: str) -> date:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise InvalidInput(f"'{value}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    raise InvalidInput(N_("'%(value)s' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
+                       value=value)

@@ -72,9 +72,20 @@ def _rows(per_unit: Sequence[UnitCount], lang: str) -> list[tuple[str, dict[str,
     return rows
 
 
-def _label(name: str, limit: int = 28) -> str:
-    name = " ".join(name.split())
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+def _label(name: str, limit: int = 28, lines: int = 3) -> str:
+    """A unit's name on up to `lines` lines of `limit` characters, broken between words:
+    never cut, unless longer than the lines hold (a bar is 36 px apart: three 8 pt lines)."""
+    import textwrap
+
+    parts = textwrap.wrap(" ".join(name.split()), limit, break_long_words=True) or [""]
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: limit - 1] + "…"
+    return "\n".join(parts)
+
+
+def _longest_line(names: Sequence[str]) -> int:
+    return max(len(line) for name in names for line in name.split("\n"))
 
 
 # How each kind of repeated label is drawn: (horizontal, vertical alignment, colour).
@@ -256,7 +267,7 @@ class _Chart:
                 "Recommendations (% at the end of a bar: completed)"))
             self.lang = lang
         # Fixed margins (not tight_layout): room for the names, and two rows of legend.
-        longest = max(len(name) for name in names)
+        longest = _longest_line(names)
         left = min(0.45, (16 + 6.3 * longest) / (WIDTH_IN * DPI))
         self.fig.subplots_adjust(left=left, right=0.97, top=1 - 0.42 / self.height,
                                  bottom=0.55 / self.height)

@@ -10,22 +10,33 @@ none held across SMTP I/O:
   ('sent' marks are written in small groups: see `_Marks`);
 - a definite refusal marks the row 'failed' (the next run retries it; 'dead' after
   max_attempts); a disconnect while a message is in flight marks it 'unknown' and ends the
-  batch, whose untouched rows go back to 'pending'.
+  batch, whose untouched rows go back to 'pending';
+- per recipient (RFC 5321 §4.5.4): when the server takes a message for some recipients and
+  refuses it for others, each one's fate goes to `outbox_recipient`; a retry goes to the
+  temporarily refused (4xx) alone, a permanent refusal (5xx) is not retried by itself, and
+  the message is 'sent' only once every recipient took it;
+- a run's report tells what happened even when the database fails under it (a lock held
+  by another writer): what the server took is counted, and what stays claimed is said.
+
+`deliver_now(ids)` sends given messages at once (a sign-in link a person waits for),
+claimed the same way, so a concurrent run can never send them twice.
 
 With no SMTP host configured, each message is written as an .eml file instead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import smtplib
+import sqlite3
 import ssl
 import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 import yagmail
 
-from models import Outbox, OutboxBody, OutboxStatus, get_engine
+from models import Outbox, OutboxBody, OutboxRecipient, OutboxStatus, RecipientState, get_engine
 from models.tables import ATTENTION_SQL, IN_FLIGHT_SQL, QUEUED_SQL
 from tindak.errors import DeliveryError, InvalidInput, NotFound
 from tindak.mail import Prepared, prepare
@@ -41,13 +52,23 @@ from tindak.settings import Settings, get_settings
 
 T = Outbox.__table__  # type: ignore[attr-defined]
 B = OutboxBody.__table__  # type: ignore[attr-defined]
+R = OutboxRecipient.__table__  # type: ignore[attr-defined]
 S = OutboxStatus
+RS = RecipientState
 MAX_ERRORS = 50  # lines of errors kept in a report; the rest are counted
 SENT_GROUP = 20  # 'sent' marks written together (see _Marks)
 SENT_GROUP_SECONDS = 1.0
 RETRYABLE = (S.failed.value, S.dead.value, S.unknown.value)
 # Errors found in the row itself (bad address, bad attachment): sending again cannot help.
 BAD_ROW = (DeliveryError, ValueError, KeyError, TypeError, OSError)
+try:
+    import psycopg
+
+    DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, sa.exc.DBAPIError,
+                                                  psycopg.Error)
+except ImportError:  # pragma: no cover - PostgreSQL support not installed
+    DB_ERRORS = (sqlite3.Error, sa.exc.DBAPIError)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,7 +80,10 @@ class DeliveryReport:
     unknown: int = 0
     dead: int = 0
     requeued: int = 0
+    partly_sent: int = 0  # taken for some recipients, refused for others (in failed or dead)
+    unmarked: int = 0  # sent (or tried), but the database refused to record it
     pending_left: int = 0
+    in_flight_left: int = 0  # claimed or sending when the run ended (recovered after the lease)
     eml_written: int = 0
     mode: str = "smtp"  # "smtp" | "eml"
     errors: list[str] = field(default_factory=list)
@@ -75,7 +99,8 @@ class DeliveryReport:
     def merge(self, other: DeliveryReport | None) -> DeliveryReport:
         if other is None:
             return self
-        for name in ("sent", "failed", "unknown", "dead", "requeued", "eml_written"):
+        for name in ("sent", "failed", "unknown", "dead", "requeued", "eml_written",
+                     "partly_sent", "unmarked"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for line in other.errors:
             self.error(line)
@@ -98,7 +123,14 @@ class DeliveryReport:
         for name in ("failed", "dead", "unknown", "requeued"):
             if getattr(self, name):
                 parts.append(f"{getattr(self, name)} {name}")
+        if self.partly_sent:
+            parts.append(f"{self.partly_sent} reached only some recipients")
         parts.append(f"{self.pending_left} still queued")
+        if self.in_flight_left:
+            parts.append(f"{self.in_flight_left} still claimed (the next run recovers them)")
+        if self.unmarked:
+            parts.append(f"{self.unmarked} handled but not recorded (they show as unknown, "
+                         "never resent)")
         if self.unknown:
             parts.append("check `tindak outbox list --status unknown`")
         return ", ".join(parts)
@@ -236,12 +268,17 @@ def _claimable(run_id: str, max_attempts: int) -> Any:
     )
 
 
-def claim(run_id: str, size: int, now: datetime | None = None) -> list[sa.Row]:
-    """Take up to `size` queued rows for this run, oldest first, in one short transaction."""
+def claim(run_id: str, size: int, now: datetime | None = None,
+          only: Sequence[int] | None = None) -> list[sa.Row]:
+    """Take up to `size` queued rows for this run, oldest first, in one short transaction
+    (`only`: among these ids alone)."""
     s = get_settings()
     at = _now(now)
     with get_engine(writer=True).begin() as conn:
-        q = (sa.select(T.c.id).where(_claimable(run_id, s.max_attempts))
+        where = _claimable(run_id, s.max_attempts)
+        if only is not None:
+            where = sa.and_(where, T.c.id.in_(list(only)))
+        q = (sa.select(T.c.id).where(where)
              .order_by(T.c.id).limit(size).with_for_update(skip_locked=True))
         ids = list(conn.execute(q).scalars())
         if ids:
@@ -256,6 +293,20 @@ def claim(run_id: str, size: int, now: datetime | None = None) -> list[sa.Row]:
         return list(conn.execute(
             sa.select(*_LOAD, *_BODY).join(B, B.c.outbox_id == T.c.id)
             .where(T.c.id.in_(ids)).order_by(T.c.id)).all())
+
+
+def _history(ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """How each recipient fared so far, for the messages that have such a record: id →
+    lower-cased address → state (most messages have none: every recipient took them)."""
+    if not ids:
+        return {}
+    out: dict[int, dict[str, str]] = {}
+    with get_engine().connect() as conn:
+        for oid, address, state in conn.execute(
+                sa.select(R.c.outbox_id, R.c.address, R.c.state)
+                .where(R.c.outbox_id.in_(list(ids)))):
+            out.setdefault(oid, {})[address.lower()] = state
+    return out
 
 
 def _requeue_claimed(conn: sa.Connection, run_id: str, error: str | None) -> int:
@@ -292,6 +343,22 @@ def recover_stale(now: datetime | None = None) -> DeliveryReport:
     for r in stale:
         report.error(f"outbox {r.id} ({r.recipient}): delivery run died while sending; "
                      "marked unknown, not resent")
+    return report
+
+
+def count_in_flight() -> int:
+    """Rows claimed or being sent right now, or left so by a run that stopped."""
+    with get_engine().connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(T).where(IN_FLIGHT)
+                            ).scalar_one()
+
+
+def finish(report: DeliveryReport) -> DeliveryReport:
+    """Complete a run's report with what the queue holds now (what is left, what is stuck)."""
+    s = get_settings()
+    report.mode = "smtp" if s.smtp_host else "eml"
+    report.pending_left = count_queued()
+    report.in_flight_left = count_in_flight()
     return report
 
 
@@ -341,6 +408,10 @@ class _Marks:
                          f"WHERE id={p} AND claimed_by={p}")
         self.sql_done = (f"UPDATE {table} SET status={p}, attempts={p}, last_error={p} "
                          f"WHERE id={p} AND claimed_by={p}")
+        self.sql_rcpt = (f"INSERT INTO {R.name} (outbox_id, address, state, reply, at) "
+                         f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (outbox_id, address) "
+                         "DO UPDATE SET state=excluded.state, reply=excluded.reply, "
+                         "at=excluded.at")
         self.waiting: list[tuple[str, tuple[Any, ...]]] = []
         self.urgent = False
         self.since = time.monotonic()
@@ -356,6 +427,8 @@ class _Marks:
     def close(self) -> None:
         """Give the connection back to the pool as it was."""
         if not self.sqlite:
+            if self.raw.info.transaction_status != 0:  # a failed mark left one open
+                self.raw.rollback()
             self.raw.execute("RESET synchronous_commit")
             self.raw.autocommit = False
 
@@ -371,7 +444,11 @@ class _Marks:
             steps, self.waiting, self.urgent = self.waiting, [], False
             self.since = time.monotonic()
         steps.append((self.sql_sending, (self._ts(datetime.now(UTC)), oid, self.run_id)))
-        return self._commit(steps) == 1
+        try:
+            return self._commit(steps) == 1
+        except BaseException:
+            self.waiting = steps[:-1] + self.waiting  # not written: kept for the next try
+            raise
 
     def sent(self, oid: int, err: str | None) -> None:
         self.waiting.append(
@@ -381,9 +458,24 @@ class _Marks:
         self.waiting.append((self.sql_done, (status, attempts, err, oid, self.run_id)))
         self.urgent = True
 
+    def recipients(self, oid: int, fates: list[tuple[str, str, str | None]]) -> None:
+        """Each recipient's (address, state, reply), with the message's own mark."""
+        at = self._ts(datetime.now(UTC))
+        for address, state, reply in fates:
+            self.waiting.append((self.sql_rcpt, (oid, address, state, reply, at)))
+        self.urgent = True
+
+    def unwritten(self) -> int:
+        """Messages whose mark is still waiting (after a failed commit: not recorded)."""
+        return sum(1 for sql, _ in self.waiting if sql in (self.sql_sent, self.sql_done))
+
     def flush(self) -> None:
         steps, self.waiting = self.waiting, []
-        self._commit(steps)
+        try:
+            self._commit(steps)
+        except BaseException:
+            self.waiting = steps + self.waiting
+            raise
 
     def _commit(self, steps: list[tuple[str, tuple[Any, ...]]]) -> int:
         """One transaction; the row count of its last statement."""
@@ -419,6 +511,7 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
                report: DeliveryReport) -> None:
     """Send claimed rows over one connection; every row ends sent, failed, dead, unknown
     or (when the batch stops early) back in pending."""
+    history = _history([r.id for r in rows])
     with get_engine(writer=True).connect() as conn:
         marks = _Marks(conn, run_id)
         # SQLite: one WAL checkpoint (and its fsyncs) per batch, not one per ~100 messages.
@@ -445,12 +538,19 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
                     report.dead += 1
                     report.error(f"outbox {row.id} ({row.recipient}): {exc}")
                     continue
+                past = history.get(row.id)
+                if past:  # only those who have not taken it yet, nor refused it for good
+                    p = replace(p, rcpt_tos=[a for a in p.rcpt_tos if past.get(a.lower())
+                                             not in (RS.accepted.value, RS.refused.value)])
                 if not mailer.alive:
                     report.stopped = True
                     report.error(f"SMTP server {mailer.where} closed the connection")
                     break
                 if not marks.sending(row.id):
                     continue  # another run took this row back (its lease had run out)
+                if past and not p.rcpt_tos:
+                    _settle(marks, row, past, [], {}, s, report)
+                    continue
                 try:
                     refused = mailer.send(p)
                 except smtplib.SMTPServerDisconnected as exc:
@@ -467,26 +567,109 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, mailer: Mailer, s: Settings,
                     _refused(marks, row, exc, s, report)
                     continue
                 except smtplib.SMTPRecipientsRefused as exc:
-                    _refused(marks, row, exc, s, report)
+                    if past:  # the rest of a message others already took
+                        _settle(marks, row, past, p.rcpt_tos, exc.recipients, s, report)
+                    else:
+                        _refused(marks, row, exc, s, report)
                     continue
                 except (OSError, smtplib.SMTPException) as exc:  # timeout, reset, TLS …
                     _in_doubt(marks, row, exc, report)
                     break
-                err = None
-                if refused:
-                    err = "partly refused: " + "; ".join(
-                        f"{r}: {_reply(c, m)}" for r, (c, m) in refused.items())
-                    report.error(f"outbox {row.id} ({row.recipient}): {err}")
-                marks.sent(row.id, err)
+                if refused or past:
+                    _settle(marks, row, past or {}, p.rcpt_tos, refused, s, report)
+                    continue
+                marks.sent(row.id, None)
                 report.sent += 1
+        except DB_ERRORS as exc:
+            # The database refused a mark (another writer holds the lock): stop sending,
+            # and tell what the server took, not what the database managed to record.
+            report.stopped = True
+            report.error(f"the database refused to record delivery ({_one_line(exc)}): "
+                         "sending stopped")
         finally:
             builder.shutdown(cancel_futures=True)
+            _close_batch(conn, marks, run_id, raw, report)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _close_batch(conn: sa.Connection, marks: _Marks, run_id: str, raw: Any,
+                 report: DeliveryReport) -> None:
+    """Write the waiting marks and put untouched rows back; say what could not be done."""
+    for attempt in range(2):  # a lock held a moment longer gets one more busy timeout
+        try:
             marks.flush()
-            marks.close()
-            report.requeued += _requeue_claimed(conn, run_id, None)
-            if raw is not None:
-                raw.execute("PRAGMA wal_autocheckpoint=1000")
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            break
+        except DB_ERRORS as exc:
+            if attempt:
+                n = marks.unwritten()
+                report.unmarked += n
+                report.stopped = True
+                report.error(f"the database refused to record {n} message(s) the server "
+                             f"answered ({_one_line(exc)}): they stay 'sending' and the "
+                             "next run marks them unknown, never resends them")
+    try:
+        marks.close()
+        report.requeued += _requeue_claimed(conn, run_id, None)
+    except DB_ERRORS as exc:
+        report.stopped = True
+        report.error(f"the database refused to put untouched messages back in the queue "
+                     f"({_one_line(exc)}): they stay claimed until the next run after "
+                     "the lease recovers them")
+        conn.rollback()
+    if raw is not None:
+        try:
+            raw.execute("PRAGMA wal_autocheckpoint=1000")
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except DB_ERRORS:
+            pass  # a checkpoint skipped now is done by the next writer
+
+
+def _settle(marks: _Marks, row: sa.Row, past: dict[str, str], tried: list[str],
+            refused: dict[str, tuple[int, bytes]], s: Settings,
+            report: DeliveryReport) -> None:
+    """Some recipients took the message and some did not: record each one's fate, and the
+    message's status from all of them ('sent' only once every recipient took it)."""
+    states = dict(past)
+    by_lower = {a.lower(): v for a, v in refused.items()}
+    fates: list[tuple[str, str, str | None]] = []
+    for address in tried:
+        answer = by_lower.get(address.lower())
+        if answer is None:
+            fate, reply = RS.accepted.value, None
+        else:
+            code, msg = answer
+            fate = RS.deferred.value if 400 <= code < 500 else RS.refused.value
+            reply = _reply(code, msg)
+        states[address.lower()] = fate
+        fates.append((address, fate, reply))
+    marks.recipients(row.id, fates)
+    took = [a for a, f, _ in fates if f == RS.accepted.value]
+    left = [f"{a}: {r}" for a, f, r in fates if f != RS.accepted.value]
+    if RS.deferred.value in states.values():
+        attempts = row.attempts + 1
+        status = S.dead.value if attempts >= s.max_attempts else S.failed.value
+    elif RS.refused.value in states.values():
+        attempts, status = row.attempts + 1, S.dead.value
+    else:
+        marks.sent(row.id, None)
+        report.sent += 1
+        return
+    err = ("refused for " + "; ".join(left) if left else "refused for some recipients")
+    if took:
+        err = f"delivered to {', '.join(took)}; {err}"
+    err += ("; the next run retries the refused ones alone" if status == S.failed.value
+            else "; not retried by itself (`tindak outbox retry` after checking)")
+    marks.done(row.id, status, attempts, err)
+    if RS.accepted.value in states.values():
+        report.partly_sent += 1
+    if status == S.dead.value:
+        report.dead += 1
+    else:
+        report.failed += 1
+    report.error(f"outbox {row.id} ({row.recipient}): {err}")
 
 
 def _refused(marks: _Marks, row: sa.Row, exc: Exception, s: Settings,
@@ -538,13 +721,20 @@ def _write_eml(rows: Sequence[sa.Row], run_id: str, s: Settings,
         os.replace(tmp, path)  # a rerun rewrites the same file, never a second one
         done.append({"oid": row.id, "run": run_id, "at": datetime.now(UTC),
                      "path": str(path)})
-    with get_engine(writer=True).begin() as conn:
-        if done:
-            conn.execute(_MARK_EML, done)
-        if failed:
-            conn.execute(_MARK_DONE, failed)
     report.sent += len(done)
     report.eml_written += len(done)
+    try:
+        with get_engine(writer=True).begin() as conn:
+            if done:
+                conn.execute(_MARK_EML, done)
+            if failed:
+                conn.execute(_MARK_DONE, failed)
+    except DB_ERRORS as exc:
+        report.unmarked += len(done) + len(failed)
+        report.stopped = True
+        report.error(f"the database refused to record {len(done) + len(failed)} message(s) "
+                     f"({_one_line(exc)}): they stay claimed; the next run after the lease "
+                     "writes the same .eml files again (same names, no second copy)")
 
 
 def _deliver_rows(rows: Sequence[sa.Row], run_id: str, s: Settings,
@@ -557,10 +747,14 @@ def _deliver_rows(rows: Sequence[sa.Row], run_id: str, s: Settings,
         try:
             mailer = Mailer(s)
         except DeliveryError as exc:
-            with get_engine(writer=True).connect() as conn:
-                report.requeued += _requeue_claimed(conn, run_id, str(exc))
             report.stopped = True
             report.error(f"{exc}; {len(rows)} message(s) stay queued")
+            try:
+                with get_engine(writer=True).connect() as conn:
+                    report.requeued += _requeue_claimed(conn, run_id, str(exc))
+            except DB_ERRORS as db_exc:
+                report.error(f"the database refused to put them back ({_one_line(db_exc)}): "
+                             "they stay claimed until the next run after the lease")
             return report, None
     _send_rows(rows, run_id, mailer, s, report)
     return report, mailer
@@ -594,7 +788,13 @@ def deliver(run_id: str | None = None, limit: int | None = None,
     try:
         while left is None or left > 0:
             size = s.batch_size if left is None else min(s.batch_size, left)
-            rows = claim(run_id, size, now)
+            try:
+                rows = claim(run_id, size, now)
+            except DB_ERRORS as exc:  # what earlier batches did must still be told
+                report.stopped = True
+                report.error(f"the database refused to hand out more messages "
+                             f"({_one_line(exc)}): the rest stay queued")
+                break
             if not rows:
                 break
             batch, mailer = _deliver_rows(rows, run_id, s, mailer)
@@ -610,9 +810,38 @@ def deliver(run_id: str | None = None, limit: int | None = None,
     finally:
         if mailer is not None:
             mailer.close()
-    report.mode = "smtp" if s.smtp_host else "eml"
-    report.pending_left = count_queued()
+    return finish(report)
+
+
+def deliver_now(ids: Sequence[int]) -> DeliveryReport:
+    """Deliver these queued messages at once (a mail a person is waiting for).
+
+    Claimed like a batch, so a run at the same moment takes each one or none; one that a
+    run already took, or that was sent, is left alone. A message the server cannot take
+    now stays queued for the next run.
+    """
+    s = get_settings()
+    run_id = new_run_id()
+    report = DeliveryReport(mode="smtp" if s.smtp_host else "eml")
+    rows = claim(run_id, len(ids), only=ids) if ids else []
+    if rows:
+        report, mailer = _deliver_rows(rows, run_id, s, None)
+        if mailer is not None:
+            mailer.close()
     return report
+
+
+def send_soon(ids: Sequence[int]) -> None:
+    """`deliver_now` for a web request's background: never raises, logs what went wrong
+    (the page has already told the person their mail is on its way)."""
+    try:
+        report = deliver_now(ids)
+    except Exception as exc:  # noqa: BLE001 - whatever it was, the mail stays queued
+        log.warning("sending outbox %s now failed (%s): it stays queued for the next run",
+                    list(ids), _one_line(exc))
+        return
+    if not report.ok:
+        log.warning("sending outbox %s now: %s", list(ids), "; ".join(report.errors[:3]))
 
 
 # ---------------------------------------------------------------- inspect and re-queue
@@ -635,7 +864,16 @@ def list_outbox(status: str | None = None, limit: int | None = None) -> list[dic
     if limit is not None:
         q = q.limit(limit)
     with get_engine().connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+        # Only messages some server refused for some recipients have these.
+        fates: dict[int, list[dict[str, Any]]] = {}
+        for r in conn.execute(sa.select(R.c.outbox_id, R.c.address, R.c.state, R.c.reply)
+                              .order_by(R.c.outbox_id, R.c.at, R.c.address)):
+            fates.setdefault(r.outbox_id, []).append(
+                {"address": r.address, "state": r.state, "reply": r.reply})
+    for r in rows:
+        r["recipients"] = fates.get(r["id"], [])
+    return rows
 
 
 def retry(outbox_id: int) -> dict[str, Any]:
@@ -655,6 +893,10 @@ def retry(outbox_id: int) -> dict[str, Any]:
         conn.execute(T.update().where(T.c.id == outbox_id, T.c.status == row.status)
                      .values(status=S.pending.value, attempts=0, claimed_by=None,
                              claimed_at=None))
+        # Those who refused it for good get it again; those who took it never do.
+        conn.execute(R.update().where(R.c.outbox_id == outbox_id,
+                                      R.c.state == RS.refused.value)
+                     .values(state=RS.deferred.value))
     return {"id": row.id, "recipient": row.recipient, "was": row.status,
             "status": S.pending.value}
 

@@ -4,6 +4,7 @@ Prefect, and every message delivered to a real local SMTP server that keeps them
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tindak.errors import InvalidInput
+from tindak.errors import N_, InvalidInput
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -42,15 +43,18 @@ def _use(path: Path, smtp_port: int) -> None:
     dispose_engines()
 
 
-def _planner_for(unit_id: int, planners: list[tuple[str, int]], tree) -> str | None:  # type: ignore[no-untyped-def]
-    for email, home in planners:
-        if unit_id in tree.subtree(home):
-            return email
+def _verifier(unit_id: int, reporter: str, planners: list[tuple[str, int]], tree) -> str | None:  # type: ignore[no-untyped-def]
+    """The nearest planner above the item's unit who did not report it (segregation of duties)."""
+    chain = [unit_id, *tree.ancestors(unit_id)]
+    for uid in chain:
+        for email, home in planners:
+            if home == uid and email != reporter:
+                return email
     return None
 
 
-def _follow_up_story(today: date) -> Counter:
-    """Owners report and planners verify over the past weeks, so every status shows."""
+def _follow_up_story(today: date) -> None:
+    """Owners report and other planners verify over the past weeks, so every status shows."""
     from models import Person, Recommendation, session
     from tindak import recs
     from tindak.directory import UnitTree
@@ -63,10 +67,8 @@ def _follow_up_story(today: date) -> Counter:
         planners = [(e, u) for e, u, roles in s.execute(
             sa.select(Person.email, Person.unit_id, Person.roles)) if "planner" in roles]
     story = ["progress", "done", "completed", "progress", "completed", "not_actionable",
-             "done", "progress"]
-    count: Counter = Counter()
+             "done", "progress", "completed"]
     for (ref, unit_id, owner), step in zip(rows[1::3], story, strict=False):
-        planner = _planner_for(unit_id, planners, tree)
         if step == "progress":
             recs.update_rec(ref, by=owner, progress=40, note="Draf SOP sudah disusun.",
                             public=True, at=_at(today - timedelta(days=12)))
@@ -78,65 +80,122 @@ def _follow_up_story(today: date) -> Counter:
             recs.update_rec(ref, by=owner, progress=100, note="Sudah dilaksanakan.",
                             evidence=recs.Evidence(url="https://example.go.id/bukti.pdf"),
                             public=True, at=_at(today - timedelta(days=6)))
-            if step == "completed" and planner:
-                recs.verify_rec(ref, by=planner, at=_at(today - timedelta(days=3)))
-        count[step] += 1
-    return count
+            verifier = _verifier(unit_id, owner, planners, tree)
+            if step == "completed":
+                if verifier is None:
+                    raise InvalidInput(N_("the demo data has no planner who may verify "
+                                          "%(ref)s"), ref=ref)
+                recs.verify_rec(ref, by=verifier, at=_at(today - timedelta(days=3)))
+
+
+def _story_lines(lang: str) -> list[str]:
+    """What the data now says, read back from the database, in words."""
+    from models import Person, ProgressUpdate, Recommendation, session
+    from tindak.i18n import format_percent, status_label, translator
+    from tindak.web.views import public_forums
+
+    t = translator(lang)
+    with session() as s:
+        counts = Counter(s.execute(sa.select(Recommendation.status)).scalars())
+        verified = s.execute(
+            sa.select(Recommendation.ref, Person.name)
+            .join(ProgressUpdate, ProgressUpdate.recommendation_id == Recommendation.id)
+            .join(Person, Person.id == ProgressUpdate.person_id)
+            .where(ProgressUpdate.kind == "verify", Recommendation.status == "completed")
+            .order_by(Recommendation.ref)).all()
+    out = [t.gettext("%(total)d recommendation(s): %(counts)s") % {
+        "total": sum(counts.values()),
+        "counts": ", ".join(f"{status_label(code, lang)} {counts[code]}" for code in
+                            ("open", "in_progress", "awaiting_verification", "completed",
+                             "not_actionable") if counts[code])}]
+    for ref, name in verified:
+        out.append(t.gettext("%(ref)s: reported done by its owner, verified by %(name)s") %
+                   {"ref": ref, "name": name})
+    if counts["awaiting_verification"]:
+        out.append(t.ngettext("%(num)d report of done waits for a planner to verify it",
+                              "%(num)d reports of done wait for a planner to verify them",
+                              counts["awaiting_verification"]) %
+                   {"num": counts["awaiting_verification"]})
+    out.append(t.gettext("completion rate on the public pages:"))
+    for f in public_forums():
+        out.append(f"  {format_percent(f['rate'], lang):>5}  {f['title']}")
+    return out
+
+
+def _command() -> str:
+    """How this person runs `tindak`: the script beside this Python, else plain `tindak`."""
+    script = Path(sys.executable).with_name("tindak")
+    return str(script) if script.exists() else "tindak"
 
 
 def run_demo(path: Path, today: date) -> None:
     from tindak.flowrun import describe, run_flow
+    from tindak.i18n import error_text, translator
     from tindak.importer import import_files
+    from tindak.settings import get_settings
     from tindak.smtp_sink import SmtpSink
 
+    t = translator(get_settings().language)
+    _ = t.gettext
     path = path.resolve()
     if path.exists() and any(path.iterdir()):
-        raise InvalidInput(f"{path} is not empty: give a new folder with --dir, or remove it")
+        raise InvalidInput(N_("%(path)s is not empty: give a new folder with --dir, or "
+                              "remove it"), path=str(path))
     path.mkdir(parents=True, exist_ok=True)
     mail_dir = path / "mail"
     with SmtpSink(mail_dir) as sink:
         _use(path, sink.port)
-        print(f"Tindak demo in {path}")
-        print(f"local SMTP server on 127.0.0.1:{sink.port}, keeping every message in {mail_dir}")
+        print(_("Tindak demo in %(path)s") % {"path": path})
+        print(_("local SMTP server on 127.0.0.1:%(port)s, keeping every message in "
+                "%(dir)s") % {"port": sink.port, "dir": mail_dir})
         files = [SAMPLES / f"{k}.csv" for k in ("units", "people", "recommendations")]
         report = import_files(files)
-        print("\n1. Imported the sample forums (samples/*.csv):")
+        print("\n1. " + _("Imported the sample forums (samples/*.csv):"))
         for line in report.lines():
+            print(f"   {error_text(line, t.lang, 'cli')}")
+        _follow_up_story(today)
+        print("\n2. " + _("Owners reported progress over the past weeks; other planners "
+                          "verified what was reported done:"))
+        for line in _story_lines(t.lang):
             print(f"   {line}")
-        story = _follow_up_story(today)
-        print(f"\n2. Owners reported and planners verified: {dict(story)}")
         week_ago = today - timedelta(days=7)
         for n, (name, day) in enumerate(
             [("daily", week_ago), ("daily", today), ("digest", today)], start=3):
-            label = "daily follow-up" if name == "daily" else "weekly digest"
-            print(f"\n{n}. Prefect flow run: {label} as of {day.isoformat()}")
-            summary = run_flow(name, day, None)
+            label = _("daily follow-up") if name == "daily" else _("weekly digest")
+            print(f"\n{n}. " + _("Prefect flow run: %(flow)s as of %(date)s") %
+                  {"flow": label, "date": day.isoformat()})
+            summary = run_flow(name, day, None, allow_future=True)  # its own database
             for line in describe(summary)[0]:
-                print(f"   {line}")
-        _print_mail(sink.received)
-    print(f"""
-Look further:
-  export TINDAK_HOME={path}
-  tindak recs list --overdue --as-of {today.isoformat()}   # what is late
-  tindak outbox list                                  # every message and its delivery
-  tindak web                                          # the web app on http://127.0.0.1:8000
-  tindak login-link <a planner's email>               # sign in as a planner
-  Prefect's records of the runs: {path / 'prefect'}""")
+                print(f"   {error_text(line, t.lang, 'cli')}")
+        _print_mail(sink.received, t)
+    tindak = _command()
+    planner = "dewi.anggraini@bps34.example.go.id"
+    print("\n" + _("Look further (each line runs as printed):"))
+    print(f"  export TINDAK_HOME={path}")
+    print(f"  {tindak} recs list --overdue --as-of {today.isoformat()}")
+    print(f"  {tindak} outbox list")
+    print(f"  {tindak} login-link {planner}    # " + _("sign in as a planner"))
+    print(f"  {tindak} web    # " + _("the web app on http://127.0.0.1:8000"))
+    print("  " + _("Prefect's records of the runs: %(dir)s") % {"dir": path / "prefect"})
 
 
-def _print_mail(received, shown: int = 4) -> None:  # type: ignore[no-untyped-def]
+def _print_mail(received, t, shown: int = 4) -> None:  # type: ignore[no-untyped-def]
     by_kind: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for r in received:
         msg = r.message
         subject = " ".join(str(msg["Subject"]).split())
-        kind = ("digest" if "ringkasan" in subject.lower() or "digest" in subject.lower()
-                else "escalation" if "skalasi" in subject.lower() else "reminder")
+        kind = str(msg.get("X-Tindak-Kind") or "") or (
+            "digest" if "ringkasan" in subject.lower() or "digest" in subject.lower()
+            else "escalation" if "skalasi" in subject.lower() else "reminder")
         by_kind[kind].append((str(msg["To"]), subject, str(r.path)))
-    print(f"\nThe SMTP server received {len(received)} message(s):")
-    for kind in ("reminder", "escalation", "digest"):
-        rows = by_kind.get(kind, [])
-        print(f"  {kind}: {len(rows)}")
+    print("\n" + t.gettext("The SMTP server received %(num)d message(s):") %
+          {"num": len(received)})
+    labels = {"reminder": t.gettext("reminders"), "escalation": t.gettext("escalations"),
+              "digest": t.gettext("digests")}
+    for kind in sorted(by_kind, key=lambda k: (k not in labels, k)):
+        rows = by_kind[kind]
+        print(f"  {labels.get(kind, kind)}: {len(rows)}")
         for to, subject, where in rows[:shown]:
-            print(f"    {where}  to {to}\n      {subject}")
+            print(f"    {where}  → {to}\n      {subject}")
         if len(rows) > shown:
-            print(f"    … and {len(rows) - shown} more")
+            print("    " + t.gettext("… and %(num)d more") % {"num": len(rows) - shown})

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from models import Person, Unit
-from tindak.errors import NotFound
+from tindak.errors import N_, NotFound
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class UnitTree:
         for uid, c in self.code.items():
             if c == code:
                 return uid
-        raise NotFound(f"unknown unit '{code}'")
+        raise NotFound(N_("unknown unit '%(code)s'"), code=code)
 
 
 def has_role(person: Person, role: str) -> bool:
@@ -76,7 +76,7 @@ def has_role(person: Person, role: str) -> bool:
 def person_by_email(session: Session, email: str) -> Person:
     person = session.exec(select(Person).where(Person.email == normalize_email(email))).first()
     if person is None:
-        raise NotFound(f"no person with email '{email}'")
+        raise NotFound(N_("no person with email '%(email)s'"), email=email)
     return person
 
 

@@ -2,9 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's "mark now, translate at the edge"
     return message
+
+
+class Msg:
+    """A line not yet worded: an English msgid and its named parameters (like an error's).
+
+    A parameter may itself be a Msg, an `Edge` or a list of them (joined with '; '): each is
+    worded in the same language when the line is.
+    """
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, /, **params: object) -> None:
+        self.msgid, self.params = msgid, params
+
+    def __str__(self) -> str:
+        return word(self, lambda m: m, "cli")
+
+    def __repr__(self) -> str:
+        return f"Msg({self.msgid!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class Edge:
+    """Words that differ per edge: the CLI names a flag (`--note`), a page names a field."""
+
+    __slots__ = ("cli", "web")
+
+    def __init__(self, cli: str, web: str) -> None:
+        self.cli, self.web = cli, web
+
+
+def word(message: object, translate: Callable[[str], str], edge: str = "cli") -> str:
+    """`message` (a Msg, an error, an Edge, a list of them, or anything else) as one line,
+    each msgid translated by `translate` and its parameters filled in."""
+    if isinstance(message, Edge):
+        return translate(message.web if edge == "web" else message.cli)
+    if isinstance(message, (list, tuple)):
+        return "; ".join(word(m, translate, edge) for m in message)
+    msgid = getattr(message, "msgid", None)
+    if not msgid:
+        return str(message)
+    params = {k: word(v, translate, edge) if isinstance(v, (Msg, Edge, list, tuple, TindakError))
+              else v for k, v in (getattr(message, "params", None) or {}).items()}
+    text = translate(msgid)
+    try:
+        return text % params if params else text
+    except (KeyError, TypeError, ValueError):  # a catalog entry that lost a placeholder
+        return msgid % params if params else msgid
 
 
 class TindakError(Exception):
@@ -21,7 +76,7 @@ class TindakError(Exception):
     def __init__(self, message: str = "", /, **params: object) -> None:
         self.msgid = message
         self.params = params
-        super().__init__(message % params if params else message)
+        super().__init__(word(self, lambda m: m, "cli") if params else message)
 
 
 class ConfigError(TindakError):
@@ -61,9 +116,15 @@ class DeliveryError(TindakError):
 
 
 class ImportFailed(TindakError):
-    """An import was refused; `errors` lists every problem as FILE:ROW: column: reason."""
+    """An import was refused; `errors` lists every problem as FILE:ROW: column: reason
+    (in English; `lines(lang, edge)` words them in the person's language)."""
 
-    def __init__(self, errors: list[str]):
-        self.errors = errors
+    def __init__(self, errors: list[object], count: int | None = None):
+        self.items = list(errors)  # Msg lines, or plain strings
+        self.errors = [str(e) for e in self.items]
         super().__init__(N_("import refused: %(count)s error(s), nothing was written"),
-                         count=len(errors))
+                         count=len(errors) if count is None else count)
+
+    def lines(self, gettext: Callable[[str], str] = lambda m: m,
+              edge: str = "cli") -> list[str]:
+        return [word(e, gettext, edge) for e in self.items]

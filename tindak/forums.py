@@ -1,5 +1,6 @@
-"""Forums and their recommendations from forms: validate like the importer, check that the
-acting planner's unit tree covers the change, write it with an audit record."""
+"""Forums and their recommendations from forms: validate by the importer's rules (one home:
+tindak.itemrules), check that the acting planner's unit tree covers the change, write it with
+an audit record."""
 
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import CATEGORIES, Forum, Person, Priority, Recommendation, utcnow, write_session
-from tindak import audit
+from models import Forum, Person, Recommendation, utcnow, write_session
+from tindak import audit, itemrules
 from tindak.calendar import load_calendar, parse_date, parse_hk
 from tindak.directory import UnitTree, has_role, normalize_email, person_by_email
 from tindak.errors import Forbidden, InvalidInput, NotFound
 from tindak.i18n import N_
 
-PRIORITIES = tuple(p.value for p in Priority)
-FORMULA_START = ("=", "+", "-", "@")  # spreadsheet formula injection, refused as on import
+FORMULA_START = itemrules.FORMULA_START  # spreadsheet formula injection, refused as on import
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # Field messages are fixed msgids so the page can show them in the reader's language.
@@ -37,6 +37,11 @@ UNKNOWN_CATEGORY = N_("Unknown category.")
 UNKNOWN_PRIORITY = N_("Unknown priority.")
 DUPLICATE_FORUM = N_("A forum with this title and date already exists.")
 DUPLICATE_REF = N_("This ref is already used by another recommendation.")
+OWNER_OUTSIDE = N_("This person belongs to a unit that is neither the item's unit nor above "
+                   "or below it.")
+TOO_MANY_HK = N_("More than a year of working days (at most +260 hk).")  # itemrules.MAX_HK
+OUT_OF_RANGE = N_("Out of range (years 2000–2100).")
+INVISIBLE = N_("Contains a line break or an invisible character; type it again.")
 
 
 class FormErrors(InvalidInput):
@@ -71,10 +76,21 @@ class _Check:
         if value is None or name in self.errors:
             return None
         try:
-            return parse_date(value)
+            day = parse_date(value)
         except InvalidInput:
             self.errors[name] = BAD_DATE
             return None
+        if not itemrules.year_ok(day):
+            self.errors[name] = OUT_OF_RANGE
+            return None
+        return day
+
+    def ident(self, name: str, max_len: int, required: bool = False) -> str | None:
+        """A code or ref: as `text`, and refused with an invisible character ('A\u200bB')."""
+        value = self.text(name, max_len, required)
+        if value is not None and name not in self.errors and not value.isprintable():
+            self.errors[name] = INVISIBLE
+        return value
 
     def done(self) -> None:
         if self.errors:
@@ -84,7 +100,7 @@ class _Check:
 def _planner(s: Session, by: str) -> tuple[Person, UnitTree, set[int]]:
     actor = person_by_email(s, by)
     if not has_role(actor, "planner"):
-        raise Forbidden(f"{actor.email} is not a planner")
+        raise Forbidden(N_("%(email)s is not a planner"), email=actor.email)
     tree = UnitTree.load(s)
     return actor, tree, tree.subtree(actor.unit_id)
 
@@ -139,9 +155,10 @@ def create_forum(data: dict[str, Any], by: str) -> int:
 def _forum_in_tree(s: Session, forum_id: int, mine: set[int], who: str) -> Forum:
     forum = s.get(Forum, forum_id)
     if forum is None:
-        raise NotFound(f"no forum {forum_id}")
+        raise NotFound(N_("no forum %(id)s"), id=forum_id)
     if forum.unit_id not in mine:
-        raise Forbidden(f"{who} may not change forum {forum_id}: it is not in their unit tree")
+        raise Forbidden(N_("%(email)s may not change forum %(id)s: it is not in their unit "
+                           "tree"), email=who, id=forum_id)
     return forum
 
 
@@ -165,14 +182,15 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
     if not str(chk.data.get("unit") or "").strip():
         chk.data = {**chk.data, "unit": tree.code[forum.unit_id]}
     out: dict[str, Any] = {
-        "text": chk.text("text", 5000, required=True),
+        "text": chk.text("text", itemrules.TEXT_MAX, required=True),
         "unit_id": _unit(chk, tree, mine),
-        "category": chk.text("category", 40) or "lainnya",
-        "priority": chk.text("priority", 10) or "normal",
     }
-    if out["category"] not in CATEGORIES:
+    category, priority = chk.text("category", 40), chk.text("priority", 10)
+    out["category"] = itemrules.category_code(category) if category else "lainnya"
+    out["priority"] = itemrules.priority_code(priority) if priority else "normal"
+    if out["category"] is None:
         chk.errors["category"] = UNKNOWN_CATEGORY
-    if out["priority"] not in PRIORITIES:
+    if out["priority"] is None:
         chk.errors["priority"] = UNKNOWN_PRIORITY
     email = normalize_email(str(chk.data.get("owner") or ""))
     if not email:
@@ -180,24 +198,32 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
     elif not EMAIL_RE.match(email):
         chk.errors["owner"] = BAD_EMAIL
     else:
-        owner = s.execute(sa.select(Person.id).where(Person.email == email)).scalar()
-        if owner is None:
+        row = s.execute(sa.select(Person.id, Person.unit_id).where(Person.email == email)).first()
+        if row is None:
             chk.errors["owner"] = UNKNOWN_OWNER
-        out["owner_id"] = owner
+        elif out["unit_id"] is not None and not itemrules.owner_fits(
+                row[1], out["unit_id"], lambda u: set(tree.ancestors(u))):
+            chk.errors["owner"] = OWNER_OUTSIDE  # the import's rule, the same function
+        out["owner_id"] = row[0] if row else None
     raw = str(chk.data.get("deadline") or "").strip()
     out["deadline_rule"] = None
     if not raw:
         chk.errors["deadline"] = REQUIRED
     elif (n := parse_hk(raw)) is not None:
-        out["deadline"] = load_calendar(s).add_working_days(forum.held_on, n)
-        out["deadline_rule"] = f"+{n} hk"
+        if n > itemrules.MAX_HK:
+            chk.errors["deadline"] = TOO_MANY_HK
+        else:
+            out["deadline"] = load_calendar(s).add_working_days(forum.held_on, n)
+            out["deadline_rule"] = f"+{n} hk"
     else:
         try:
             out["deadline"] = parse_date(raw)
         except InvalidInput:
             chk.errors["deadline"] = BAD_DEADLINE
         else:
-            if out["deadline"] < forum.held_on:
+            if not itemrules.year_ok(out["deadline"]):
+                chk.errors["deadline"] = OUT_OF_RANGE
+            elif not itemrules.deadline_ok(out["deadline"], forum.held_on):
                 chk.errors["deadline"] = BEFORE_FORUM
     return out
 
@@ -219,10 +245,11 @@ def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
         actor, tree, mine = _planner(s, by)
         forum = _forum_in_tree(s, forum_id, mine, actor.email)
         chk = _Check(data, {})
-        ref = chk.text("ref", 100)
+        ref = chk.ident("ref", 100)
         fields = _rec_fields(s, chk, forum, tree, mine)
         if ref and "ref" not in chk.errors and s.execute(
-                sa.select(Recommendation.id).where(Recommendation.ref == ref)).first():
+                sa.select(Recommendation.id).where(  # refs are matched ignoring case
+                    sa.func.lower(Recommendation.ref) == ref.lower())).first():
             chk.errors["ref"] = DUPLICATE_REF
         chk.done()
         ref = ref or _next_ref(s, forum)
@@ -239,9 +266,10 @@ def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
         actor, tree, mine = _planner(s, by)
         rec = s.get(Recommendation, rec_id)
         if rec is None:
-            raise NotFound(f"no recommendation {rec_id}")
+            raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
         if rec.unit_id not in mine:
-            raise Forbidden(f"{actor.email} may not change {rec.ref}: not in their unit tree")
+            raise Forbidden(N_("%(email)s may not change %(ref)s: not in their unit tree"),
+                            email=actor.email, ref=rec.ref)
         forum = s.get(Forum, rec.forum_id)
         assert forum is not None
         chk = _Check(data, {})

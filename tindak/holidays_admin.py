@@ -16,10 +16,11 @@ from models import HolidayOverride, session, write_session
 from tindak import audit
 from tindak.calendar import WorkCalendar, load_calendar
 from tindak.directory import has_role, person_by_email
-from tindak.errors import Forbidden, InvalidInput
+from tindak.errors import N_, Forbidden, InvalidInput, Msg
 from tindak.settings import get_settings
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"),
+            N_("Saturday"), N_("Sunday"))
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Holiday:
 def list_holidays(year: int) -> list[Holiday]:
     """Every holiday of `year` (national and cuti bersama, added, cancelled), by date."""
     if not 1990 <= year <= 2100:
-        raise InvalidInput(f"year {year} is out of range (1990–2100)")
+        raise InvalidInput(N_("year %(year)s is out of range (1990–2100)"), year=year)
     with session() as s:
         cal = load_calendar(s, get_settings().language)
         who = {r.day: r.created_by for r in s.exec(select(HolidayOverride)).all()}
@@ -43,8 +44,8 @@ def list_holidays(year: int) -> list[Holiday]:
 def _planner(s: Session, by: str) -> str:
     person = person_by_email(s, by)
     if not has_role(person, "planner"):
-        raise Forbidden(f"{person.email} is not a planner: only a planner may change the "
-                        "holiday calendar")
+        raise Forbidden(N_("%(email)s is not a planner: only a planner may change the "
+                           "holiday calendar"), email=person.email)
     return person.email
 
 
@@ -56,59 +57,62 @@ def _national_name(cal: WorkCalendar, day: date) -> str | None:
     return WorkCalendar(language=cal.language).holiday_name(day)
 
 
-def _weekend(day: date) -> str | None:
+def _weekend(day: date) -> InvalidInput | None:
     if day.weekday() >= 5:
-        return f"{day.isoformat()} is a {WEEKDAYS[day.weekday()]}: it is not a working day " \
-               "either way"
+        return InvalidInput(N_("%(date)s is a %(weekday)s: it is not a working day either way"),
+                            date=day.isoformat(), weekday=Msg(WEEKDAYS[day.weekday()]))
     return None
 
 
-def add_holiday(day: date, name: str, by: str) -> str:
-    """Make `day` a holiday; returns one line saying what was done."""
+def add_holiday(day: date, name: str, by: str) -> Msg:
+    """Make `day` a holiday; returns one line saying what was done (`str()`: English)."""
     name = " ".join((name or "").split())
     if not name:
-        raise InvalidInput("give the holiday a name, e.g. \"Cuti bersama HUT Kabupaten\"")
+        raise InvalidInput(N_("give the holiday a name, e.g. \"Cuti bersama HUT Kabupaten\""))
     if len(name) > 200:
-        raise InvalidInput("the holiday's name is longer than 200 characters")
+        raise InvalidInput(N_("the holiday's name is longer than 200 characters"))
     if (why := _weekend(day)) is not None:
-        raise InvalidInput(why)
+        raise why
     with write_session() as s:
         actor = _planner(s, by)
         cal = load_calendar(s, get_settings().language)
         current = cal.holiday_name(day)
         if current is not None:
-            raise InvalidInput(f"{day.isoformat()} is already a holiday ({current})")
+            raise InvalidInput(N_("%(date)s is already a holiday (%(name)s)"),
+                               date=day.isoformat(), name=current)
         row = _override(s, day)
         if row is not None:  # a cancelled national holiday: lift the cancellation
             s.delete(row)
             national = _national_name(cal, day)
             audit.record(s, actor, "restore", "holiday", day.isoformat(),
                          {"name": national, "kind": ("cancel", None)})
-            return f"{day.isoformat()} is a holiday again ({national}): the cancellation " \
-                   "was removed"
+            return Msg(N_("%(date)s is a holiday again (%(name)s): the cancellation was "
+                          "removed"), date=day.isoformat(), name=national)
         s.add(HolidayOverride(day=day, kind="add", name=name, created_by=actor))
         audit.record(s, actor, "add", "holiday", day.isoformat(), {"name": name})
-        return f"added {day.isoformat()} ({name}) as a holiday"
+        return Msg(N_("added %(date)s (%(name)s) as a holiday"), date=day.isoformat(), name=name)
 
 
-def cancel_holiday(day: date, by: str) -> str:
+def cancel_holiday(day: date, by: str) -> Msg:
     """Make `day` a working day again; returns one line saying what was done."""
     if (why := _weekend(day)) is not None:
-        raise InvalidInput(why)
+        raise why
     with write_session() as s:
         actor = _planner(s, by)
         cal = load_calendar(s, get_settings().language)
         current = cal.holiday_name(day)
         if current is None:
-            raise InvalidInput(f"{day.isoformat()} is not a holiday: nothing to cancel")
+            raise InvalidInput(N_("%(date)s is not a holiday: nothing to cancel"),
+                               date=day.isoformat())
         row = _override(s, day)
         if row is not None:  # a holiday added here: remove it
             s.delete(row)
             audit.record(s, actor, "remove", "holiday", day.isoformat(),
                          {"name": row.name, "kind": ("add", None)})
-            return f"removed the added holiday {day.isoformat()} ({row.name}); it is a " \
-                   "working day"
+            return Msg(N_("removed the added holiday %(date)s (%(name)s); it is a working day"),
+                       date=day.isoformat(), name=row.name)
         s.add(HolidayOverride(day=day, kind="cancel", name=current, created_by=actor))
         audit.record(s, actor, "cancel", "holiday", day.isoformat(), {"name": current})
-        return f"cancelled {day.isoformat()} ({current}); it is a working day"
+        return Msg(N_("cancelled %(date)s (%(name)s); it is a working day"),
+                   date=day.isoformat(), name=current)
 

@@ -26,7 +26,10 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from tindak.calendar import tz_abbr
-from tindak.errors import N_  # noqa: F401 - re-exported: the one marker
+from tindak.errors import (
+    N_,  # noqa: F401 - re-exported: the one marker
+    word,
+)
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -108,17 +111,14 @@ def format_date(d: date, lang: str | None, tz: str | None = None) -> str:
     return f"{text} ({tz_abbr(tz)})" if tz else text
 
 
-def error_text(exc: BaseException, lang: str | None) -> str:
-    """A TindakError's line in `lang`: its msgid translated, then its parameters filled in."""
-    msgid = getattr(exc, "msgid", None)
-    if not msgid:
-        return str(exc)
-    text = get_translations(normalize_lang(lang)).gettext(msgid)
-    params = getattr(exc, "params", None) or {}
-    try:
-        return text % params if params else text
-    except (KeyError, TypeError, ValueError):  # a catalog entry that lost a placeholder
-        return str(exc)
+def error_text(exc: object, lang: str | None, edge: str = "web") -> str:
+    """A TindakError's (or a Msg's) line in `lang`: its msgid translated, then its parameters
+    filled in; `edge` picks the words that differ between a page and the CLI."""
+    return word(exc, get_translations(normalize_lang(lang)).gettext, edge)
+
+
+def gettext_for(lang: str | None) -> Callable[[str], str]:
+    return get_translations(normalize_lang(lang)).gettext
 
 
 def format_percent(share: float, lang: str | None) -> str:

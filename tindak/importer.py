@@ -48,7 +48,18 @@ from models import (
     write_session,
 )
 from tindak.calendar import HK_RULE, WorkCalendar, load_calendar
-from tindak.errors import Forbidden, ImportFailed
+from tindak.errors import N_, Forbidden, ImportFailed, Msg
+from tindak.itemrules import (
+    FORMULA_START,
+    MAX_HK,
+    PRIORITIES,
+    PRIORITY_ALIASES,
+    TEXT_MAX,
+    YEARS,
+    choice_key,
+    lineage,
+    owner_fits,
+)
 from tindak.settings import TIMEZONES, get_settings
 
 KINDS = ("units", "people", "recommendations")
@@ -68,21 +79,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "recommendations": ("ref", "forum", "forum_date", "text", "owner", "deadline"),
 }
 HEADER_ALIASES = {"roles": "role"}
-MAX_CELL = 10_000
-FORMULA_START = ("=", "+", "-", "@")
+MAX_CELL = TEXT_MAX  # a recommendation's longest text, and so any cell's
 ROLES = tuple(r.value for r in Role)
 ROLE_ALIASES = {"perencana": "planner", "pic": "owner", "penanggung_jawab": "owner",
                 "pimpinan": "leader"}
-PRIORITIES = ("high", "normal", "low")
-PRIORITY_ALIASES = {"tinggi": "high", "sedang": "normal", "rendah": "low"}
 TZ_ALIASES = {"wib": "Asia/Jakarta", "wita": "Asia/Makassar", "wit": "Asia/Jayapura"}
 EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
                    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 ID_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-YEARS = (2000, 2100)
-MAX_HK = 260  # a year of working days; more is surely a typo
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
 BATCH_SIZE = 10_000  # recommendations compared and written per batch (bounds the memory)
 SPOOL_CHUNK = 1_000  # checked recommendations per record of the spool file
@@ -110,39 +116,41 @@ class Problems:
     """
 
     def __init__(self) -> None:
-        self._items: list[tuple[tuple[int, int, int, int], str]] = []
+        self._items: list[tuple[tuple[int, int, int, int], Msg]] = []
         self.total = 0
 
-    def _keep(self, key: tuple[int, int, int, int], text: str) -> None:
+    def _keep(self, key: tuple[int, int, int, int], text: Msg) -> None:
         self.total += 1
         self._items.append((key, text))
         if len(self._items) >= 2 * MAX_ERRORS:
             self._items.sort()
             del self._items[MAX_ERRORS:]
 
-    def add(self, at: At, column: str, reason: str, kind: str = "") -> None:
+    def add(self, at: At, column: str, reason: Msg, kind: str = "") -> None:
         cols = COLUMNS.get(kind, ())
         pos = cols.index(column) if column in cols else -1
-        self._keep((at.order, at.row, pos, self.total), f"{at}: {column}: {reason}")
+        self._keep((at.order, at.row, pos, self.total),
+                   Msg("%(where)s: %(column)s: %(reason)s", where=str(at), column=column,
+                       reason=reason))
 
-    def file(self, label: str, order: int, reason: str) -> None:
-        self._keep((order, 0, -1, self.total), f"{label}: {reason}")
+    def file(self, label: str, order: int, reason: Msg) -> None:
+        self._keep((order, 0, -1, self.total),
+                   Msg("%(where)s: %(reason)s", where=label, reason=reason))
 
     def __bool__(self) -> bool:
         return self.total > 0
 
-    def lines(self) -> list[str]:
-        out = [text for _, text in sorted(self._items)[:MAX_ERRORS]]
+    def lines(self) -> list[Msg]:
+        """The errors as lines to word in the reader's language (`str()` gives English)."""
+        out = [text for _, text in sorted(self._items, key=operator.itemgetter(0))
+               [:MAX_ERRORS]]
         if self.total > len(out):
-            out.append(f"… and {self.total - len(out)} more error(s), not listed: correct "
-                       "these first")
+            out.append(Msg(N_("… and %(count)s more error(s), not listed: correct these "
+                              "first"), count=self.total - len(out)))
         return out
 
     def refusal(self) -> ImportFailed:
-        exc = ImportFailed(self.lines())
-        exc.params = {"count": self.total}
-        exc.args = (exc.msgid % exc.params,)
-        return exc
+        return ImportFailed(self.lines(), count=self.total)
 
 
 @dataclass
@@ -160,9 +168,12 @@ class Source:
     file_label: str = ""  # the workbook's own label, for an error about the whole file
     file_order: int = 0
     book: Any = None  # the open workbook (read-only: rows are parsed as they are read)
+    reader: Callable[[], Iterator[tuple[int, list[Any]]]] | None = None  # e.g. a Berita Acara
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cells) of every row below the header that is not blank."""
+        if self.reader is not None:
+            return self.reader()
         return _xlsx_rows(self) if self.sheet is not None else _csv_rows(self)
 
 
@@ -208,25 +219,31 @@ def _header(cells: list[Any], label: str, order: int, kind: str | None,
     at = At(label, 1, order)
     kind = kind or _guess_kind(names)
     if kind is None:
-        p.add(at, "header", "cannot tell what this file holds: the first line must name the "
-              "columns, e.g. " + "; ".join(f"{k}: {','.join(COLUMNS[k][:5])}…" for k in KINDS))
+        p.add(at, "header", Msg(N_("cannot tell what this file holds: the first line must "
+                                   "name the columns, e.g. %(example)s"),
+                                example="; ".join(f"{k}: {','.join(COLUMNS[k][:5])}…"
+                                                  for k in KINDS)))
         return None
     known = COLUMNS[kind]
     bits = []
     unnamed = [str(i + 1) for i, n in enumerate(names) if not n]
     if unnamed:
-        bits.append(f"column(s) {', '.join(unnamed)} have no name")
+        bits.append(Msg(N_("column(s) %(columns)s have no name"), columns=", ".join(unnamed)))
     unknown = [n for n in names if n and n not in known]
     if unknown:
-        bits.append("unknown column(s) " + ", ".join(f"'{_short(n, 30)}'" for n in unknown))
+        bits.append(Msg(N_("unknown column(s) %(columns)s"),
+                        columns=", ".join(f"'{_short(n, 30)}'" for n in unknown)))
     dupes = sorted({n for n in names if n and names.count(n) > 1})
     if dupes:
-        bits.append("repeated column(s) " + ", ".join(f"'{_short(n, 30)}'" for n in dupes))
+        bits.append(Msg(N_("repeated column(s) %(columns)s"),
+                        columns=", ".join(f"'{_short(n, 30)}'" for n in dupes)))
     missing = [c for c in REQUIRED[kind] if c not in names]
     if missing:
-        bits.append("missing column(s) " + ", ".join(f"'{c}'" for c in missing))
+        bits.append(Msg(N_("missing column(s) %(columns)s"),
+                        columns=", ".join(f"'{c}'" for c in missing)))
     if bits:
-        p.add(at, "header", "; ".join(bits) + f" (a {kind} file has: {', '.join(known)})")
+        p.add(at, "header", Msg(N_("%(problems)s (a %(kind)s file has: %(columns)s)"),
+                                problems=bits, kind=kind, columns=", ".join(known)))
         return None
     return kind, names
 
@@ -280,8 +297,9 @@ def _first_line(path: Path) -> str:
 def _not_utf8(label: str, order: int, line: int, byte: int) -> Callable[[Problems], None]:
     def report(p: Problems) -> None:
         p.add(At(label, line, order), "file",
-              f"not UTF-8 text (byte 0x{byte:02x}); in Excel choose Save As → "
-              "'CSV UTF-8 (Comma delimited) (*.csv)' and import that file")
+              Msg(N_("not UTF-8 text (byte 0x%(byte)s); in Excel choose Save As → "
+                     "'CSV UTF-8 (Comma delimited) (*.csv)' and import that file"),
+                  byte=f"{byte:02x}"))
     return report
 
 
@@ -289,7 +307,8 @@ def _unreadable_csv(label: str, order: int, line: int,
                     exc: csv.Error) -> Callable[[Problems], None]:
     def report(p: Problems) -> None:
         p.add(At(label, line, order), "row",
-              f"unreadable CSV ({exc}): a cell is far too long or a quote \" is not closed")
+              Msg(N_("unreadable CSV (%(detail)s): a cell is far too long or a quote \" is not "
+                     "closed"), detail=str(exc)))
     return report
 
 
@@ -300,13 +319,14 @@ def open_csv(path: Path, label: str, index: int, order: int, p: Problems) -> Sou
         if bad is None and not blank:
             delimiter = _sniff(_first_line(path))
     except OSError as exc:
-        p.file(label, order, f"cannot read the file: {exc.strerror or exc}")
+        p.file(label, order, Msg(N_("cannot read the file: %(detail)s"),
+                                 detail=str(exc.strerror or exc)))
         return None
     if bad is not None:
         _not_utf8(label, order, *bad)(p)
         return None
     if blank:
-        p.file(label, order, "the file is empty")
+        p.file(label, order, Msg(N_("the file is empty")))
         return None
     with path.open("rb") as raw, _csv_text(raw) as text:
         reader = csv.reader(text, delimiter=delimiter)
@@ -316,7 +336,7 @@ def open_csv(path: Path, label: str, index: int, order: int, p: Problems) -> Sou
             _unreadable_csv(label, order, 1, exc)(p)
             return None
     if cells is None:
-        p.add(At(label, 1, order), "header", "the first line must name the columns")
+        p.add(At(label, 1, order), "header", Msg(N_("the first line must name the columns")))
         return None
     head = _header(cells, label, order, None, p)
     if head is None:
@@ -364,7 +384,8 @@ XLSX_DAMAGE = (OSError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, z
 
 def _not_a_workbook(label: str, order: int, exc: BaseException) -> Callable[[Problems], None]:
     def report(p: Problems) -> None:
-        p.file(label, order, f"not a readable .xlsx workbook ({_short(exc, 80)})")
+        p.file(label, order, Msg(N_("not a readable .xlsx workbook (%(detail)s)"),
+                                 detail=_short(exc, 80)))
     return report
 
 
@@ -382,7 +403,7 @@ def open_xlsx(path: Path, label: str, index: int, order: int, p: Problems) -> li
     try:
         wb = _load_workbook(path)
     except FileNotFoundError:
-        p.file(label, order, "no such file")
+        p.file(label, order, Msg(N_("no such file")))
         return []
     except (*XLSX_DAMAGE, InvalidFileException) as exc:
         _not_a_workbook(label, order, exc)(p)
@@ -405,8 +426,9 @@ def _sheet_headers(wb: Any, path: Path, label: str, index: int, order: int,
     found = {ws.title.strip().lower(): ws for ws in wb.worksheets}
     wanted = [k for k in KINDS if k in found]
     if not wanted:
-        p.file(label, order, "no sheet named units, people or recommendations (found: "
-               + ", ".join(ws.title for ws in wb.worksheets) + ")")
+        p.file(label, order, Msg(N_("no sheet named units, people or recommendations "
+                                    "(found: %(sheets)s)"),
+                                 sheets=", ".join(ws.title for ws in wb.worksheets)))
     for i, kind in enumerate(wanted):
         ws = found[kind]
         sub = f"{label}[{ws.title}]"
@@ -463,20 +485,25 @@ def _open_each(paths: Iterable[Path | str], p: Problems,
         if i in broken:
             broken[i](p)
         elif not path.exists():
-            p.file(label, order, "no such file")
+            p.file(label, order, Msg(N_("no such file")))
         elif path.is_dir():
-            p.file(label, order, "is a folder, not a file")
+            p.file(label, order, Msg(N_("is a folder, not a file")))
         elif suffix in (".csv", ".txt", ".tsv"):
             source = open_csv(path, label, i, order, p)
             if source is not None:
                 sources.append(source)
         elif suffix in (".xlsx", ".xlsm"):
             sources.extend(open_xlsx(path, label, i, order, p))
+        elif suffix in (".docx", ".doc", ".odt", ".rtf"):  # a Berita Acara (SPEC §8)
+            from tindak.berita_acara import open_docx
+
+            sources.extend(open_docx(given, path, label, i, order, p))
         elif suffix in (".xls", ".ods"):
-            p.file(label, order, f"{suffix} files are not read: save it as Excel Workbook "
-                   "(.xlsx) or as CSV UTF-8 (.csv)")
+            p.file(label, order, Msg(N_("%(suffix)s files are not read: save it as Excel "
+                                        "Workbook (.xlsx) or as CSV UTF-8 (.csv)"),
+                                     suffix=suffix))
         else:
-            p.file(label, order, "not a .csv or .xlsx file")
+            p.file(label, order, Msg(N_("not a .csv or .xlsx file")))
 
 
 # --- checking each row (no database) ---------------------------------------------------------
@@ -561,8 +588,10 @@ def _cells(sheet: Source, at: At, cells: list[Any], p: Problems) -> dict[str, An
     if len(cells) > width:
         extra = [c for c in cells[width:] if c is not None and str(c).strip()]
         if extra:
-            p.add(at, "row", f"has {width + len(extra)} or more cells but the header names "
-                  f"{width} columns (a separator inside a cell must be quoted)", sheet.kind)
+            p.add(at, "row", Msg(N_("has %(cells)s or more cells but the header names "
+                                    "%(width)s columns (a separator inside a cell must be "
+                                    "quoted)"), cells=width + len(extra), width=width),
+                  sheet.kind)
     out: dict[str, Any] = {}
     for col, raw in zip(sheet.columns, cells, strict=False):
         if raw is None:
@@ -573,17 +602,17 @@ def _cells(sheet: Source, at: At, cells: list[Any], p: Problems) -> dict[str, An
             continue
         value = raw.strip()
         if "\x00" in value:  # no database keeps it faithfully (PostgreSQL refuses it)
-            p.add(at, col, "contains a NUL character (\\x00); remove it", sheet.kind)
+            p.add(at, col, Msg(N_("contains a NUL character (\\x00); remove it")), sheet.kind)
             value = _BAD
         elif len(value) > MAX_CELL:
-            p.add(at, col, f"is {len(value)} characters long; at most {MAX_CELL} are accepted",
-                  sheet.kind)
+            p.add(at, col, too_long(len(value), MAX_CELL), sheet.kind)
             value = _BAD
         elif value.startswith(FORMULA_START) and not (col == "deadline" and HK_RULE.match(value)):
-            fix = ("leave the cell empty instead" if value.strip("-") == "" else
-                   "remove that first character")
-            p.add(at, col, f"starts with '{value[0]}', which spreadsheets run as a formula "
-                  f"('{_short(value, 30)}'); {fix}", sheet.kind)
+            fix = (Msg(N_("leave the cell empty instead")) if value.strip("-") == "" else
+                   Msg(N_("remove that first character")))
+            p.add(at, col, Msg(N_("starts with '%(first)s', which spreadsheets run as a formula "
+                                  "('%(value)s'); %(fix)s"),
+                               first=value[0], value=_short(value, 30), fix=fix), sheet.kind)
             value = _BAD
         out[col] = value
     for col in sheet.columns[len(cells):]:
@@ -599,7 +628,7 @@ class _Row:
     def __init__(self, at: At, kind: str, values: dict[str, Any], p: Problems) -> None:
         self.at, self.kind, self.v, self.p = at, kind, values, p
 
-    def bad(self, col: str, reason: str) -> None:
+    def bad(self, col: str, reason: Msg) -> None:
         self.p.add(self.at, col, reason, self.kind)
 
     def has(self, col: str) -> bool:
@@ -614,16 +643,17 @@ class _Row:
             value = value.isoformat()
         if not value:
             if required:
-                self.bad(col, "is empty")
+                self.bad(col, EMPTY)
             return None
         if max_len is not None and len(value) > max_len:
-            self.bad(col, f"is {len(value)} characters long; at most {max_len} are accepted")
+            self.bad(col, too_long(len(value), max_len))
             return None
         if ident and CONTROL.search(value):
-            self.bad(col, "must not contain line breaks or tabs")
+            self.bad(col, Msg(N_("must not contain line breaks or tabs")))
             return None
         if ident and not value.isprintable():  # 'DIN\u200bSOS' would look like DINSOS
-            self.bad(col, f"'{_short(value)}' contains an invisible character; type it again")
+            self.bad(col, Msg(N_("'%(value)s' contains an invisible character; type it again"),
+                              value=_short(value)))
             return None
         return value
 
@@ -633,7 +663,7 @@ class _Row:
             return None
         value = value.lower()
         if not EMAIL.match(value):
-            self.bad(col, f"'{_short(value)}' is not an email address")
+            self.bad(col, Msg(N_("'%(value)s' is not an email address"), value=_short(value)))
             return None
         return value
 
@@ -642,36 +672,45 @@ class _Row:
         if value is _BAD:
             return None
         if value == "":
-            self.bad(col, "is empty")
+            self.bad(col, EMPTY)
             return None
         result = parse_day(value)
-        if isinstance(result, str):
+        if isinstance(result, Msg):
             self.bad(col, result)
             return None
         return result
 
     def choice(self, col: str, allowed: tuple[str, ...], aliases: dict[str, str],
-               what: str) -> str | None:
+               what: Msg) -> str | None:
         value = self.text(col)
         if value is None:
             return None
         key = _choice_keys.get(value)
         if key is None:  # a handful of spellings over a million rows: normalise each once
-            key = re.sub(r"[\s-]+", "_", value.lower())
+            key = choice_key(value)
             if len(_choice_keys) < 10_000:
                 _choice_keys[value] = key
         key = aliases.get(key, key)
         if key not in allowed:
-            self.bad(col, f"unknown {what} '{_short(value)}' (one of: {', '.join(allowed)})")
+            self.bad(col, Msg(N_("unknown %(what)s '%(value)s' (one of: %(allowed)s)"),
+                              what=what, value=_short(value), allowed=", ".join(allowed)))
             return None
         return key
 
 
-_day_cache: dict[str, date | str] = {}
+_day_cache: dict[str, date | Msg] = {}
+EMPTY = Msg(N_("is empty"))
+# The words of `choice`'s "unknown %(what)s", as the reader's language has them.
+CATEGORY, PRIORITY = Msg(N_("category")), Msg(N_("priority"))
+
+
+def too_long(length: int, most: int) -> Msg:
+    return Msg(N_("is %(length)s characters long; at most %(max)s are accepted"),
+               length=length, max=most)
 _choice_keys: dict[str, str] = {}
 
 
-def parse_day(value: Any) -> date | str:
+def parse_day(value: Any) -> date | Msg:
     """A date from an Excel date cell, YYYY-MM-DD or DD/MM/YYYY; else the reason it is not."""
     if isinstance(value, date):
         day = value
@@ -684,19 +723,21 @@ def parse_day(value: Any) -> date | str:
         if parts is None and (m := ID_DATE.match(value)):
             parts = (m.group(3), m.group(2), m.group(1))
         if parts is None:
-            return f"'{_short(value)}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"
+            return Msg(N_("'%(value)s' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
+                       value=_short(value))
         y, mo, d = (int(x) for x in parts)
         try:
             day = date(y, mo, d)
         except ValueError:
-            reason = f"'{_short(value)}' is not a real date"
             if ID_DATE.match(value) and mo > 12 >= d:
-                reason += " (dates are DD/MM/YYYY: day first, then month)"
-            return reason
+                return Msg(N_("'%(value)s' is not a real date (dates are DD/MM/YYYY: day "
+                              "first, then month)"), value=_short(value))
+            return Msg(N_("'%(value)s' is not a real date"), value=_short(value))
         if len(_day_cache) < 100_000:
             _day_cache[value] = day
     if not YEARS[0] <= day.year <= YEARS[1]:
-        return f"{day.isoformat()} is out of range (years {YEARS[0]}–{YEARS[1]})"
+        return Msg(N_("%(date)s is out of range (years %(first)s–%(last)s)"),
+                   date=day.isoformat(), first=YEARS[0], last=YEARS[1])
     return day
 
 
@@ -711,16 +752,23 @@ def _roles(row: _Row) -> str | None:
             continue
         key = ROLE_ALIASES.get(key, key)
         if key not in ROLES:
-            row.bad("role", f"unknown role '{_short(part.strip())}' (one or more of: "
-                    f"{', '.join(ROLES)}, joined with ';')")
+            row.bad("role", Msg(N_("unknown role '%(value)s' (one or more of: %(allowed)s, "
+                                   "joined with ';')"),
+                                value=_short(part.strip()), allowed=", ".join(ROLES)))
             return None
         roles.append(key)
     return ";".join(r for r in ROLES if r in roles) or None
 
 
-def _dup(row: _Row, col: str, key: str, first: At, what: str) -> None:
-    where = f"row {first.row}" if first.label == row.at.label else f"{first}"
-    row.bad(col, f"{what} '{_short(key)}' is given twice (also at {where})")
+def _row_word(label: str, row: int, at: At, order: int = 0) -> Msg | str:
+    """Where an earlier row is, from an error at `at`: 'row 2' in the same file, else FILE:2."""
+    return Msg(N_("row %(row)s"), row=row) if label == at.label else str(At(label, row, order))
+
+
+def _dup(row: _Row, col: str, key: str, first: At, what: Msg) -> None:
+    where = _row_word(first.label, first.row, row.at, first.order)
+    row.bad(col, Msg(N_("%(what)s '%(value)s' is given twice (also at %(where)s)"),
+                     what=what, value=_short(key), where=where))
 
 
 def _parse_unit(row: _Row, out: Parsed) -> None:
@@ -730,17 +778,19 @@ def _parse_unit(row: _Row, out: Parsed) -> None:
     if row.has("parent"):
         parent = row.text("parent", max_len=64, ident=True)
         if parent is not None and parent == code:
-            row.bad("parent", "a unit cannot be its own parent")
+            row.bad("parent", Msg(N_("a unit cannot be its own parent")))
             parent = None  # reported once, not again as a cycle
     tz = row.text("timezone")
     if tz is not None:
         tz = {t.lower(): t for t in TIMEZONES}.get(tz.lower()) or TZ_ALIASES.get(tz.lower())
         if tz is None:
-            row.bad("timezone", f"unknown timezone '{_short(row.v['timezone'])}' (one of: "
-                    f"{', '.join(TIMEZONES)}, or WIB, WITA, WIT)")
+            row.bad("timezone", Msg(N_("unknown timezone '%(value)s' (one of: %(allowed)s, or "
+                                       "WIB, WITA, WIT)"),
+                                    value=_short(row.v["timezone"]),
+                                    allowed=", ".join(TIMEZONES)))
     unit = UnitIn(row.at, code, name, parent, tz)
     if code is not None and code in out.units:
-        _dup(row, "code", code, out.units[code].at, "unit code")
+        _dup(row, "code", code, out.units[code].at, Msg(N_("unit code")))
     if code is None or code in out.units:
         out.others.append(unit)
     else:
@@ -756,11 +806,11 @@ def _parse_person(row: _Row, out: Parsed) -> None:
     if row.has("supervisor"):
         supervisor = row.email("supervisor")
         if supervisor is not None and supervisor == email:
-            row.bad("supervisor", "a person cannot be their own supervisor")
+            row.bad("supervisor", Msg(N_("a person cannot be their own supervisor")))
             supervisor = None  # reported once, not again as a cycle
     person = PersonIn(row.at, email, name, unit, roles, supervisor)
     if email is not None and email in out.people:
-        _dup(row, "email", email, out.people[email].at, "email")
+        _dup(row, "email", email, out.people[email].at, Msg(N_("email")))
     if email is None or email in out.people:
         out.others.append(person)
     else:
@@ -773,9 +823,9 @@ def _parse_rec(row: _Row) -> RecIn:
     held = row.day("forum_date")
     unit = row.text("unit", max_len=64, ident=True)
     text = row.text("text", required=True)
-    category = row.choice("category", CATEGORIES, {}, "category")
+    category = row.choice("category", CATEGORIES, {}, CATEGORY)
     owner = row.email("owner", required=True)
-    priority = row.choice("priority", PRIORITIES, PRIORITY_ALIASES, "priority")
+    priority = row.choice("priority", PRIORITIES, PRIORITY_ALIASES, PRIORITY)
     place = row.text("place", max_len=300)
     minutes = row.text("minutes_ref", max_len=500)
     deadline, hk, rule = None, None, None
@@ -784,14 +834,14 @@ def _parse_rec(row: _Row) -> RecIn:
         hk = int(m.group(1))
         rule = raw if len(raw) <= 20 else f"+{hk} hk"
         if hk > MAX_HK:
-            row.bad("deadline", f"'{_short(raw)}' is more than a year of working days (at most "
-                    f"+{MAX_HK} hk)")
+            row.bad("deadline", Msg(N_("'%(value)s' is more than a year of working days (at "
+                                       "most +%(max)s hk)"), value=_short(raw), max=MAX_HK))
             hk = None
     elif raw is not _BAD:
         deadline = row.day("deadline")
         if deadline is not None and held is not None and deadline < held:
-            row.bad("deadline", f"{deadline.isoformat()} is before the forum date "
-                    f"{held.isoformat()}")
+            row.bad("deadline", Msg(N_("%(deadline)s is before the forum date %(forum_date)s"),
+                                    deadline=deadline.isoformat(), forum_date=held.isoformat()))
     return RecIn(row.at, ref, forum, held, unit, text, category, owner, deadline, hk, rule,
                  priority, place, minutes)
 
@@ -858,7 +908,11 @@ class Counts:
     unchanged: int = 0
 
     def __str__(self) -> str:
-        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        return str(self.words())
+
+    def words(self) -> Msg:
+        return Msg(N_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged"),
+                   created=self.created, updated=self.updated, unchanged=self.unchanged)
 
 
 @dataclass
@@ -895,7 +949,21 @@ def _by_lower(codes: Iterable[str]) -> dict[str, str]:
     return lower
 
 
+def _unknown_unit(value: str, lower: dict[str, str]) -> Msg:
+    found = lower.get(value.lower())
+    if found is not None:
+        return Msg(N_("unknown unit '%(value)s' (did you mean '%(found)s'?)"),
+                   value=_short(value), found=found)
+    return Msg(N_("unknown unit '%(value)s'"), value=_short(value))
+
+
+def _unknown_person(email: str) -> Msg:
+    return Msg(N_("unknown person '%(email)s' (not in this import nor registered before)"),
+               email=email)
+
+
 def _hint(value: str, lower: dict[str, str]) -> str:
+    """' (did you mean 'X'?)' when `value` is a known code in other case (the .docx reader)."""
     found = lower.get(value.lower())
     return f" (did you mean '{found}'?)" if found is not None else ""
 
@@ -914,21 +982,19 @@ def _check_units(parsed: Parsed, db: Stored, p: Problems) -> None:
     lower = _by_lower(known)
     for u in parsed.all_units():
         if isinstance(u.parent, str) and u.parent not in known:
-            p.add(u.at, "parent", f"unknown unit '{_short(u.parent)}'" + _hint(u.parent, lower),
-                  "units")
+            p.add(u.at, "parent", _unknown_unit(u.parent, lower), "units")
     _report_cycles(parsed.units, _unit_parents(parsed, db), "parent",
-                   "the units' parents", "units", p)
+                   Msg(N_("the units' parents go round in a circle: %(circle)s")), "units", p)
 
 
 def _report_cycles(rows: dict[str, Any], links: dict[str, str | None], column: str,
-                   what: str, file: str, p: Problems) -> None:
+                   what: Msg, file: str, p: Problems) -> None:
     """One error per row of a circle of links (parents, supervisors)."""
     safe: set[str] = set()
     for key, row in rows.items():
         loop = _cycle(key, links, safe)
         if loop:
-            p.add(row.at, column, f"{what} go round in a circle: "
-                  + " → ".join([*loop, loop[0]]), file)
+            p.add(row.at, column, Msg(what.msgid, circle=" → ".join([*loop, loop[0]])), file)
 
 
 def _plan_units(parsed: Parsed, db: Stored, plan: Plan) -> None:
@@ -973,14 +1039,12 @@ def _check_people(parsed: Parsed, db: Stored, p: Problems) -> None:
     lower = _by_lower(units)
     for person in parsed.all_people():
         if person.unit is not None and person.unit not in units:
-            p.add(person.at, "unit", f"unknown unit '{_short(person.unit)}'"
-                  + _hint(person.unit, lower), "people")
+            p.add(person.at, "unit", _unknown_unit(person.unit, lower), "people")
         s = person.supervisor
         if isinstance(s, str) and s not in parsed.people and s not in db.people:
-            p.add(person.at, "supervisor", f"unknown person '{s}' (not in this import nor "
-                  "registered before)", "people")
-    _report_cycles(parsed.people, _supervisors(parsed, db), "supervisor", "supervisors",
-                   "people", p)
+            p.add(person.at, "supervisor", _unknown_person(s), "people")
+    _report_cycles(parsed.people, _supervisors(parsed, db), "supervisor",
+                   Msg(N_("supervisors go round in a circle: %(circle)s")), "people", p)
 
 
 def _supervisors(parsed: Parsed, db: Stored) -> dict[str, str | None]:
@@ -1081,11 +1145,10 @@ class RecChecks:
         # (title, date) → [unit, place, minutes_ref, where place and minutes_ref were given]
         self.forums: dict[tuple[str, date], list[Any]] = {}
 
-    def where(self, packed: int, at: At) -> str:
+    def where(self, packed: int, at: At) -> Msg | str:
         """Where a row packed by `_pack` is, as an error at `at` names it."""
         order, row = packed >> 32, packed & 0xFFFFFFFF
-        label = self.labels[order]
-        return f"row {row}" if label == at.label else str(At(label, row, order))
+        return _row_word(self.labels[order], row, at, order)
 
     def line_of(self, code: str) -> set[str]:
         if code not in self.lineage:
@@ -1106,22 +1169,23 @@ class RecChecks:
                 self.refs[r.ref] = _pack(at)
                 keyed = True
             else:
-                p.add(at, "ref", f"ref '{_short(r.ref)}' is given twice (also at "
-                      f"{self.where(first, at)})", "recommendations")
+                p.add(at, "ref", Msg(N_("%(what)s '%(value)s' is given twice (also at "
+                                        "%(where)s)"), what="ref", value=_short(r.ref),
+                                     where=self.where(first, at)), "recommendations")
         ounit = None
         if r.owner is not None:
             if r.owner not in self.owner_unit:
-                p.add(at, "owner", f"unknown person '{r.owner}' (not in this import nor "
-                      "registered before)", "recommendations")
+                p.add(at, "owner", _unknown_person(r.owner), "recommendations")
             ounit = self.owner_unit.get(r.owner)
         unit = r.unit or ounit
         if r.unit is not None and r.unit not in self.units:
-            p.add(at, "unit", f"unknown unit '{_short(r.unit)}'"
-                  + _hint(r.unit, self.lower), "recommendations")
+            p.add(at, "unit", _unknown_unit(r.unit, self.lower), "recommendations")
         elif (unit is not None and ounit is not None and ounit in self.units
-              and not (ounit in self.line_of(unit) or unit in self.line_of(ounit))):
-            p.add(at, "owner", f"{r.owner} belongs to unit '{ounit}', which is neither "
-                  f"'{unit}' nor above or below it", "recommendations")
+              and not owner_fits(ounit, unit, self.line_of)):
+            p.add(at, "owner", Msg(N_("%(owner)s belongs to unit '%(owner_unit)s', which is "
+                                      "neither '%(unit)s' nor above or below it"),
+                                   owner=r.owner, owner_unit=ounit, unit=unit),
+                  "recommendations")
         if r.forum is None or r.forum_date is None:
             return
         fkey = (r.forum, r.forum_date)
@@ -1134,8 +1198,9 @@ class RecChecks:
             if forum[i] is None:
                 forum[i], forum[i + 2] = value, _pack(at)
             elif forum[i] != value:
-                p.add(at, col, f"'{_short(value)}' differs from '{_short(forum[i])}' "
-                      f"given for the same forum at {self.where(forum[i + 2], at)}",
+                p.add(at, col, Msg(N_("'%(value)s' differs from '%(first)s' given for the "
+                                      "same forum at %(where)s"), value=_short(value),
+                                   first=_short(forum[i]), where=self.where(forum[i + 2], at)),
                       "recommendations")
         if keyed and not p:  # once anything is wrong nothing is written: stop spooling
             self.spool.add((r.ref, r.forum, r.forum_date.toordinal(), unit, r.owner, r.text,
@@ -1158,7 +1223,7 @@ class Checked:
         self.spool.close()
 
 
-def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
+def check_files(paths: Sequence[Path | str], db: Stored, scope: str | None = None) -> Checked:
     """The first pass: every row of every file read once and checked. A file found unreadable
     part-way (a broken quote, a damaged workbook) is reported alone and the pass starts again
     without it, so that none of its rows counts."""
@@ -1169,7 +1234,7 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
         sources: list[Source] = []
         try:
             sources = open_sources(paths, p, broken)
-            _check_sources(sources, db, checked)
+            _check_sources(sources, db, checked, scope)
             return checked
         except _Unreadable as exc:
             checked.close()
@@ -1181,7 +1246,8 @@ def check_files(paths: Sequence[Path | str], db: Stored) -> Checked:
             close_sources(sources)
 
 
-def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
+def _check_sources(sources: list[Source], db: Stored, checked: Checked,
+                   scope_of: str | None = None) -> None:
     p, parsed = checked.p, checked.parsed
     parsed.kinds.update(src.kind for src in sources)
     # Units, then people, then recommendations, whatever the order of the files: each kind
@@ -1193,14 +1259,134 @@ def _check_sources(sources: list[Source], db: Stored, checked: Checked) -> None:
                     parse(row, parsed)
     _check_units(parsed, db, p)
     _check_people(parsed, db, p)
+    scope = Scope.of(scope_of, parsed, db, p) if scope_of is not None else None
+    if scope is not None:
+        scope.check_units()
+        scope.check_people()
     if "recommendations" not in parsed.kinds:
         return
     recs = RecChecks(parsed, db, p, checked.spool, {src.order: src.label for src in sources})
     for src in sources:
         if src.kind == "recommendations":
             for row in _rows(src, p):
-                recs.add(_parse_rec(row))
+                rec = _parse_rec(row)
+                recs.add(rec)
+                if scope is not None:
+                    scope.check_rec(rec)
+    if scope is not None:
+        labels = {src.order: src.label for src in sources}
+        scope.check_refs(recs.refs, lambda packed: At(labels[packed >> 32],
+                                                      packed & 0xFFFFFFFF, packed >> 32))
     checked.forums = recs.forums
+
+
+# --- the importing person's tree (web imports) ----------------------------------------------
+
+
+def _stored_parents(db: Stored) -> dict[str, str | None]:
+    return {k: db.unit_code.get(v[2]) if v[2] else None for k, v in db.units.items()}
+
+
+class Scope:
+    """An import bounded to one unit tree (the importing planner's): every row must write
+    inside it, as the tree will be after the import; a row reaching elsewhere is refused,
+    row by row. The CLI (an administrator at the server) imports without a scope."""
+
+    def __init__(self, root: str, parsed: Parsed, db: Stored, p: Problems) -> None:
+        self.root, self.parsed, self.db, self.p = root, parsed, db, p
+        self.parent = _unit_parents(parsed, db)
+        stored = _stored_parents(db)
+        self.was_inside = {c for c in db.units if root in lineage(c, stored)}
+        for code in db.units.keys() - self.was_inside:  # their rows are refused: judge by the
+            self.parent[code] = stored[code]            # others' as they are stored
+        if self.parent.get(root) is not None:  # so is putting the top unit under another
+            self.parent[root] = None
+        self._inside: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, email: str, parsed: Parsed, db: Stored, p: Problems) -> Scope:
+        """The tree of the top unit above the importing person's unit, as stored now."""
+        person = db.people.get(email.strip().lower())
+        if person is None:
+            raise Forbidden(f"{email}: no such person")
+        code: str | None = db.unit_code[person[2]]
+        parents = _stored_parents(db)
+        while code is not None and parents.get(code) is not None:
+            code = parents[code]
+        return cls(code, parsed, db, p)  # type: ignore[arg-type]
+
+    def inside(self, code: str | None) -> bool:
+        """Whether unit `code` is in the tree after the import."""
+        if code is None:
+            return False
+        if code not in self._inside:
+            self._inside[code] = self.root in lineage(code, self.parent)
+        return self._inside[code]
+
+    def outside(self, what: str) -> str:
+        return f"{what} is outside your organisation's unit tree ('{self.root}'); an import " \
+               "on the web writes only inside it"
+
+    def check_units(self) -> None:
+        for u in self.parsed.all_units():
+            if u.code is None:
+                continue
+            if u.code in self.db.units and u.code not in self.was_inside:
+                self.p.add(u.at, "code", self.outside(f"unit '{_short(u.code)}'"), "units")
+            elif u.code == self.root and u.parent not in (ABSENT, None):
+                self.p.add(u.at, "parent", f"'{self.root}' is your organisation's top unit: "
+                           "it cannot be put under another unit", "units")
+            elif not self.inside(u.code):
+                self.p.add(u.at, "parent", self.outside(f"parent '{_short(u.parent)}'")
+                           if isinstance(u.parent, str) else self.outside("a unit without a "
+                                                                          "parent"), "units")
+
+    def check_people(self) -> None:
+        for person in self.parsed.all_people():
+            if person.email is None:
+                continue
+            stored = self.db.people.get(person.email)
+            if stored is not None and self.db.unit_code.get(stored[2]) not in self.was_inside:
+                self.p.add(person.at, "email", self.outside(f"{person.email}'s unit"), "people")
+            elif person.unit is not None and not self.inside(person.unit):
+                self.p.add(person.at, "unit", self.outside(f"unit '{_short(person.unit)}'"),
+                           "people")
+            elif isinstance(person.supervisor, str) and not self.inside(
+                    self.person_unit(person.supervisor)):
+                self.p.add(person.at, "supervisor",
+                           self.outside(f"{person.supervisor}'s unit"), "people")
+
+    def person_unit(self, email: str) -> str | None:
+        if email in self.parsed.people:
+            return self.parsed.people[email].unit
+        stored = self.db.people.get(email)
+        return self.db.unit_code.get(stored[2]) if stored else None
+
+    def check_rec(self, r: RecIn) -> None:
+        unit = r.unit or (self.person_unit(r.owner) if r.owner else None)
+        if r.unit is not None and r.unit in self.parent and not self.inside(r.unit):
+            self.p.add(r.at, "unit", self.outside(f"unit '{_short(r.unit)}'"),
+                       "recommendations")
+        elif r.owner is not None and unit is not None and not self.inside(
+                self.person_unit(r.owner)):
+            self.p.add(r.at, "owner", self.outside(f"{r.owner}'s unit"), "recommendations")
+        if r.forum is not None and r.forum_date is not None:
+            stored = self.db.forums.get((r.forum, r.forum_date))
+            if stored is not None and self.db.unit_code.get(stored[1]) not in self.was_inside:
+                self.p.add(r.at, "forum", self.outside(f"forum '{_short(r.forum)}'"),
+                           "recommendations")
+
+    def check_refs(self, refs: dict[str, int], where: Callable[[int], At]) -> None:
+        """Refs already stored for an item of another tree: an import may not overwrite it."""
+        keys = list(refs)
+        rc = Recommendation.__table__.c  # type: ignore[attr-defined]
+        with session() as s:
+            for i in range(0, len(keys), CHUNK):
+                for ref, unit_id in s.execute(sa.select(rc.ref, rc.unit_id).where(
+                        rc.ref.in_(keys[i:i + CHUNK]))):
+                    if self.db.unit_code.get(unit_id) not in self.was_inside:
+                        self.p.add(where(refs[ref]), "ref", self.outside(
+                            f"the item '{_short(ref)}' already registered"), "recommendations")
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -1483,6 +1669,10 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
 # --- the entry point -------------------------------------------------------------------------
 
 
+KIND_WORDS = {"units": Msg(N_("units")), "people": Msg(N_("people")),
+              "forums": Msg(N_("forums")), "recommendations": Msg(N_("recommendations"))}
+
+
 @dataclass
 class ImportReport:
     """How many rows of each kind were (or, on a dry run, would be) created, updated, unchanged."""
@@ -1490,11 +1680,12 @@ class ImportReport:
     counts: dict[str, Counts]
     dry_run: bool = False
 
-    def lines(self) -> list[str]:
-        order = ("units", "people", "forums", "recommendations")
-        out = [f"{kind}: {self.counts[kind]}" for kind in order if kind in self.counts]
+    def lines(self) -> list[Msg]:
+        """Worded by the edge in the reader's language (`str()` of each is English)."""
+        out = [Msg("%(kind)s: %(counts)s", kind=KIND_WORDS[kind], counts=self.counts[kind]
+                   .words()) for kind in KIND_WORDS if kind in self.counts]
         if self.dry_run:
-            out.append("dry run: every row is valid; nothing was written")
+            out.append(Msg(N_("dry run: every row is valid; nothing was written")))
         return out
 
 
@@ -1506,26 +1697,31 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
     elif email in db.people:
         roles = db.people[email][3]
     else:
-        raise Forbidden(f"--by {by}: no such person (register them first, or in this import)")
+        raise Forbidden(N_("--by %(email)s: no such person (register them first, or in this "
+                           "import)"), email=by)
     if "planner" not in roles.split(";"):
-        raise Forbidden(f"--by {email}: only a person with the planner role may import")
+        raise Forbidden(N_("--by %(email)s: only a person with the planner role may import"),
+                        email=email)
     return email
 
 
 def import_files(paths: Sequence[Path | str], dry_run: bool = False,
-                 by: str | None = None) -> ImportReport:
+                 by: str | None = None, scope: str | None = None) -> ImportReport:
     """Import every file as one change: all rows are written, or none (ImportFailed lists why).
+
+    `scope` (an email): every row must write inside that person's organisation (the tree of
+    the top unit above their unit); the web's upload passes the importing planner.
 
     Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
     The files are checked before the write lock is taken; if units or people changed in the
     database meanwhile, they are checked again under the lock.
     """
     if not paths:
-        raise ImportFailed(["no files given"])
+        raise ImportFailed([Msg(N_("no files given"))])
     actor = by or "import:" + ",".join(Path(path).name for path in paths)
     with session() as s:
         db = Stored.load(s)
-    checked = check_files(paths, db)
+    checked = check_files(paths, db) if scope is None else check_files(paths, db, scope)
     try:
         if by is not None:
             actor = _check_actor(by, checked.parsed, db)
@@ -1536,7 +1732,8 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
             changed, db = not fresh.same(db), fresh
             if changed:
                 checked.close()
-                checked = check_files(paths, db)
+                checked = (check_files(paths, db) if scope is None
+                           else check_files(paths, db, scope))
                 if by is not None:
                     actor = _check_actor(by, checked.parsed, db)
                 if checked.p:

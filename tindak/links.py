@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from tindak.errors import Forbidden
+from tindak.errors import N_, Forbidden
 from tindak.settings import get_settings
 
 OWNER_SALT = "tindak.owner-link"
@@ -27,9 +27,9 @@ def read_owner_token(token: str) -> tuple[int, str]:
     try:
         data = _serializer(OWNER_SALT).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise Forbidden("this link has expired: use the link in your latest reminder") from None
+        raise Forbidden(N_("this link has expired: use the link in your latest reminder")) from None
     except BadSignature:
-        raise Forbidden("this link is not valid") from None
+        raise Forbidden(N_("this link is not valid")) from None
     return int(data["p"]), str(data["e"])
 
 
@@ -48,7 +48,7 @@ def read_login_token(token: str) -> tuple[str, str]:
     try:
         data = _serializer(LOGIN_SALT).loads(token, max_age=LOGIN_MAX_AGE)
     except SignatureExpired:
-        raise Forbidden("this sign-in link has expired: ask for a new one") from None
+        raise Forbidden(N_("this sign-in link has expired: ask for a new one")) from None
     except BadSignature:
-        raise Forbidden("this sign-in link is not valid") from None
+        raise Forbidden(N_("this sign-in link is not valid")) from None
     return str(data["e"]), str(data["n"])

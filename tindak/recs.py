@@ -33,7 +33,8 @@ from models import session as read_session
 from tindak import audit
 from tindak.calendar import local_today
 from tindak.directory import UnitTree, has_role, person_by_email
-from tindak.errors import Forbidden, InvalidInput, NotFound
+from tindak.errors import N_, Edge, Forbidden, InvalidInput, Msg, NotFound
+from tindak.i18n import STATUS_MSGIDS
 from tindak.settings import get_settings
 from tindak.status import days_overdue, is_at_risk, is_overdue
 
@@ -43,6 +44,8 @@ EVIDENCE_TYPES = {
     ".odt", ".ods", ".ppt", ".pptx", ".txt", ".csv", ".zip",
 }
 EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
+EVIDENCE_URL_MAX = 2000  # the column's length: PostgreSQL refuses more, SQLite would keep it
+GIVE_NOTE = Edge(N_("give it with --note"), N_("give a reason in the note field"))
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def list_recs(
 ) -> Iterator[dict[str, Any]]:
     """Yield one dict per recommendation (SPEC §4 `recs list` fields), streamed in batches."""
     if flt.status is not None and flt.status not in STATUSES:
-        raise InvalidInput(f"unknown status '{flt.status}' (one of: {', '.join(STATUSES)})")
+        raise unknown_status(flt.status)
     now = now or datetime.now(UTC)
     with read_session() as s:
         tree = UnitTree.load(s)
@@ -123,6 +126,12 @@ def list_recs(
             }
 
 
+def known_owner(email: str) -> str:
+    """The stored email of the person `email` names; NotFound if there is none."""
+    with read_session() as s:
+        return person_by_email(s, email).email
+
+
 @dataclass(frozen=True)
 class Evidence:
     url: str | None = None
@@ -144,13 +153,13 @@ def store_evidence(src: Path, original_name: str | None = None) -> tuple[str, st
     ext = Path(name).suffix.lower()
     if ext not in EVIDENCE_TYPES:
         raise InvalidInput(
-            f"evidence file type '{ext or name}' is not accepted "
-            f"(use one of: {', '.join(sorted(EVIDENCE_TYPES))})"
-        )
+            N_("evidence file type '%(type)s' is not accepted (use one of: %(allowed)s)"),
+            type=ext or name, allowed=", ".join(sorted(EVIDENCE_TYPES)))
     if not src.is_file():
-        raise InvalidInput(f"evidence file '{src}' does not exist")
+        raise InvalidInput(N_("evidence file '%(path)s' does not exist"), path=str(src))
     if src.stat().st_size > EVIDENCE_MAX_BYTES:
-        raise InvalidInput(f"evidence file is larger than {EVIDENCE_MAX_BYTES // 2**20} MB")
+        raise InvalidInput(N_("evidence file is larger than %(mb)s MB"),
+                           mb=EVIDENCE_MAX_BYTES // 2**20)
     folder = get_settings().files_dir
     folder.mkdir(parents=True, exist_ok=True)
     stored = f"{secrets.token_hex(16)}{ext}"
@@ -162,11 +171,36 @@ def evidence_mime(stored: str) -> str:
     return mimetypes.guess_type(stored)[0] or "application/octet-stream"
 
 
-def _get_rec(s: Session, ref: str) -> Recommendation:
-    rec = s.exec(sa.select(Recommendation).where(Recommendation.ref == ref)).scalars().first()  # type: ignore[call-overload]
-    if rec is None:
-        raise NotFound(f"no recommendation with ref '{ref}'")
-    return rec
+def unknown_status(status: str) -> InvalidInput:
+    return InvalidInput(N_("unknown status '%(status)s' (one of: %(allowed)s)"),
+                        status=status, allowed=", ".join(STATUSES))
+
+
+def status_word(code: str) -> Msg | str:
+    """A status as its label, worded in the reader's language when the line is."""
+    return Msg(STATUS_MSGIDS[code]) if code in STATUS_MSGIDS else code
+
+
+def find_rec(s: Session, ref: str) -> Recommendation:
+    """The item a person means by `ref`: as stored, else the one ref equal to it ignoring
+    case and surrounding spaces (refs are stored as the import gave them)."""
+    typed = (ref or "").strip()
+    col = Recommendation.ref
+    rec = s.exec(sa.select(Recommendation).where(col == typed)).scalars().first()  # type: ignore[call-overload]
+    if rec is not None:
+        return rec
+    found = s.exec(sa.select(Recommendation).where(  # type: ignore[call-overload]
+        sa.func.lower(col) == typed.lower()).limit(2)).scalars().all()
+    if len(found) > 1:
+        raise InvalidInput(N_("more than one recommendation has the ref '%(ref)s' in other "
+                              "capitals (%(refs)s): type it exactly"),
+                           ref=typed, refs=", ".join(r.ref for r in found))
+    if not found:
+        raise NotFound(N_("no recommendation with ref '%(ref)s'"), ref=typed)
+    return found[0]
+
+
+_get_rec = find_rec
 
 
 def _is_planner_for(s: Session, person: Person, unit_id: int) -> bool:
@@ -189,42 +223,47 @@ def update_rec(
 ) -> dict[str, Any]:
     """Record a progress update (`at`: when, for back-fills). Returns the new status."""
     if progress is None and status is None and not note and evidence is None:
-        raise InvalidInput("nothing to record: give --progress, --status, --note or --evidence")
+        raise InvalidInput(N_("nothing to record: %(how)s"), how=Edge(
+            N_("give --progress, --status, --note or --evidence"),
+            N_("give a progress, a status, a note or evidence")))
     if progress is not None and not 0 <= progress <= 100:
-        raise InvalidInput(f"progress must be between 0 and 100, not {progress}")
+        raise InvalidInput(N_("progress must be between 0 and 100, not %(value)s"),
+                           value=progress)
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
+        raise unknown_status(status)
     if status == Status.completed.value:
-        raise InvalidInput(
-            "'completed' is set only by a planner's verification: report "
-            "'awaiting_verification' and a planner verifies it"
-        )
+        raise InvalidInput(N_("'completed' is set only by a planner's verification: report "
+                              "'awaiting_verification' and a planner verifies it"))
     if status == Status.open.value:
-        raise InvalidInput("an item cannot be set back to 'open' once reported on")
+        raise InvalidInput(N_("an item cannot be set back to 'open' once reported on"))
     note = (note or "").strip() or None
     if status == Status.not_actionable.value and not note:
-        raise InvalidInput("'not_actionable' needs a reason: give it with --note")
+        raise InvalidInput(N_("'not_actionable' needs a reason: %(how)s"), how=GIVE_NOTE)
     stored = None
     evidence_url = evidence.url if evidence else None
     if evidence_url and not evidence_url.startswith(("http://", "https://")):
-        raise InvalidInput("an evidence link must start with http:// or https://")
+        raise InvalidInput(N_("an evidence link must start with http:// or https://"))
+    if evidence_url and len(evidence_url) > EVIDENCE_URL_MAX:
+        raise InvalidInput(N_("the evidence link is %(length)s characters long; at most "
+                              "%(max)s are accepted"),
+                           length=len(evidence_url), max=EVIDENCE_URL_MAX)
     with write_session() as s:
         actor = person_by_email(s, by)
         rec = _get_rec(s, ref)
         if not can_update(s, actor, rec):
-            raise Forbidden(
-                f"{actor.email} may not update {ref}: only its owner or a planner of its unit"
-            )
+            raise Forbidden(N_("%(email)s may not update %(ref)s: only its owner or a planner "
+                               "of its unit"), email=actor.email, ref=rec.ref)
         planner = _is_planner_for(s, actor, rec.unit_id)
         if rec.status == Status.completed.value:
-            raise InvalidInput(f"{ref} is already verified as completed; it cannot be changed")
+            raise InvalidInput(N_("%(ref)s is already verified as completed; it cannot be "
+                                  "changed"), ref=rec.ref)
         if rec.status == Status.not_actionable.value and not (
             planner and status == Status.in_progress.value
         ):
             raise InvalidInput(
-                f"{ref} is closed as not actionable; only a planner may reopen it "
-                "with --status in_progress"
-            )
+                N_("%(ref)s is closed as not actionable; only a planner may reopen it %(how)s"),
+                ref=rec.ref, how=Edge(N_("with --status in_progress"),
+                                      N_("by setting the status to In progress")))
         new_status = status
         new_progress = progress if progress is not None else rec.progress
         if new_status is None:
@@ -237,7 +276,8 @@ def update_rec(
         if new_status == Status.awaiting_verification.value:
             new_progress = 100
         if new_status == Status.in_progress.value and new_progress >= 100:
-            raise InvalidInput("progress 100 means done: report status awaiting_verification")
+            raise InvalidInput(N_("progress 100 means done: report the status "
+                                  "awaiting_verification"))
         if evidence is not None and evidence.path is not None:
             stored, original = store_evidence(evidence.path, evidence.filename)
         else:
@@ -257,31 +297,70 @@ def update_rec(
             )
         )
         audit.record(
-            s, actor.email, "update", "recommendation", ref,
+            s, actor.email, "update", "recommendation", rec.ref,
             {**audit.diff(before, {"status": new_status, "progress": new_progress}),
              **({"note": note} if note else {}),
              **({"evidence": evidence_url or original} if (evidence_url or original) else {})},
         )
-        return {"ref": ref, "status": new_status, "progress": new_progress}
+        return {"ref": rec.ref, "status": new_status, "progress": new_progress}
+
+
+def reported_done_by(s: Session, rec_ids: list[int]) -> dict[int, int]:
+    """Item id → the person who recorded the report that made it awaiting verification (the
+    latest such report: a rejection and a new report of done make a new reporter)."""
+    if not rec_ids:
+        return {}
+    u = ProgressUpdate
+    rows = s.execute(
+        sa.select(u.recommendation_id, u.person_id)
+        .where(u.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
+               u.kind == "report", u.status == Status.awaiting_verification.value)
+        .order_by(u.at, u.id)  # type: ignore[arg-type]
+    ).all()
+    return {rid: pid for rid, pid in rows}  # the last report of each item wins
+
+
+# Why a planner may not decide on a report of done (SPEC §7), as the error says it.
+NOT_VERIFIER = {
+    "reporter": N_("%(email)s reported %(ref)s done and may not verify it too: another "
+                   "planner of its unit tree verifies it"),
+    "owner": N_("%(ref)s is an item of %(email)s, who may not verify it: another planner of "
+                "its unit tree verifies it"),
+}
+
+
+def why_not_verifier(person_id: int, owner_id: int, reporter_id: int | None) -> str | None:
+    """SPEC §7 segregation of duties: why this person may not decide on the item's report of
+    done ('reporter', 'owner'), or None. Nobody verifies what they reported done, nor their
+    own item: an owner who is also a planner needs another planner of the tree."""
+    if reporter_id == person_id:
+        return "reporter"
+    if owner_id == person_id:
+        return "owner"
+    return None
 
 
 def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
                at: datetime | None = None) -> dict[str, Any]:
-    """A planner accepts (→ completed) or rejects (→ in_progress, note required)."""
+    """A planner accepts (→ completed) or rejects (→ in_progress, note required); never the
+    planner who reported it done or who owns it (the one place this rule lives)."""
     note = (note or "").strip() or None
     if reject and not note:
-        raise InvalidInput("a rejection needs a reason: give it with --note")
+        raise InvalidInput(N_("a rejection needs a reason: %(how)s"), how=GIVE_NOTE)
     with write_session() as s:
         actor = person_by_email(s, by)
         rec = _get_rec(s, ref)
         if not _is_planner_for(s, actor, rec.unit_id):
-            raise Forbidden(
-                f"{actor.email} may not verify {ref}: only a planner of its unit may verify"
-            )
+            raise Forbidden(N_("%(email)s may not verify %(ref)s: only a planner of its unit "
+                               "may verify"), email=actor.email, ref=rec.ref)
         if rec.status != Status.awaiting_verification.value:
             raise InvalidInput(
-                f"{ref} is '{rec.status}', not awaiting verification: nothing to verify"
-            )
+                N_("%(ref)s is '%(status)s', not awaiting verification: nothing to verify"),
+                ref=rec.ref, status=status_word(rec.status))
+        reason = why_not_verifier(actor.id, rec.owner_id,  # type: ignore[arg-type]
+                                  reported_done_by(s, [rec.id]).get(rec.id))  # type: ignore[list-item]
+        if reason is not None:
+            raise Forbidden(NOT_VERIFIER[reason], email=actor.email, ref=rec.ref)
         before = {"status": rec.status, "progress": rec.progress}
         if reject:
             rec.status = Status.in_progress.value
@@ -298,17 +377,20 @@ def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
             )
         )
         audit.record(
-            s, actor.email, "reject" if reject else "verify", "recommendation", ref,
+            s, actor.email, "reject" if reject else "verify", "recommendation", rec.ref,
             {**audit.diff(before, {"status": rec.status, "progress": rec.progress}),
              **({"note": note} if note else {})},
         )
-        return {"ref": ref, "status": rec.status, "progress": rec.progress}
+        return {"ref": rec.ref, "status": rec.status, "progress": rec.progress}
 
 
 def history(ref: str) -> list[dict[str, Any]]:
-    """Every progress update of an item, oldest first, with who made it."""
+    """Every progress update of an item, oldest first, with who made it; `tz` is the
+    timezone of the item's unit (to show the times as its people read them)."""
     with read_session() as s:
         rec = _get_rec(s, ref)
+        unit = s.get(Unit, rec.unit_id)
+        tz = unit.timezone if unit is not None else get_settings().default_timezone
         rows = s.execute(
             sa.select(ProgressUpdate, Person.email, Person.name)
             .join(Person, Person.id == ProgressUpdate.person_id)
@@ -318,7 +400,8 @@ def history(ref: str) -> list[dict[str, Any]]:
         return [
             {"at": u.at, "by": email, "by_name": name, "progress": u.progress,
              "status": u.status, "note": u.note, "evidence_url": u.evidence_url,
-             "evidence_file": u.evidence_file, "evidence_name": u.evidence_name, "kind": u.kind}
+             "evidence_file": u.evidence_file, "evidence_name": u.evidence_name, "kind": u.kind,
+             "ref": rec.ref, "tz": tz}
             for u, email, name in rows
         ]
 

@@ -2,7 +2,9 @@
 
 Starts a local Prefect server (SQLite under TINDAK_HOME, bound to 127.0.0.1), then serves
 the daily follow-up and the weekly digest as deployments with cron schedules in every
-timezone that has units. Ctrl-C or SIGTERM stops both, server included.
+timezone that has units. While it runs, its API address is in TINDAK_HOME/prefect (see
+tindak.runtime), so `tindak run` uses this server instead of starting an ephemeral one.
+Ctrl-C or SIGTERM stops both, server included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from tindak.calendar import tz_abbr
 from tindak.errors import TindakError
-from tindak.runtime import configure_prefect
+from tindak.runtime import announce_server, configure_prefect, withdraw_server
 from tindak.settings import get_settings
 
 DAILY_CRON = "30 7 * * 1-5"  # working days 07:30 local; holidays are skipped by the rules
@@ -111,6 +113,7 @@ def serve(port: int = 4200) -> None:
     from models import get_engine
 
     get_engine()
+    home = get_settings().prefect_home
     proc, url, log = start_server(port)
     os.environ["PREFECT_API_URL"] = url  # this process and the flow runs it starts
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -119,17 +122,36 @@ def serve(port: int = 4200) -> None:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         tzs = timezones_in_use()
-        print(f"Prefect server: {url} (log: {log})")
-        print(f"Prefect UI:     {url.removesuffix('/api')}")
-        for tz in tzs:
-            print(f"  daily-{tz_abbr(tz).lower()}: '{DAILY_CRON}' {tz}; "
-                  f"digest-{tz_abbr(tz).lower()}: '{DIGEST_CRON}' {tz}")
+        served = deployments(tzs)
+        for line in instructions(url, log, served):
+            print(line)
+        announce_server(home, url)
         print("Serving; Ctrl-C stops the scheduler and the server.", flush=True)
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            prefect.serve(*deployments(tzs), print_starting_message=False)
+            prefect.serve(*served, print_starting_message=False)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        withdraw_server(home)
         stop_server(proc)
         print("stopped: scheduler and Prefect server", flush=True)
+
+
+def instructions(url: str, log: Path, served: list) -> list[str]:
+    """What `tindak serve` prints: where the UI is, what is scheduled, how to run it now."""
+    names = [f"{d.flow_name}/{d.name}" for d in served]
+    width = max(map(len, names), default=0)
+    lines = [f"Prefect server: {url} (log: {log})",
+             f"Prefect UI:     {url.removesuffix('/api')}",
+             "Deployments (flow/deployment, schedule, timezone):"]
+    for name, d in zip(names, served, strict=True):
+        cron = d.schedules[0].schedule
+        lines.append(f"  {name:{width}}  '{cron.cron}' {cron.timezone}")
+    if names:
+        lines += ["Run one now (this scheduler runs it), with the prefect command:",
+                  f"  PREFECT_API_URL={url} prefect deployment run '{names[0]}' "
+                  "--param as_of=YYYY-MM-DD"]
+    lines.append("`tindak run daily` and `tindak run digest` use this server while it runs: "
+                 "their runs show in the UI too.")
+    return lines

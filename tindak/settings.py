@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tindak.errors import ConfigError
+from tindak.errors import N_, ConfigError
 
 TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
 
@@ -55,6 +55,23 @@ class Settings(BaseSettings):
     delivery_retries: int = Field(default=2, ge=0, le=10)  # Prefect task retries when SMTP is down
     delivery_retry_delays: tuple[int, ...] = (10, 60)
     owner_link_days: int = Field(default=30, ge=1, le=365)
+
+    # Proxies whose X-Forwarded-For/-Proto `tindak web` believes (IPs or networks, comma
+    # separated); none by default, so no client chooses the address its rate limits count.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"'{part}' is not an IP address or network") from None
+        return ",".join(parts)
 
     @field_validator("default_timezone")
     @classmethod
@@ -143,7 +160,7 @@ def get_settings() -> Settings:
                 + str(e["msg"]).removeprefix("Value error, ")
                 for e in errors()
             ]
-            raise ConfigError("bad settings: " + "; ".join(parts)) from None
+            raise ConfigError(N_("bad settings: %(fields)s"), fields="; ".join(parts)) from None
         raise
 
 

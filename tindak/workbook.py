@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from models import CATEGORIES
-from tindak.errors import InvalidInput
+from tindak.errors import N_, InvalidInput
 from tindak.importer import COLUMNS, PRIORITIES, ROLES, TIMEZONES
 
 DATA_ROWS = 2000  # how far down the drop-downs reach
@@ -99,11 +99,13 @@ def write_template(path: Path, overwrite: bool = False) -> Path:
     from openpyxl.worksheet.datavalidation import DataValidation
 
     if path.suffix.lower() != ".xlsx":
-        raise InvalidInput(f"{path}: the template is an Excel workbook: give a name ending .xlsx")
+        raise InvalidInput(N_("%(path)s: the template is an Excel workbook: give a name ending "
+                              ".xlsx"), path=str(path))
     if path.exists() and not overwrite:
-        raise InvalidInput(f"{path} already exists: choose another name or add --force")
+        raise InvalidInput(N_("%(path)s already exists: choose another name or add --force"),
+                           path=str(path))
     if not path.parent.exists():
-        raise InvalidInput(f"{path.parent} does not exist")
+        raise InvalidInput(N_("%(path)s does not exist"), path=str(path.parent))
 
     wb = Workbook()
     guide = wb.active

@@ -2,10 +2,12 @@
 
     def test_x(smtp_server, smtp_settings):
         smtp_server.refuse.add("nobody@example.go.id")  # 550 at RCPT
+        smtp_server.temp_refuse.add("full@example.go.id")  # 452 at RCPT (mailbox full)
         smtp_server.temp_fail = True                     # 451 at MAIL FROM
         smtp_server.drop_data = True                     # hang up after the data, no reply
         smtp_server.delay = 0.2                          # answer DATA this much later
         smtp_server.delay_after = 5                      # ... but only after 5 messages
+        smtp_server.before_reply = lambda n: ...         # run before answering the n-th DATA
         smtp_server.stop(); smtp_server.start()          # down, and up again on the same port
 """
 
@@ -28,11 +30,13 @@ class MisbehavingHandler(SinkHandler):
     def __init__(self) -> None:
         super().__init__(None)
         self.refuse: set[str] = set()
+        self.temp_refuse: set[str] = set()
         self.temp_fail = False
         self.drop_data = False
         self.delay = 0.0
         self.delay_after = 0  # the first this many messages are answered at once
         self.dropped: list[Received] = []  # taken in, but the connection was cut before "250"
+        self.before_reply: Callable[[int], None] | None = None
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           mail_options: list[str]) -> str:
@@ -46,12 +50,16 @@ class MisbehavingHandler(SinkHandler):
                           rcpt_options: list[str]) -> str:
         if address.lower() in {a.lower() for a in self.refuse}:
             return "550 5.1.1 No such user here"
+        if address.lower() in {a.lower() for a in self.temp_refuse}:
+            return "452 4.2.2 Mailbox full, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.delay and len(self.received) >= self.delay_after:
             await asyncio.sleep(self.delay)
+        if self.before_reply is not None:
+            self.before_reply(len(self.received) + 1)
         if self.drop_data:
             data = envelope.original_content or envelope.content
             self.dropped.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), data))
@@ -105,7 +113,8 @@ class SmtpServer:
         return getattr(self.handler, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("refuse", "temp_fail", "drop_data", "delay", "delay_after"):
+        if name in ("refuse", "temp_refuse", "temp_fail", "drop_data", "delay", "delay_after",
+                    "before_reply"):
             setattr(self.handler, name, value)
         else:
             super().__setattr__(name, value)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from tindak.errors import ImportFailed, TindakError
+from tindak.errors import N_, ImportFailed, Msg, TindakError
 
 app = typer.Typer(
     name="tindak",
@@ -19,11 +19,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from tindak.cli import backup, holidays, imports, recs, run, web
+    from tindak.cli import backup, holidays, imports, recs, report, run, web
 
     recs.register(app)
     backup.register(app)
     imports.register(app)
+    report.register(app)
     holidays.register(app)
     run.register(app)
     web.register(app)
@@ -33,7 +34,17 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on stderr and a non-zero exit on error, never a traceback."""
+    """Entry point: one clear line on stderr and a non-zero exit on error, never a traceback.
+
+    Everything printed is in the person's language (TINDAK_LANGUAGE, Indonesian by default);
+    Typer's usage errors and `--help` stay as Typer words them, in English.
+    """
+    from tindak.cli.words import lang, printable, t, text
+    from tindak.i18n import gettext_for
+
+    def fail(message: object) -> None:
+        print(printable(t(N_("error: %(message)s"), message=text(message))), file=sys.stderr)
+
     args = sys.argv[1:] if argv is None else argv
     try:
         if args and "--help" not in args:
@@ -42,45 +53,53 @@ def main(argv: list[str] | None = None) -> int:
             get_settings()  # bad settings stop every command before it does anything
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:
-        for line in exc.errors:
-            print(line, file=sys.stderr)
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.lines(gettext_for(lang()), "cli"):
+            print(printable(line), file=sys.stderr)
+        fail(exc)
         return 1
     except TindakError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        fail(exc)
         return 1
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        print("error: aborted", file=sys.stderr)
+        fail(Msg(N_("aborted")))
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        fail(Msg(N_("interrupted")))
         return 130
+    except OSError as exc:  # a home that is a file, a folder this user may not write …
+        fail(Msg(N_("cannot use %(path)s: %(detail)s (check TINDAK_HOME and that this user "
+                    "may write there)"), path=str(exc.filename or ""),
+                 detail=exc.strerror or str(exc)))
+        return 1
     except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
         import sqlalchemy.exc
 
         if isinstance(exc, sqlalchemy.exc.DBAPIError):
-            print(f"error: {database_problem(exc)}", file=sys.stderr)
+            fail(database_problem(exc))
             return 1
         # typer bundles its own click: recognise its usage errors by shape, not by class.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
                                                                int):
             exc.show()
             return exc.exit_code
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        fail(f"{type(exc).__name__}: {exc}")
         return 1
     return 0
 
 
-def database_problem(exc: Exception) -> str:
+def database_problem(exc: Exception) -> Msg:
     """The database driver's own first line, without SQLAlchemy's SQL and links."""
     orig = getattr(exc, "orig", None) or exc
     first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     if "locked" in first or "busy" in first:
-        return (f"the database is busy ({first}): another program holds it; nothing was "
-                "changed, try again")
-    return f"database error: {first}"
+        return Msg(N_("the database is busy (%(detail)s): another program holds it; nothing "
+                      "was changed, try again"), detail=first)
+    if "unable to open database file" in first or "readonly database" in first:
+        return Msg(N_("cannot open or write the database file (%(detail)s): check that "
+                      "TINDAK_HOME exists and this user may write in it"), detail=first)
+    return Msg(N_("database error: %(detail)s"), detail=first)
 
 
 if __name__ == "__main__":  # pragma: no cover

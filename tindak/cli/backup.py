@@ -6,6 +6,12 @@ from pathlib import Path
 
 import typer
 
+from tindak.cli.words import text
+
+
+def _say(line: object) -> None:
+    print(text(line))
+
 
 def backup_cmd(
     path: Path = typer.Argument(..., metavar="PATH", help="The backup file to write (.tar.gz), "
@@ -15,7 +21,7 @@ def backup_cmd(
     """Back up the database and the evidence files, consistently, while Tindak runs."""
     from tindak.backup import backup
 
-    backup(path, force=force, say=print)
+    backup(path, force=force, say=_say)
 
 
 def restore_cmd(
@@ -26,7 +32,7 @@ def restore_cmd(
     """Restore a backup: check it whole, then swap it in; a bad backup changes nothing."""
     from tindak.backup import restore
 
-    restore(path, force=force, say=print)
+    restore(path, force=force, say=_say)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 import typer
 
 from tindak import holidays_admin as service
-from tindak.calendar import local_today, parse_date
+from tindak.calendar import local_today
+from tindak.cli import args
+from tindak.cli.tables import Col, print_table
+from tindak.cli.words import say, t, text
+from tindak.errors import N_
 from tindak.settings import get_settings
 
 holidays_app = typer.Typer(help="The working-day calendar: national holidays, cuti bersama "
                            "and this office's changes.", no_args_is_help=True)
 
+SOURCES = {"national": N_("national"), "added": N_("added"), "cancelled": N_("cancelled")}
 DAY_NAMES = {
     "id": ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min"),
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
@@ -25,13 +30,17 @@ def list_cmd(
 ) -> None:
     """List a year's holidays with their source: national, added or cancelled."""
     settings = get_settings()
-    year = year or local_today(settings.default_timezone, datetime.now(UTC)).year
+    if args.year(year) is None:
+        year = local_today(settings.default_timezone, datetime.now(UTC)).year
+    assert year is not None
     rows = service.list_holidays(year)
     names = DAY_NAMES[settings.language]
-    for h in rows:
-        by = f"  ({h.by})" if h.by and h.source != "national" else ""
-        print(f"{h.day.isoformat()}  {names[h.day.weekday()]}  {h.source:<9}  {h.name}{by}")
-    print(f"({len(rows)} holiday{'s' if len(rows) != 1 else ''} in {year})")
+    print_table(
+        [Col(t(N_("DATE")), key=True), Col(t(N_("DAY")), key=True), Col(t(N_("SOURCE"))),
+         Col(t(N_("NAME"))), Col(t(N_("BY")), drop=1)],
+        ([h.day.isoformat(), names[h.day.weekday()], t(SOURCES.get(h.source, h.source)),
+          h.name, h.by if h.by and h.source != "national" else ""] for h in rows))
+    say(N_("(%(count)s holiday(s) in %(year)s)"), count=len(rows), year=year)
 
 
 @holidays_app.command("add")
@@ -41,7 +50,9 @@ def add_cmd(
     by: str = typer.Option(..., "--by", help="Email of the planner making the change."),
 ) -> None:
     """Make a working day a holiday (e.g. a regional cuti bersama)."""
-    print(service.add_holiday(parse_date(day), name, by))
+    when = args.day(day, "DATE")
+    assert when is not None
+    print(text(service.add_holiday(when, name, by)))
 
 
 @holidays_app.command("cancel")
@@ -50,7 +61,9 @@ def cancel_cmd(
     by: str = typer.Option(..., "--by", help="Email of the planner making the change."),
 ) -> None:
     """Make a holiday a working day again (e.g. a cuti bersama this office does not take)."""
-    print(service.cancel_holiday(parse_date(day), by))
+    when = args.day(day, "DATE")
+    assert when is not None
+    print(text(service.cancel_holiday(when, by)))
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo
 import typer
 
 from tindak import recs as service
-from tindak.calendar import parse_date
+from tindak.calendar import tz_abbr
+from tindak.cli import args
+from tindak.cli.tables import Col, print_table
+from tindak.cli.words import lang, say, t
+from tindak.errors import N_
+from tindak.i18n import status_label
 
 recs_app = typer.Typer(help="List recommendations, record progress, verify completion.",
                        no_args_is_help=True)
@@ -30,9 +35,9 @@ class Format(StrEnum):
 
 def as_of_instant(as_of: str | None) -> datetime | None:
     """--as-of DATE: that date's morning (07:30 WIB; units further east are already awake)."""
-    if not as_of:
+    day = args.day(as_of, "--as-of")
+    if day is None:
         return None
-    day = parse_date(as_of)
     return datetime.combine(day, time(7, 30), ZoneInfo("Asia/Jakarta")).astimezone(UTC)
 
 
@@ -47,6 +52,8 @@ def list_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help="Judge overdue as on this date."),
 ) -> None:
     """List recommendations with their status, progress and whether they are overdue."""
+    if owner is not None:
+        service.known_owner(owner)  # an unknown email is a typo, not an empty list
     rows = service.list_recs(
         service.RecFilter(status=status, overdue=overdue, owner=owner, unit=unit),
         now=as_of_instant(as_of),
@@ -65,27 +72,37 @@ def list_cmd(
             w.writerow([str(row[k]).lower() if isinstance(row[k], bool) else row[k]
                         for k in LIST_FIELDS])
     else:
-        _table(rows)
+        _table(list(rows))
 
 
-def _table(rows) -> None:  # type: ignore[no-untyped-def]
-    cols = [("ref", 14), ("unit", 10), ("owner", 26), ("deadline", 10), ("status", 21),
-            ("progress", 4), ("late", 5), ("text", 50)]
-    print("  ".join(name.upper().ljust(width) for name, width in cols).rstrip())
-    n = 0
-    for r in rows:
-        n += 1
-        cells = [r["ref"], r["unit"], r["owner"], r["deadline"], r["status"],
-                 f"{r['progress']}%", f"{r['days_overdue']}d" if r["overdue"] else "",
-                 " ".join(r["text"].split())]
-        print("  ".join(str(c)[:w].ljust(w) for c, (_, w) in zip(cells, cols, strict=True))
-              .rstrip())
-    print(f"({n} item{'s' if n != 1 else ''})")
+def _left_out(titles: list[str]) -> None:
+    if titles:
+        say(N_("(left out to fit the terminal: %(columns)s; widen it or use --format csv)"),
+            columns=", ".join(titles))
+
+
+def _table(rows: list[dict]) -> None:
+    language = lang()
+    cols = [Col(t(N_("REF")), key=True), Col(t(N_("UNIT")), drop=3),
+            Col(t(N_("OWNER")), drop=5), Col(t(N_("DEADLINE")), key=True),
+            Col(t(N_("STATUS"))), Col("%", justify="right", key=True),
+            Col(t(N_("LATE")), drop=2), Col(t(N_("TEXT")), drop=6)]
+    left = print_table(cols, ([
+        r["ref"], r["unit"], r["owner"], r["deadline"], status_label(r["status"], language),
+        f"{r['progress']}%", t(N_("%(days)sd"), days=r["days_overdue"]) if r["overdue"] else "",
+        r["text"]] for r in rows))
+    _left_out(left)
+    say(N_("(%(count)s item(s))"), count=len(rows))
+
+
+def _done(res: dict) -> None:
+    say(N_("%(ref)s: %(status)s, %(progress)s%%"), ref=res["ref"],
+        status=status_label(res["status"], lang()), progress=res["progress"])
 
 
 @recs_app.command("update")
 def update_cmd(
-    ref: str = typer.Argument(..., help="The recommendation's ref."),
+    ref: str = typer.Argument(..., help="The recommendation's ref (any case)."),
     by: str = typer.Option(..., "--by", help="Email of the person reporting (owner or planner)."),
     progress: int | None = typer.Option(None, help="New progress, 0–100."),
     status: str | None = typer.Option(None, help="New status: in_progress, "
@@ -95,35 +112,54 @@ def update_cmd(
     public: bool = typer.Option(False, "--public", help="Show the note on the public page."),
 ) -> None:
     """Record a progress update on a recommendation."""
+    args.text(note, "--note", 5000)
     ev = None
-    if evidence:
+    if evidence is not None:
         ev = (service.Evidence(url=evidence) if evidence.startswith(("http://", "https://"))
               else service.Evidence(path=Path(evidence)))
     res = service.update_rec(ref, by, progress=progress, status=status, note=note,
                              evidence=ev, public=public)
-    print(f"{res['ref']}: {res['status']}, {res['progress']}%")
+    _done(res)
 
 
 @recs_app.command("verify")
 def verify_cmd(
-    ref: str = typer.Argument(..., help="The recommendation's ref."),
+    ref: str = typer.Argument(..., help="The recommendation's ref (any case)."),
     by: str = typer.Option(..., "--by", help="Email of the verifying planner."),
     reject: bool = typer.Option(False, "--reject", help="Reject: back to in_progress."),
     note: str | None = typer.Option(None, help="Why (required with --reject)."),
 ) -> None:
     """Accept (→ completed) or reject (→ in_progress) an item awaiting verification."""
-    res = service.verify_rec(ref, by, reject=reject, note=note)
-    print(f"{res['ref']}: {res['status']}, {res['progress']}%")
+    args.text(note, "--note", 5000)
+    _done(service.verify_rec(ref, by, reject=reject, note=note))
+
+
+KINDS = {"report": N_("report"), "verify": N_("verified"), "reject": N_("rejected")}
 
 
 @recs_app.command("history")
-def history_cmd(ref: str = typer.Argument(..., help="The recommendation's ref.")) -> None:
-    """Show every progress update of a recommendation, with who made it."""
+def history_cmd(ref: str = typer.Argument(..., help="The recommendation's ref (any case).")
+                ) -> None:
+    """Show every progress update of a recommendation, with who made it (in its unit's
+    local time: WIB, WITA or WIT)."""
+    language = lang()
+    rows, stored = [], ref
     for h in service.history(ref):
-        at = h["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        bits = [h["kind"], h["status"] or "", f"{h['progress']}%" if h["progress"] is not None
-                else "", h["note"] or "", h["evidence_url"] or h["evidence_name"] or ""]
-        print(f"{at}  {h['by']}  " + "  ".join(b for b in bits if b))
+        at = h["at"] if h["at"].tzinfo else h["at"].replace(tzinfo=UTC)
+        local = at.astimezone(ZoneInfo(h["tz"]))
+        stored = h["ref"]
+        rows.append([
+            f"{local:%Y-%m-%d %H:%M} {tz_abbr(h['tz'])}", h["by"],
+            t(KINDS.get(h["kind"], h["kind"])),
+            status_label(h["status"], language) if h["status"] else "",
+            f"{h['progress']}%" if h["progress"] is not None else "",
+            h["note"] or "", h["evidence_url"] or h["evidence_name"] or ""])
+    say(N_("%(ref)s: %(count)s update(s)"), ref=stored, count=len(rows))
+    if rows:
+        cols = [Col(t(N_("WHEN")), key=True), Col(t(N_("BY")), drop=3), Col(t(N_("WHAT"))),
+                Col(t(N_("STATUS"))), Col("%", justify="right", key=True),
+                Col(t(N_("NOTE")), drop=4), Col(t(N_("EVIDENCE")), drop=5)]
+        _left_out(print_table(cols, rows))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import typer
 
-from tindak.calendar import parse_date
-from tindak.errors import DeliveryError
+from tindak.cli import args
+from tindak.cli.tables import Col, print_table
+from tindak.cli.words import say, t, text
+from tindak.errors import N_, DeliveryError, InvalidInput
 
 run_app = typer.Typer(help="Run a flow once, now (without the scheduler).",
                       no_args_is_help=True)
@@ -29,18 +31,23 @@ class OutboxFilter(StrEnum):
 
 AS_OF_HELP = ("Behave as if it were this date (YYYY-MM-DD or DD/MM/YYYY), morning in each "
               "unit's timezone: for back-fills, tests and demos.")
+FUTURE_HELP = ("Allow an --as-of after today: its reminders are recorded as sent, so the "
+               "real ones of the days between never go out (demos, scratch databases only).")
+TZ_HELP = "WIB, WITA or WIT (or Asia/Jakarta, Asia/Makassar, Asia/Jayapura); repeatable."
 
 
 @run_app.command("daily")
 def daily_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     timezone: list[str] | None = typer.Option(
-        None, "--timezone", help="Only units in this timezone (repeatable)."),
+        None, "--timezone", help="Only units in this timezone: " + TZ_HELP),
+    allow_future: bool = typer.Option(False, "--allow-future", help=FUTURE_HELP),
 ) -> None:
     """Run the daily follow-up once: check progress, queue reminders and escalations, deliver."""
     from tindak.flowrun import run_flow
 
-    summary = run_flow("daily", parse_date(as_of) if as_of else None, timezone or None)
+    summary = run_flow("daily", args.day(as_of, "--as-of"), args.timezones(timezone),
+                       allow_future=allow_future)
     _report(summary)
 
 
@@ -48,12 +55,14 @@ def daily_cmd(
 def digest_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     timezone: list[str] | None = typer.Option(
-        None, "--timezone", help="Only leaders of units in this timezone (repeatable)."),
+        None, "--timezone", help="Only leaders of units in this timezone: " + TZ_HELP),
+    allow_future: bool = typer.Option(False, "--allow-future", help=FUTURE_HELP),
 ) -> None:
     """Run the weekly leadership digest once."""
     from tindak.flowrun import run_flow
 
-    summary = run_flow("digest", parse_date(as_of) if as_of else None, timezone or None)
+    summary = run_flow("digest", args.day(as_of, "--as-of"), args.timezones(timezone),
+                       allow_future=allow_future)
     _report(summary)
 
 
@@ -62,9 +71,9 @@ def _report(summary: dict) -> None:
 
     lines, ok = describe(summary)
     for line in lines:
-        print(line)
+        print(text(line))
     if not ok:
-        raise DeliveryError("some mail was not delivered: see `tindak outbox list`")
+        raise DeliveryError(N_("some mail was not delivered: see `tindak outbox list`"))
 
 
 @outbox_app.command("list")
@@ -75,18 +84,29 @@ def outbox_list_cmd(
     """List outgoing messages and their delivery status."""
     from tindak import delivery
 
+    if fmt not in ("table", "json"):
+        raise InvalidInput(N_("unknown format '%(value)s' (one of: table, json)"),
+                                value=fmt)
     rows = delivery.list_outbox(status.value if status else None)
     if fmt == "json":
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1, default=str)
         print()
         return
-    print(f"{'ID':>6}  {'STATUS':8}  {'KIND':10}  {'DATE':10}  {'TO':32}  SUBJECT")
-    for r in rows:
-        print(f"{r['id']:>6}  {r['status']:8}  {r['kind']:10}  {str(r['on_date']):10}  "
-              f"{r['recipient'][:32]:32}  {r['subject'][:70]}")
-        if r.get("last_error") and r["status"] in ("failed", "unknown", "dead"):
-            print(f"{'':>6}  ↳ {r['last_error'][:110]}")
-    print(f"({len(rows)} message{'s' if len(rows) != 1 else ''})")
+    cols = [Col(t(N_("ID")), key=True, justify="right"), Col(t(N_("STATUS")), key=True),
+            Col(t(N_("KIND")), drop=3), Col(t(N_("DATE")), key=True, drop=2),
+            Col(t(N_("TO"))), Col(t(N_("SUBJECT")), drop=4), Col(t(N_("LAST ERROR")), drop=1)]
+    left = print_table(cols, ([
+        r["id"], r["status"], r["kind"], str(r["on_date"]), r["recipient"], r["subject"],
+        (r.get("last_error") or "")[:300] if r["status"] in ("failed", "unknown", "dead")
+        else ""] for r in rows))
+    if left:
+        say(N_("(left out to fit the terminal: %(columns)s; widen it or use --format json)"),
+            columns=", ".join(left))
+    say(N_("(%(count)s message(s))"), count=len(rows))
+    for r in rows:  # each recipient's fate, only where some recipients refused it
+        for f in r.get("recipients", []):
+            print(f"{r['id']:>6}  {f['address']}: {f['state']}"
+                  + (f" {f['reply'][:90]}" if f["reply"] else ""))
 
 
 @outbox_app.command("retry")
@@ -96,8 +116,8 @@ def outbox_retry_cmd(
     """Re-queue a failed, dead or unknown message (it is sent by the next run)."""
     from tindak import delivery
 
-    delivery.retry(message_id)
-    print(f"message {message_id} re-queued: the next `tindak run daily` delivers it")
+    delivery.retry(args.outbox_id(message_id))
+    say(N_("message %(id)s re-queued: the next `tindak run daily` delivers it"), id=message_id)
 
 
 def serve_cmd(
@@ -106,19 +126,22 @@ def serve_cmd(
     """The scheduler on one machine: a local Prefect server and both flows on their schedules."""
     from tindak.scheduler import serve
 
-    serve(port=port)
+    serve(port=args.port(port))
 
 
 def demo_cmd(
     path: Path = typer.Option(Path("tindak-demo"), "--dir",
                               help="Fresh data dir for the demo (must be empty or absent)."),
     as_of: str = typer.Option("2026-11-23", "--as-of",
-                              help="The demo's date (a Monday, so the digest runs too)."),
+                              help="The demo's date (a Monday, so the digest runs too); any "
+                              "date, also in the future: the demo has its own database."),
 ) -> None:
     """Build a demo data set, run the daily follow-up and the digest over a local SMTP sink."""
     from tindak.demo import run_demo
 
-    run_demo(path, parse_date(as_of))
+    day = args.day(as_of, "--as-of")
+    assert day is not None
+    run_demo(path, day)
 
 
 def register(app: typer.Typer) -> None:

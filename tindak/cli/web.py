@@ -6,6 +6,10 @@ import sys
 
 import typer
 
+from tindak.cli import args
+from tindak.cli.words import t
+from tindak.errors import N_, InvalidInput
+
 DEFAULT_BASE = "http://127.0.0.1:8000"
 
 
@@ -14,14 +18,30 @@ def web_cmd(
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
     """Serve the web app (public pages, owners' link pages, planners' and leaders' pages)."""
+    import socket
+
     import uvicorn
 
     from models import get_engine
+    from tindak.settings import get_settings
 
+    args.port(port)
+    if not host.strip():
+        raise InvalidInput(N_("--host is empty: give an address, e.g. 127.0.0.1"))
     get_engine()  # bring the schema up to date before the first request
-    # Behind a reverse proxy on this machine, trust its X-Forwarded-* headers (client IPs).
+    try:  # uvicorn would log a traceback and exit 3: say it in one line instead
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise InvalidInput(N_("cannot listen on %(host)s:%(port)s (%(detail)s): is another "
+                              "program using that port? Choose another with --port"),
+                           host=host, port=port, detail=exc.strerror or str(exc)) from None
+    # X-Forwarded-* only from the proxies named by TINDAK_TRUSTED_PROXIES (none by default):
+    # otherwise any client would choose the address its sign-in limit counts.
+    proxies = get_settings().trusted_proxies
     uvicorn.run("tindak.web:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="info")
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or "",
+                log_level="info")
 
 
 def login_link_cmd(
@@ -33,8 +53,8 @@ def login_link_cmd(
 
     base = get_settings().base_url
     if base is None:
-        print(f"note: TINDAK_BASE_URL is not set; the link assumes {DEFAULT_BASE}",
-              file=sys.stderr)
+        print(t(N_("note: TINDAK_BASE_URL is not set; the link assumes %(base)s"),
+                base=DEFAULT_BASE), file=sys.stderr)
     print(login_url(email, base or DEFAULT_BASE))
 
 

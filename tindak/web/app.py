@@ -16,9 +16,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tindak.errors import TindakError
-from tindak.i18n import LANGUAGES
+from tindak.i18n import LANGUAGES, error_text
 from tindak.settings import get_settings
-from tindak.web.render import LANG_COOKIE, page
+from tindak.web.render import LANG_COOKIE, language, page
 from tindak.web.security import (
     SECURITY_HEADERS,
     SESSION_COOKIE,
@@ -67,7 +67,7 @@ class Headers:
 
 def create_app() -> FastAPI:
     """The web app, configured from the settings (read now, once)."""
-    from tindak.web.routes import auth, leader, owner, public, staff
+    from tindak.web.routes import auth, calendar, leader, owner, public, report, staff
 
     settings = get_settings()
     secure = (settings.base_url or "").startswith("https://")
@@ -78,7 +78,7 @@ def create_app() -> FastAPI:
     app.state.login_per_ip = RateLimiter(limit=20, window=15 * 60)
     app.state.login_per_email = RateLimiter(limit=5, window=15 * 60)
 
-    for module in (public, auth, owner, staff, leader):
+    for module in (public, auth, owner, calendar, report, staff, leader):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -92,12 +92,13 @@ def create_app() -> FastAPI:
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         if request.method == "GET":
             return RedirectResponse(f"/masuk?next={quote(request.url.path)}", status_code=303)
-        return page(request, "error.html", status_code=401, message=str(exc), status=401)
+        return page(request, "error.html", status_code=401,
+                    message=error_text(exc, language(request)), status=401)
 
     @app.exception_handler(TindakError)
     async def _tindak_error(request: Request, exc: TindakError) -> Response:
-        return page(request, "error.html", status_code=exc.http_status, message=str(exc),
-                    status=exc.http_status)
+        return page(request, "error.html", status_code=exc.http_status,
+                    message=error_text(exc, language(request)), status=exc.http_status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

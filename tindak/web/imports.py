@@ -1,6 +1,6 @@
 """The import upload: the CLI's importer on the uploaded files, for the planners allowed to
-run it. An import may write units and people anywhere, so only a planner of a top unit
-(one without a parent) may upload; everyone else registers forums by form."""
+run it: only a planner of a top unit (one without a parent) may upload, and the import
+writes only inside that organisation's tree; everyone else registers forums by form."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from models import Unit, session
 from tindak.directory import has_role, person_by_email
-from tindak.errors import Forbidden
+from tindak.errors import N_, Forbidden
 
-IMPORT_TYPES = frozenset({".csv", ".xlsx"})
+IMPORT_TYPES = frozenset({".csv", ".xlsx", ".docx"})  # .docx: a Berita Acara (SPEC §8)
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -28,11 +28,12 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
     Raises ImportFailed with every error as FILE:ROW: column: reason, like the CLI.
     """
     if not may_import(by):
-        raise Forbidden("only a planner of a top unit may import files: imports can change "
-                        "units and people of the whole organisation")
+        raise Forbidden(N_("only a planner of a top unit may import files: imports can change "
+                        "units and people of the whole organisation"))
     from tindak.importer import import_files
 
-    report = import_files(paths, dry_run=dry_run, by=by)
+    # The web writes only inside the planner's own organisation; the CLI anywhere.
+    report = import_files(paths, dry_run=dry_run, by=by, scope=by)
     order = ("units", "people", "forums", "recommendations")
     return {"counts": [(kind, report.counts[kind].created, report.counts[kind].updated,
                         report.counts[kind].unchanged) for kind in order

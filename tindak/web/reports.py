@@ -9,7 +9,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from tindak import recs
-from tindak.errors import InvalidInput
+from tindak.errors import N_, InvalidInput
 from tindak.web.security import spool_upload, temp_dir, text_field, upload_field
 
 
@@ -19,7 +19,8 @@ def _progress(raw: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise InvalidInput(f"progress must be a whole number from 0 to 100, not '{raw}'") from None
+        raise InvalidInput(N_("progress must be a whole number from 0 to 100, not '%(value)s'"),
+                           value=raw) from None
 
 
 upload_name = recs.clean_filename

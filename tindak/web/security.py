@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models import Person, session
 from tindak.directory import UnitTree, has_role
-from tindak.errors import Forbidden, InvalidInput, TindakError
+from tindak.errors import N_, Forbidden, InvalidInput, TindakError
 from tindak.recs import EVIDENCE_MAX_BYTES
 
 # An id in a path: the database's integer range, or the page does not exist (404), never
@@ -59,6 +59,12 @@ class Viewer:
     unit_id: int
     unit_name: str
     tree: frozenset[int]
+    at_top: bool = False  # their unit has no parent: the top of an organisation
+
+    @property
+    def may_import(self) -> bool:
+        """Only a planner of a top unit uploads import files (tindak.web.imports decides)."""
+        return self.is_planner and self.at_top
 
     @property
     def is_planner(self) -> bool:
@@ -83,7 +89,8 @@ def load_viewer(person_id: int) -> Viewer | None:
         roles = frozenset(r for r in ("planner", "owner", "leader") if has_role(person, r))
         return Viewer(person.id, person.email, person.name, roles,  # type: ignore[arg-type]
                       person.unit_id, tree.name.get(person.unit_id, ""),
-                      frozenset(tree.subtree(person.unit_id)))
+                      frozenset(tree.subtree(person.unit_id)),
+                      tree.parent.get(person.unit_id) is None)
 
 
 def current_person(request: Request) -> Viewer | None:
@@ -100,21 +107,29 @@ def current_person(request: Request) -> Viewer | None:
 def require_viewer(request: Request) -> Viewer:
     viewer = current_person(request)
     if viewer is None:
-        raise SignInRequired("sign in to see this page")
+        raise SignInRequired(N_("sign in to see this page"))
     return viewer
 
 
 def require_staff(request: Request) -> Viewer:
     viewer = require_viewer(request)
     if not viewer.is_staff:
-        raise Forbidden("this page is for planners and leaders")
+        raise Forbidden(N_("this page is for planners and leaders"))
+    return viewer
+
+
+def require_importer(request: Request) -> Viewer:
+    viewer = require_planner(request)
+    if not viewer.may_import:
+        raise Forbidden(N_("only a planner of a top unit may import files: imports can "
+                           "change units and people of the whole organisation"))
     return viewer
 
 
 def require_planner(request: Request) -> Viewer:
     viewer = require_viewer(request)
     if not viewer.is_planner:
-        raise Forbidden("only a planner may do this")
+        raise Forbidden(N_("only a planner may do this"))
     return viewer
 
 
@@ -148,8 +163,8 @@ async def checked_form(request: Request) -> FormData:
     sent = form.get("csrf")
     expected = request.session.get("csrf")
     if not (isinstance(sent, str) and expected and hmac.compare_digest(sent, str(expected))):
-        raise Forbidden("the form has expired or did not come from this site: reload the page "
-                        "and try again")
+        raise Forbidden(N_("the form has expired or did not come from this site: reload the page "
+                        "and try again"))
     return form
 
 
@@ -196,9 +211,10 @@ def text_field(form: FormData, name: str, max_len: int = 10_000) -> str:
     if value is None or isinstance(value, UploadFile):
         return ""
     if len(value) > max_len:
-        raise InvalidInput(f"the field '{name}' is too long (at most {max_len} characters)")
+        raise InvalidInput(N_("the field '%(name)s' is too long (at most %(max)s characters)"),
+                           name=name, max=max_len)
     if "\x00" in value:  # never typed, and PostgreSQL refuses it in text
-        raise InvalidInput(f"the field '{name}' contains a NUL character")
+        raise InvalidInput(N_("the field '%(name)s' contains a NUL character"), name=name)
     return value.strip()
 
 
@@ -233,13 +249,13 @@ def spool_upload(upload: UploadFile, folder: Path, max_bytes: int,
     name = Path((upload.filename or "upload").replace("\\", "/")).name
     name = "".join(c for c in name if c.isalnum() or c in "._- ")[:120].strip() or "upload"
     if Path(name).suffix.lower() not in allowed:
-        raise InvalidInput(f"file type '{Path(name).suffix or name}' is not accepted "
-                           f"(use one of: {', '.join(sorted(allowed))})")
+        raise InvalidInput(N_("file type '%(type)s' is not accepted (use one of: %(allowed)s)"),
+                           type=Path(name).suffix or name, allowed=", ".join(sorted(allowed)))
     upload.file.seek(0)
     head = upload.file.read(8)
     if head.startswith(PROGRAM_MAGIC) or (upload.content_type or "").lower() in PROGRAM_TYPES:
-        raise InvalidInput(f"'{name}' is a program or a script, not a document: it is not "
-                           "accepted")
+        raise InvalidInput(N_("'%(name)s' is a program or a script, not a document: it is not "
+                              "accepted"), name=name)
     folder.mkdir(parents=True, exist_ok=True)
     dest, n = folder / name, 1
     while dest.exists():  # two uploads of the same name keep both
@@ -253,7 +269,8 @@ def spool_upload(upload: UploadFile, folder: Path, max_bytes: int,
             if size > max_bytes:
                 out.close()
                 dest.unlink(missing_ok=True)
-                raise InvalidInput(f"the file is larger than {max_bytes // 2**20} MB")
+                raise InvalidInput(N_("the file is larger than %(mb)s MB"),
+                                   mb=max_bytes // 2**20)
             out.write(chunk)
     return dest
 
@@ -289,8 +306,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge(
-                        f"the upload is larger than {self.max_bytes // 2**20} MB")
+                    raise BodyTooLarge(N_("the upload is larger than %(mb)s MB"),
+                                       mb=self.max_bytes // 2**20)
             return message
 
         await self.app(scope, limited, send)

@@ -19,7 +19,7 @@ from models import (
     write_session,
 )
 from tindak.directory import normalize_email, person_by_email
-from tindak.errors import Forbidden, NotFound
+from tindak.errors import N_, Forbidden, NotFound
 from tindak.i18n import translator
 from tindak.links import LOGIN_MAX_AGE, login_token, read_login_token
 from tindak.settings import get_settings
@@ -51,34 +51,36 @@ def link_base(request_base: str) -> str | None:
     return request_base.rstrip("/") if local else None
 
 
-def request_login(email: str, base: str | None, lang: str) -> bool:
-    """Queue a sign-in mail (outbox kind "login") when `email` is a person; False otherwise.
+def request_login(email: str, base: str | None, lang: str) -> int | None:
+    """Queue a sign-in mail (outbox kind "login") when `email` is a person: its outbox id,
+    for the caller to send at once (`delivery.send_soon`); None otherwise.
 
     The caller answers the same whatever this returns, so nobody learns who has an account.
     """
     email = normalize_email(email)
     if not email or base is None:
-        return False
+        return None
     with session() as s:
         known = s.execute(sa.select(Person.id).where(Person.email == email)).first()
     if known is None:
-        return False
+        return None
     url = login_url(email, base)
     t = translator(lang)
     from tindak.web.render import render_text
 
     ctx = {"lang": t.lang, "url": url, "minutes": LOGIN_MAX_AGE // 60}
     domain = parseaddr(get_settings().mail_from)[1].partition("@")[2] or "localhost"
+    key = f"login:{secrets.token_hex(16)}"
     with write_session() as s:
-        insert_messages(s, [dict(
-            key=f"login:{secrets.token_hex(16)}", kind="login", on_date=utcnow().date(),
+        ids = insert_messages(s, [dict(
+            key=key, kind="login", on_date=utcnow().date(),
             recipient=email, cc="", subject=t.gettext("Your Tindak sign-in link"),
             body_text=render_text("mail/login.txt", **ctx),
             body_html=render_text("mail/login.html", **ctx),
             message_id=make_msgid(domain=domain), status=OutboxStatus.pending.value,
             attempts=0, created_at=utcnow(),
         )])
-    return True
+    return ids[key]
 
 
 def consume_login(token: str) -> int:
@@ -93,11 +95,11 @@ def consume_login(token: str) -> int:
             .values(used_at=utcnow())
         ).rowcount
         if burnt != 1:
-            raise Forbidden("this sign-in link has already been used: ask for a new one")
+            raise Forbidden(N_("this sign-in link has already been used: ask for a new one"))
         try:
             person = person_by_email(s, email)
         except NotFound:
-            raise Forbidden("this sign-in link is not valid") from None
+            raise Forbidden(N_("this sign-in link is not valid")) from None
         return person.id  # type: ignore[return-value]
 
 
@@ -108,7 +110,7 @@ def check_login(token: str) -> str:
         row = s.execute(sa.select(LoginNonce.used_at).where(
             LoginNonce.nonce == nonce, LoginNonce.email == email)).first()
     if row is None:
-        raise Forbidden("this sign-in link is not valid")
+        raise Forbidden(N_("this sign-in link is not valid"))
     if row[0] is not None:
-        raise Forbidden("this sign-in link has already been used: ask for a new one")
+        raise Forbidden(N_("this sign-in link has already been used: ask for a new one"))
     return email

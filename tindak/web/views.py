@@ -7,7 +7,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
 from tindak import recs
 from tindak.directory import UnitTree
-from tindak.errors import Forbidden, NotFound
+from tindak.errors import N_, Forbidden, NotFound
 from tindak.settings import get_settings
 from tindak.web.security import Viewer
 
@@ -72,7 +72,7 @@ def public_forum(forum_id: int) -> dict[str, Any]:
     with session() as s:
         forum = s.get(Forum, forum_id)
         if forum is None:
-            raise NotFound(f"no forum {forum_id}")
+            raise NotFound(N_("no forum %(id)s"), id=forum_id)
         unit = s.get(Unit, forum.unit_id)
     names = _unit_names()
     items = []
@@ -123,7 +123,7 @@ def owner_of_token(person_id: int, email: str) -> OwnerRef:
     with session() as s:
         person = s.get(Person, person_id)
     if person is None or person.email != email:
-        raise Forbidden("this link is no longer valid: use the link in your latest reminder")
+        raise Forbidden(N_("this link is no longer valid: use the link in your latest reminder"))
     return OwnerRef(person.id, person.email, person.name)  # type: ignore[arg-type]
 
 
@@ -142,9 +142,9 @@ def rec_owned_by(rec_id: int, owner_id: int) -> str:
     with session() as s:
         rec = s.get(Recommendation, rec_id)
     if rec is None:
-        raise NotFound(f"no recommendation {rec_id}")
+        raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
     if rec.owner_id != owner_id:
-        raise Forbidden("this item is not yours: your link shows only your own items")
+        raise Forbidden(N_("this item is not yours: your link shows only your own items"))
     return rec.ref
 
 
@@ -198,9 +198,9 @@ def export_xlsx(rows: list[dict[str, Any]]) -> bytes:
 def _rec_in_tree(s: Any, rec_id: int, viewer: Viewer) -> Recommendation:
     rec = s.get(Recommendation, rec_id)
     if rec is None:
-        raise NotFound(f"no recommendation {rec_id}")
+        raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
     if rec.unit_id not in viewer.tree:
-        raise Forbidden(f"{rec.ref} is not in your unit tree")
+        raise Forbidden(N_("%(ref)s is not in your unit tree"), ref=rec.ref)
     return rec  # type: ignore[no-any-return]
 
 
@@ -227,13 +227,31 @@ def ref_in_tree(rec_id: int, viewer: Viewer) -> str:
         return _rec_in_tree(s, rec_id, viewer).ref
 
 
-def verification_queue(viewer: Viewer) -> list[dict[str, Any]]:
-    """Items of the tree awaiting verification, each with its reports' evidence."""
+def verification_queue(viewer: Viewer) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Items of the tree awaiting verification, each with its reports' evidence: those the
+    viewer may decide on, and those waiting for another planner (each with `why`: 'reporter'
+    or 'owner', recs.why_not_verifier's segregation of duties)."""
     rows = staff_recs(viewer, recs.RecFilter(status=Status.awaiting_verification.value))
+    with session() as s:
+        reporters = recs.reported_done_by(s, [r["id"] for r in rows])
+        owners = dict(s.execute(sa.select(Recommendation.id, Recommendation.owner_id).where(
+            Recommendation.id.in_([r["id"] for r in rows]))).all()) if rows else {}  # type: ignore[attr-defined]
+    mine, others = [], []
     for r in rows:
         r["history"] = recs.history(r["ref"])
         r["evidence"] = [h for h in r["history"] if h["evidence_url"] or h["evidence_file"]]
-    return rows
+        r["why"] = recs.why_not_verifier(viewer.id, owners[r["id"]], reporters.get(r["id"]))
+        (others if r["why"] else mine).append(r)
+    return mine, others
+
+
+def may_verify(rec_id: int, viewer: Viewer) -> bool:
+    """Whether the rec page offers this planner the verify form (recs.verify_rec decides)."""
+    with session() as s:
+        rec = _rec_in_tree(s, rec_id, viewer)
+        reporter = recs.reported_done_by(s, [rec_id]).get(rec_id)
+        return viewer.is_planner and recs.why_not_verifier(
+            viewer.id, rec.owner_id, reporter) is None
 
 
 def staff_forums(viewer: Viewer) -> list[dict[str, Any]]:
@@ -245,9 +263,9 @@ def staff_forum(forum_id: int, viewer: Viewer) -> dict[str, Any]:
     with session() as s:
         forum = s.get(Forum, forum_id)
         if forum is None:
-            raise NotFound(f"no forum {forum_id}")
+            raise NotFound(N_("no forum %(id)s"), id=forum_id)
         if forum.unit_id not in viewer.tree:
-            raise Forbidden(f"forum {forum_id} is not in your unit tree")
+            raise Forbidden(N_("forum %(id)s is not in your unit tree"), id=forum_id)
         unit = s.get(Unit, forum.unit_id)
     items = staff_recs(viewer, recs.RecFilter(forum_id=forum_id))
     return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
@@ -274,28 +292,62 @@ def evidence(stored: str, viewer: Viewer | None = None,
             .where(ProgressUpdate.evidence_file == stored)
         ).first()
     if row is None:
-        raise NotFound("no such evidence file")
+        raise NotFound(N_("no such evidence file"))
     stored, name, unit_id, item_owner = row
     allowed = (owner_id is not None and owner_id == item_owner) or (
         viewer is not None and (viewer.id == item_owner
                                 or (viewer.is_staff and unit_id in viewer.tree)))
     if not allowed:
-        raise Forbidden("this evidence is for the item's owner and its unit's planners "
-                        "and leaders only")
+        raise Forbidden(N_("this evidence is for the item's owner and its unit's planners "
+                        "and leaders only"))
     path = get_settings().files_dir / Path(stored).name
     if not path.is_file():
-        raise NotFound("the evidence file is missing from the server")
+        raise NotFound(N_("the evidence file is missing from the server"))
     return EvidenceFile(path, name or path.name)
 
 
-def leader_digest(viewer: Viewer) -> Any:
-    """The digest's numbers for the viewer's tree as of today in their unit's timezone."""
+LIST_CAP = 50  # completions listed on the dashboard, newest first
+
+
+def leader_digest(viewer: Viewer, now: datetime | None = None) -> Any:
+    """The digest's numbers for the viewer's tree as of today in their unit's timezone; its
+    "completed this week" is live: the seven days up to now, today's completions included
+    (the mail's week ends at the midnight before it is sent)."""
+    from dataclasses import replace
+
     from tindak.calendar import local_today
     from tindak.digest import digest_for_leader
 
+    now = now or datetime.now(UTC)
     with session() as s:
         tz = UnitTree.load(s).tz.get(viewer.unit_id, "Asia/Jakarta")
-    return digest_for_leader(viewer.id, as_of=local_today(tz, datetime.now(UTC)))
+    today = local_today(tz, now)
+    digest = digest_for_leader(viewer.id, as_of=today)
+    return replace(digest, completions=completed_since(viewer, today - timedelta(days=6), tz))
+
+
+def completed_since(viewer: Viewer, first_day: date, tz: str) -> list[dict[str, Any]]:
+    """Items of the viewer's tree verified completed from `first_day` (midnight in `tz`) on."""
+    from zoneinfo import ZoneInfo
+
+    since = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+    R, U, P, PU = Recommendation, Unit, Person, ProgressUpdate
+    with session() as s:
+        done = (sa.select(PU.recommendation_id, sa.func.max(PU.at).label("at"))
+                .where(PU.kind == "verify", PU.at >= since)
+                .group_by(PU.recommendation_id).subquery())
+        rows = s.execute(
+            sa.select(R.ref, R.text, U.name, R.deadline, U.timezone, R.status, R.progress,
+                      P.name, P.email)
+            .join(done, done.c.recommendation_id == R.id)
+            .join(U, U.id == R.unit_id).join(P, P.id == R.owner_id)
+            .where(R.status == Status.completed.value,
+                   R.unit_id.in_(sorted(viewer.tree)))  # type: ignore[attr-defined]
+            .order_by(done.c.at.desc(), R.ref).limit(LIST_CAP)
+        ).all()
+    return [{"ref": r[0], "text": r[1], "unit_name": r[2], "deadline": r[3], "tz": r[4],
+             "status": r[5], "progress": r[6], "owner_name": r[7], "owner_email": r[8],
+             "days_overdue": 0} for r in rows]
 
 
 def leader_chart(viewer: Viewer, lang: str) -> bytes | None:

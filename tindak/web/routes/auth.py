@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from tindak import delivery
 from tindak.directory import normalize_email
+from tindak.errors import N_
 from tindak.links import owner_token
 from tindak.web import signin
 from tindak.web.render import language, page
@@ -56,15 +58,19 @@ def login_alias() -> RedirectResponse:
 
 
 @router.post("/masuk", response_class=HTMLResponse)
-async def signin_request(request: Request, form: FormData = Depends(checked_form)) -> Response:
+async def signin_request(request: Request, background: BackgroundTasks,
+                         form: FormData = Depends(checked_form)) -> Response:
     email = normalize_email(text_field(form, "email", 254))
     # Refused the same way whether or not the email is known: nobody learns who has an account.
     if not (request.app.state.login_per_ip.hit(client_ip(request))
             and request.app.state.login_per_email.hit(email)):
-        raise TooManyRequests("too many sign-in requests: wait a quarter of an hour and "
-                              "try again")
+        raise TooManyRequests(N_("too many sign-in requests: wait a quarter of an hour and "
+                              "try again"))
     base = signin.link_base(str(request.base_url))
-    await run_in_threadpool(signin.request_login, email, base, language(request))
+    queued = await run_in_threadpool(signin.request_login, email, base, language(request))
+    if queued is not None:
+        # After the answer, not before: the page says the same whether the address is known.
+        background.add_task(delivery.send_soon, [queued])
     return page(request, "signin_sent.html", email=email)
 
 

@@ -10,9 +10,10 @@ from starlette.datastructures import FormData
 
 from tindak import recs
 from tindak.errors import InvalidInput
+from tindak.i18n import error_text
 from tindak.links import read_owner_token
 from tindak.web import views
-from tindak.web.render import page
+from tindak.web.render import language, page
 from tindak.web.reports import report_from_form
 from tindak.web.security import RowId, checked_form, flash
 
@@ -44,7 +45,7 @@ async def report(request: Request, token: str, rec_id: RowId,
         res = await run_in_threadpool(report_from_form, ref, owner.email, form)
     except InvalidInput as exc:
         return await run_in_threadpool(_owner_page, request, token, owner, exc.http_status,
-                                       str(exc), rec_id)
+                                       error_text(exc, language(request)), rec_id)
     flash(request, "reported", ref=res["ref"], status=res["status"])
     return RedirectResponse(f"/o/{token}#r{rec_id}", status_code=303)
 

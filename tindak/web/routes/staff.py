@@ -11,14 +11,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from tindak import forums, recs
-from tindak.errors import ImportFailed, InvalidInput
+from tindak.errors import N_, Forbidden, ImportFailed, InvalidInput
+from tindak.i18n import error_text, gettext_for
 from tindak.web import views
 from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
-from tindak.web.render import page
+from tindak.web.render import language, page
 from tindak.web.security import (
     RowId,
     checked_form,
     flash,
+    require_importer,
     require_planner,
     require_staff,
     require_viewer,
@@ -69,6 +71,7 @@ def _rec_page(request: Request, rec_id: int, status_code: int = 200,
     viewer = require_staff(request)
     rec = views.rec_detail(rec_id, viewer)
     return page(request, "staff/rec.html", status_code=status_code, rec=rec,
+                may_verify=views.may_verify(rec_id, viewer),
                 units=views.staff_units(viewer), errors=errors or {},
                 values=values or {}, error=error)
 
@@ -100,8 +103,9 @@ def rec_verify(request: Request, rec_id: RowId,
     try:
         res = recs.verify_rec(ref, by=viewer.email, reject=reject,
                               note=text_field(form, "note", 5000))
-    except InvalidInput as exc:
-        return _queue_page(request, exc.http_status, error=str(exc), error_item=rec_id)
+    except (InvalidInput, Forbidden) as exc:  # a wrong decision, or one not theirs to make
+        return _queue_page(request, exc.http_status, error=error_text(exc, language(request)),
+                           error_item=rec_id)
     flash(request, "rejected" if reject else "verified", ref=res["ref"])
     return RedirectResponse("/kelola/verifikasi", status_code=303)
 
@@ -109,8 +113,9 @@ def rec_verify(request: Request, rec_id: RowId,
 def _queue_page(request: Request, status_code: int = 200, error: str | None = None,
                 error_item: int | None = None) -> HTMLResponse:
     viewer = require_staff(request)
-    return page(request, "staff/queue.html", status_code=status_code,
-                rows=views.verification_queue(viewer), error=error, error_item=error_item)
+    rows, waiting = views.verification_queue(viewer)
+    return page(request, "staff/queue.html", status_code=status_code, rows=rows,
+                waiting=waiting, error=error, error_item=error_item)
 
 
 @router.get("/verifikasi", response_class=HTMLResponse)
@@ -206,23 +211,24 @@ def rec_add(request: Request, forum_id: RowId,
 
 @router.get("/impor", response_class=HTMLResponse)
 def import_form(request: Request) -> Response:
-    require_planner(request)
+    require_importer(request)
     return page(request, "staff/import.html", errors=[], report=None, dry_run=False)
 
 
 @router.post("/impor", response_class=HTMLResponse)
 def import_upload(request: Request, form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
+    viewer = require_importer(request)
     dry_run = text_field(form, "dry_run", 5) == "1"
     uploads = [f for f in form.getlist("files") if not isinstance(f, str) and f.filename]
     if not uploads:
-        raise InvalidInput("choose at least one CSV or XLSX file")
+        raise InvalidInput(N_("choose at least one CSV or XLSX file"))
     with temp_dir() as tmp:
         paths = [spool_upload(u, Path(tmp), IMPORT_MAX_BYTES, IMPORT_TYPES) for u in uploads]
         try:
             report = run_import(paths, dry_run=dry_run, by=viewer.email)
         except ImportFailed as exc:
             return page(request, "staff/import.html", status_code=422, dry_run=dry_run,
-                        errors=[line.replace(tmp + "/", "") for line in exc.errors],
+                        errors=[line.replace(tmp + "/", "") for line in
+                                exc.lines(gettext_for(language(request)), "web")],
                         report=None)
     return page(request, "staff/import.html", errors=[], report=report, dry_run=dry_run)

@@ -1,0 +1,305 @@
+"""The *Laporan Tindak Lanjut Hasil FKP* (SPEC §8): what an evaluator (PEKPPP, Ombudsman,
+BPK) asks for, as PDF (Jinja2 HTML through WeasyPrint) or XLSX (openpyxl).
+
+`build_report` reads the items once into plain rows; `render_pdf` and `render_xlsx` only
+format them, so both files say the same. Rates come from tindak/rates.py. Text from the
+database is escaped in the PDF (autoescape) and neutralised in the XLSX (a cell that a
+spreadsheet would run as a formula is written as text).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
+from tindak import i18n, rates
+from tindak.calendar import local_today, tz_abbr
+from tindak.directory import UnitTree
+from tindak.errors import N_, InvalidInput, NotFound
+from tindak.settings import get_settings
+from tindak.status import days_overdue
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
+FORMATS = (".pdf", ".xlsx")
+MAX_EVIDENCE = 5  # evidence items listed per recommendation (then "+N")
+# WeasyPrint lays out the whole document in memory (~0.35 MB an item, 10k items: 3.7 GB):
+# a larger PDF is refused before it is laid out; the XLSX has no such limit.
+MAX_PDF_ITEMS = 3_000
+
+
+@dataclass
+class Item:
+    ref: str
+    text: str
+    unit: str  # the responsible unit's name
+    owner: str
+    status: str
+    progress: int
+    original_deadline: date  # the Berita Acara's
+    deadline: date  # in force (an approved extension moves it, issue 13)
+    completed_on: date | None
+    days_overdue: int
+    tz: str
+    evidence: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # the public's sesuai / belum sesuai
+
+
+@dataclass
+class ForumPart:
+    title: str
+    held_on: date
+    minutes_ref: str
+    place: str
+    unit: str
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Totals:
+    count: int
+    counts: dict[str, int]
+    implementation_rate: float
+    on_time_original: rates.OnTime
+    on_time_current: rates.OnTime
+    aging: dict[str, int]
+
+
+@dataclass
+class Report:
+    as_of: date
+    scope: str
+    period: tuple[date | None, date | None]
+    forums: list[ForumPart]
+    totals: Totals
+    lang: str
+
+
+def _deadlines(rec_deadline: date) -> tuple[date, date]:
+    """(original, in force). Without extensions (issue 13) both are the stored deadline;
+    an approved extension changes only the second."""
+    return rec_deadline, rec_deadline
+
+
+def build_report(forum_id: int | None = None, unit: str | None = None,
+                 start: date | None = None, end: date | None = None,
+                 as_of: date | None = None, unit_ids: frozenset[int] | None = None,
+                 lang: str | None = None) -> Report:
+    """The report of the items matching the filters: forum, a unit and every unit below it,
+    forums held from `start` to `end`; `unit_ids` restricts to a viewer's tree."""
+    if start and end and end < start:
+        raise InvalidInput(N_("--to %(end)s is before --from %(start)s"),
+                           end=end.isoformat(), start=start.isoformat())
+    now = datetime.now(UTC)
+    lang = i18n.normalize_lang(lang or get_settings().language)
+    with session() as s:
+        tree = UnitTree.load(s)
+        r, f, p = Recommendation, Forum, Person
+        q = (sa.select(r.id, r.ref, r.text, r.unit_id, p.name, r.status, r.progress,
+                       r.deadline, f.id, f.title, f.held_on, f.minutes_ref, f.place,
+                       f.unit_id)
+             .join(f, f.id == r.forum_id).join(p, p.id == r.owner_id)
+             .order_by(f.held_on, f.id, r.ref))
+        scope = []
+        if forum_id is not None:
+            if s.get(Forum, forum_id) is None:
+                raise NotFound(N_("no forum %(id)s"), id=forum_id)
+            q = q.where(r.forum_id == forum_id)
+        units: set[int] | None = None
+        if unit:
+            units = tree.subtree(tree.id_of(unit))
+            scope.append(tree.name[tree.id_of(unit)])
+        if unit_ids is not None:
+            units = set(unit_ids) if units is None else units & set(unit_ids)
+        if units is not None:
+            q = q.where(r.unit_id.in_(sorted(units)))
+        if start:
+            q = q.where(f.held_on >= start)
+        if end:
+            q = q.where(f.held_on <= end)
+        rows = s.execute(q).all()
+        ids = [row[0] for row in rows]
+        evidence, done_on = _updates(s, ids, tree, {row[0]: row[3] for row in rows})
+        unit_names = dict(s.execute(sa.select(Unit.id, Unit.name)).all())
+    today_by_tz = {tz: local_today(tz, now) for tz in set(tree.tz.values())}
+    if as_of is not None:
+        today_by_tz = {tz: as_of for tz in today_by_tz}
+    forums: dict[int, ForumPart] = {}
+    for (rid, ref, text, uid, owner, status, progress, deadline, fid, title, held, minutes,
+         place, funit) in rows:
+        part = forums.get(fid)
+        if part is None:
+            part = forums[fid] = ForumPart(title, held, minutes or "", place or "",
+                                           unit_names.get(funit, ""))
+        tz = tree.tz[uid]
+        original, current = _deadlines(deadline)
+        part.items.append(Item(
+            ref, text, unit_names.get(uid, ""), owner, status, int(progress), original,
+            current, done_on.get(rid), days_overdue(status, current, today_by_tz[tz]), tz,
+            evidence.get(rid, [])))
+    items = [it for part in forums.values() for it in part.items]
+    counts: dict[str, int] = {st.value: 0 for st in Status}
+    for it in items:
+        counts[it.status] = counts.get(it.status, 0) + 1
+    some_day = as_of or (max(today_by_tz.values()) if today_by_tz else now.date())
+    totals = Totals(
+        len(items), counts, rates.implementation_rate(counts),
+        rates.on_time(((it.status, it.original_deadline, it.completed_on) for it in items),
+                      some_day),
+        rates.on_time(((it.status, it.deadline, it.completed_on) for it in items), some_day),
+        rates.aging((it.status, it.days_overdue) for it in items))
+    return Report(some_day, ", ".join(scope), (start, end), list(forums.values()), totals,
+                  lang)
+
+
+def _updates(s: Any, ids: list[int], tree: UnitTree,
+             unit_of: dict[int, int]) -> tuple[dict[int, list[str]], dict[int, date]]:
+    """Evidence (links and file names) and the day each completed item was reported done
+    (the owner's report at 100 that a planner verified; else the verification's day)."""
+    evidence: dict[int, list[str]] = defaultdict(list)
+    reported: dict[int, datetime] = {}
+    done: dict[int, date] = {}
+    u = ProgressUpdate
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        q = (sa.select(u.recommendation_id, u.at, u.progress, u.kind, u.evidence_url,
+                       u.evidence_name)
+             .where(u.recommendation_id.in_(chunk)).order_by(u.at, u.id))
+        for rid, at, progress, kind, url, name in s.execute(q):
+            for ev in (url, name):
+                if ev:
+                    evidence[rid].append(ev)
+            if kind == "report" and progress == 100:
+                reported[rid] = at
+            elif kind == "verify":
+                when = reported.get(rid, at)
+                done[rid] = local_today(tree.tz[unit_of[rid]], _aware(when))
+            elif kind == "reject":
+                reported.pop(rid, None)
+    return evidence, done
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+# --- the files ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                      undefined=StrictUndefined, extensions=["jinja2.ext.i18n"])
+    i18n.install_jinja(env)
+    env.filters["tz"] = tz_abbr
+    return env
+
+
+def render_html(report: Report) -> str:
+    return _environment().get_template("report.html").render(
+        r=report, lang=report.lang, buckets=[b[0] for b in rates.AGE_BUCKETS],
+        max_evidence=MAX_EVIDENCE)
+
+
+def render_pdf(report: Report) -> bytes:
+    if report.totals.count > MAX_PDF_ITEMS:
+        raise InvalidInput(N_("a PDF of %(count)s recommendations is too large (at most "
+                              "%(max)s): write .xlsx, or choose a forum, a unit or a period"),
+                           count=report.totals.count, max=MAX_PDF_ITEMS)
+    from weasyprint import HTML
+
+    return HTML(string=render_html(report), base_url=str(TEMPLATES)).write_pdf()
+
+
+def _cell(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula, written as text (like the export's)."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
+def render_xlsx(report: Report) -> bytes:
+    """Two sheets: the summary, then one row per item (written streaming: 100k rows fit)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font
+
+    t = i18n.translator(report.lang)
+    _ = t.gettext
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet(_("Summary")[:31])
+    summary.column_dimensions["A"].width = 44
+    tot = report.totals
+    bold = Font(bold=True)
+
+    def cell(ws: Any, value: Any, fmt: str | None = None, font: Any = None,
+             wrap: bool = False) -> Any:
+        c = WriteOnlyCell(ws, value=_cell(value))
+        if fmt:
+            c.number_format = fmt
+        if font is not None:
+            c.font = font
+        if wrap:
+            c.alignment = Alignment(wrap_text=True, vertical="top")
+        return c
+
+    summary.append([cell(summary, _("Follow-up report of the public consultation forums"),
+                         font=bold)])
+    summary.append([_("As of"), cell(summary, report.as_of, "DD/MM/YYYY")])
+    summary.append([_("Recommendations"), tot.count])
+    for code, n in tot.counts.items():
+        summary.append([t.status(code), n])
+    summary.append([_("Implementation rate"),
+                    cell(summary, round(tot.implementation_rate, 4), "0.0%")])
+    for label, ot in ((_("On time (original deadline)"), tot.on_time_original),
+                      (_("On time (deadline in force)"), tot.on_time_current)):
+        summary.append([label, cell(summary, round(ot.rate, 4), "0.0%"),
+                        f"{ot.on_time}/{ot.due}"])
+    for label, n in tot.aging.items():
+        summary.append([_("Open, days overdue %(range)s") % {"range": label}, n])
+
+    sheet = wb.create_sheet(_("Recommendations")[:31])
+    for col, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
+                                             8, 40, 20), strict=True):
+        sheet.column_dimensions[col].width = width
+    sheet.freeze_panes = "A2"
+    heads = [_("Forum"), _("Forum date"), _("Berita Acara"), _("Ref"), _("Recommendation"),
+             _("Responsible unit"), _("Owner"), _("Status"), _("Progress"),
+             _("Original deadline"), _("Current deadline"), _("Date completed"),
+             _("Days overdue"), _("Evidence"), _("Public answers")]
+    sheet.append([cell(sheet, h, font=bold) for h in heads])
+    day = "DD/MM/YYYY"
+    for part in report.forums:
+        title, minutes = _cell(part.title), _cell(part.minutes_ref)
+        for it in part.items:
+            sheet.append([
+                title, cell(sheet, part.held_on, day), minutes, _cell(it.ref),
+                cell(sheet, it.text, wrap=True), _cell(it.unit), _cell(it.owner),
+                t.status(it.status), cell(sheet, it.progress / 100, "0%"),
+                cell(sheet, it.original_deadline, day), cell(sheet, it.deadline, day),
+                cell(sheet, it.completed_on, day), it.days_overdue,
+                _cell("\n".join(it.evidence)), _cell("\n".join(it.answers))])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_report(path: Path | str, **filters: Any) -> tuple[Path, Report]:
+    """Build the report and write it to `path` (.pdf or .xlsx, told by the suffix)."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in FORMATS:
+        raise InvalidInput(N_("%(path)s: the report is written as .pdf or .xlsx"),
+                           path=str(path))
+    report = build_report(**filters)
+    data = render_pdf(report) if suffix == ".pdf" else render_xlsx(report)
+    target.write_bytes(data)
+    return target, report
