@@ -152,7 +152,7 @@ def test_the_advice_names_the_items_that_truly_have_nobody_above_their_owner(mak
     assert out["unaddressed"] == 2 and sorted(out["unaddressed_refs"]) == ["NOBODY-1",
                                                                           "NOBODY-2"]
     lines, _ = describe({**out, "delivery": {}})
-    advice = [line for line in lines if "nobody" in line]
+    advice = [str(line) for line in lines if "nobody" in str(line)]
     assert len(advice) == 1 and "NOBODY-1" in advice[0] and "NOBODY-2" in advice[0]
     assert "FINE" not in advice[0]
 
