@@ -430,7 +430,7 @@ def test_a_recipient_refused_max_attempts_times_is_dead_until_retried(
     dead = by_recipient()[emails[0]]
     assert (dead.status, dead.attempts) == ("dead", 2)
     code, out, _ = run(capsys, "outbox", "list", "--status", "dead")
-    assert code == 0 and out[-1] == "(1 message)"
+    assert code == 0 and out[-1] == "(1 message(s))"
     assert any(line.split()[:2] == [str(dead.id), "dead"] for line in out), out
     assert any("550" in line for line in out), out
 
@@ -472,7 +472,7 @@ def test_a_hang_up_during_data_is_unknown_shown_and_resent_only_when_asked(
             in out)
     (doubt,) = [r for r in faults.outbox() if r.status == "unknown"]
     code, out, _ = run(capsys, "outbox", "list", "--status", "unknown")
-    assert code == 0 and out[-1] == "(1 message)"
+    assert code == 0 and out[-1] == "(1 message(s))"
     assert out[1].split()[:2] == [str(doubt.id), "unknown"]
     assert "connection lost while sending" in out[2]
 
