@@ -20,8 +20,6 @@ from tindak.importer import import_files
 from tindak.recs import Evidence, update_rec, verify_rec
 from tindak.report import MAX_PDF_ITEMS, build_report, render_xlsx
 
-pytestmark = pytest.mark.usefixtures("english")  # these read the English words
-
 HOSTILE = '<script>alert("x")</script> & <b>tebal</b>'
 FORMULA = '=HYPERLINK("http://contoh.invalid","klik")'
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +127,7 @@ def test_forum_dates_from_and_to_choose_the_forums(tree, home) -> None:  # type:
     assert list(book["Rekomendasi"].iter_rows(min_row=2, values_only=True)) == []
 
 
+@pytest.mark.usefixtures("english")  # reads the English words
 def test_wrong_input_is_one_line(tree, tindak, home) -> None:  # type: ignore[no-untyped-def]
     bad = tindak("report", str(home / "laporan.docx"))
     assert (bad.returncode, bad.stderr) == (
@@ -177,6 +176,7 @@ def test_days_overdue_fall_in_the_evaluators_buckets() -> None:
         "0–30", "0–30", "31–90", "31–90", "91–180", "91–180", ">180", ">180"]
 
 
+@pytest.mark.usefixtures("english")  # reads the English words
 def test_a_pdf_too_large_to_lay_out_is_refused_with_the_way_out(home, tindak) -> None:  # type: ignore[no-untyped-def]
     rows = "".join(f"R-{i},FKP Besar,2026-01-12,Rekomendasi {i},pic@dinsos.go.id,2026-06-30\n"
                    for i in range(MAX_PDF_ITEMS + 1))
