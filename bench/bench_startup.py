@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from run import RUN_TINDAK, Database, base_env, machine, measure  # noqa: E402
+
+from tindak.scheduler import stop_server  # noqa: E402
 
 AS_OF = "2026-11-25"
 
@@ -67,13 +67,7 @@ def start_serve(env: dict[str, str], home: Path, port: int) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_server(proc, timeout=60)  # `tindak serve` stops its Prefect server too
 
 
 def main() -> None:

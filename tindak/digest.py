@@ -50,6 +50,7 @@ from tindak.errors import NotFound
 from tindak.followup import message_key, queue_messages
 from tindak.mailmodel import DigestMail, ItemLine, Rendered, UnitCount
 from tindak.pool import render_pool
+from tindak.rates import implementation_rate
 from tindak.settings import get_settings
 from tindak.status import is_at_risk
 
@@ -356,8 +357,7 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
         root = leader.unit_id
         counts = tree_counts[root]
         total = sum(counts.values())
-        closable = total - counts.get(Status.not_actionable.value, 0)
-        rate = counts.get(Status.completed.value, 0) / closable if closable else 0.0
+        rate = implementation_rate(counts)
         # The chart's bars: the leader's own unit, and each unit right below it with its tree.
         bars = [(root, own_counts[root])] if root in own_counts else []
         bars += [(k, tree_counts[k]) for k in kids.get(root, ()) if any(tree_counts[k].values())]

@@ -118,8 +118,8 @@ def describe(summary: dict) -> tuple[list[Msg], bool]:
                             "%(unknown)s unknown, %(left)s still queued"),
                          sent=d.get("sent", 0), failed=d.get("failed", 0),
                          unknown=d.get("unknown", 0), left=d.get("pending_left", 0)))
-        if _more(d):
-            lines.append("  also: " + _more(d))
+        if more := _more(d):
+            lines.append("  also: " + more)
     for err in d.get("errors", [])[:5]:
         lines.append(Msg("  %(error)s", error=err))
     if d.get("unknown"):

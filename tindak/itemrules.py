@@ -20,10 +20,10 @@ from datetime import date
 from typing import TypeVar
 
 from models import CATEGORIES
+from tindak.calendar import MAX_HK  # noqa: F401 - one bound, beside the +N hk parser
 
 K = TypeVar("K", bound=Hashable)
 
-MAX_HK = 260  # a year of working days; more is surely a typo
 YEARS = (2000, 2100)
 TEXT_MAX = 10_000
 FORMULA_START = ("=", "+", "-", "@")

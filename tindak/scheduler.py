@@ -99,11 +99,12 @@ def start_server(port: int) -> tuple[subprocess.Popen, str, Path]:
     return proc, url, log
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a child started in its own session (and its children): SIGTERM, then SIGKILL."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

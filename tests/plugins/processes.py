@@ -12,7 +12,6 @@ settings of `smtp_settings`), read when it starts, so set settings before starti
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tindak.scheduler import stop_server
 
 TINDAK = str(Path(sys.executable).with_name("tindak"))
 
@@ -48,13 +49,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> N
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+    stop_server(proc, timeout=15)
 
 
 def child_env(**extra: str) -> dict[str, str]:

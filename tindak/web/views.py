@@ -17,6 +17,7 @@ from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, 
 from tindak import recs
 from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
+from tindak.rates import completion_rate
 from tindak.settings import get_settings
 from tindak.web.security import Viewer
 
@@ -24,12 +25,6 @@ PUBLIC_FIELDS = ("ref", "text", "category", "priority", "deadline", "status", "p
                  "overdue", "days_overdue", "public_note")
 EXPORT_FIELDS = ["ref", "forum", "unit", "owner", "text", "category", "priority", "deadline",
                  "status", "progress", "overdue", "days_overdue"]
-
-
-def completion_rate(counts: dict[str, int]) -> float:
-    """Completed share of what can be closed (items closed as not actionable do not count)."""
-    closable = sum(counts.values()) - counts.get(Status.not_actionable.value, 0)
-    return counts.get(Status.completed.value, 0) / closable if closable else 0.0
 
 
 def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dict[str, Any]]:
