@@ -106,6 +106,15 @@ def test_reminder_has_the_call_to_action_and_item_links():
     assert "Laporkan perkembangan: https://tindak.example.go.id/o/tok\n" in r.text
 
 
+def test_a_reminder_links_the_owners_calendar_feed_and_an_escalation_does_not():
+    r = mail.render_notice(reminder([item()]))
+    assert 'href="https://tindak.example.go.id/o/tok/kalender.ics"' in r.html
+    assert "Tambahkan tenggat saya ke kalender (.ics)" in r.html
+    assert "https://tindak.example.go.id/o/tok/kalender.ics" in r.text
+    esc = mail.render_notice(reminder([item(stage="esc1", days_left=-9)], kind="escalation"))
+    assert "kalender.ics" not in esc.html and "kalender.ics" not in esc.text
+
+
 def test_without_a_base_url_there_is_no_button_and_no_broken_link():
     r = mail.render_notice(reminder([item(update_url=None)], update_url=None))
     assert "Laporkan perkembangan" not in r.html and "href=" not in r.html

@@ -327,6 +327,9 @@ def render_notice(m: NoticeMail) -> Rendered:
         "total": len(m.items) + m.omitted,
         # Owners' signed links are credentials: only an owner's own reminder shows them.
         "item_links": m.kind != "escalation",
+        # The owner's deadlines as a calendar feed (SPEC §8), beside their own page's link.
+        "calendar_url": (web_url(f"{m.update_url}/kalender.ics")
+                         if m.kind != "escalation" and m.update_url else None),
     }
     return Rendered(
         subject=subject,

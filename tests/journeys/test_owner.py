@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import httpx
 import pytest
+from icalendar import Calendar
 
 AS_OF = "2026-03-09"  # a Monday
 
@@ -39,6 +41,14 @@ def test_owner_follows_the_reminder_to_the_item_and_reports_with_evidence(
                             text))
     assert links["ADM-01"].endswith(f"#r{old.id}") and links["ADM-02"].endswith(f"#r{soon.id}")
     assert links["ADM-01"].startswith(web.url + "/o/")
+    # The reminder also links the owner's deadlines as a calendar feed, which a calendar
+    # application subscribes to: both items, on their deadlines.
+    [feed] = re.findall(r"Tambahkan tenggat saya ke kalender \(\.ics\):\s+(\S+)", text)
+    assert feed.startswith(web.url + "/o/") and feed.endswith("/kalender.ics")
+    cal = Calendar.from_ical(httpx.get(feed, timeout=10).content)
+    due = {str(ev["summary"]): ev.decoded("dtstart") for ev in cal.walk("VEVENT")}
+    assert due == {"Tenggat tindak lanjut: ADM-01": date(2025, 12, 5),
+                   "Tenggat tindak lanjut: ADM-02": date(2026, 3, 16)}
 
     phone = browsers.open("rina", phone=True)
     phone.goto(links["ADM-01"])
