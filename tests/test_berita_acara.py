@@ -234,3 +234,18 @@ def test_dry_run_shows_each_time_as_the_date_it_became(base: Path, tindak, setti
         "dry run: every row is valid; nothing was written",
     ]
     assert recs() == {}
+
+
+def test_the_forum_belongs_to_the_organiser_the_document_names(base: Path) -> None:
+    """The forum is the organiser's (Dinas Sosial), not the unit of its first row's owner."""
+    from sqlmodel import select
+
+    from models import Forum, Unit, session
+
+    path = berita_acara(base / "ba.docx", [
+        ("1", "Loket prioritas", "", "Desember 2024", "Tim PST"),
+        ("2", "Papan informasi", "", "Tahun 2025", "Bidang Perlindungan dan Jaminan Sosial")])
+    import_files([str(path)])
+    with session() as s:
+        forum = s.exec(select(Forum)).one()
+        assert s.get(Unit, forum.unit_id).code == "DINSOS"

@@ -507,7 +507,8 @@ def open_docx(given: Any, path: Path, label: str, index: int, order: int,
         return iter(rows)
 
     return [Source(index=index, label=label, kind="recommendations", order=order,
-                   columns=list(COLUMNS["recommendations"]), path=path, reader=reader)]
+                   columns=list(COLUMNS["recommendations"]), path=path, reader=reader,
+                   forum_unit=meta.organiser)]
 
 
 def preview(path: Path | str, opts: Options | None = None) -> list[str]:

@@ -169,6 +169,7 @@ class Source:
     file_order: int = 0
     book: Any = None  # the open workbook (read-only: rows are parsed as they are read)
     reader: Callable[[], Iterator[tuple[int, list[Any]]]] | None = None  # e.g. a Berita Acara
+    forum_unit: str | None = None  # the organiser a Berita Acara names, over its first row's unit
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cells) of every row below the header that is not blank."""
@@ -1160,7 +1161,7 @@ class RecChecks:
             self.lineage[code] = set(seen)
         return self.lineage[code]
 
-    def add(self, r: RecIn) -> None:
+    def add(self, r: RecIn, forum_unit: str | None = None) -> None:
         p, at = self.p, r.at
         keyed = False
         if r.ref is not None:
@@ -1191,7 +1192,7 @@ class RecChecks:
         fkey = (r.forum, r.forum_date)
         forum = self.forums.get(fkey)
         if forum is None:
-            forum = self.forums[fkey] = [unit, None, None, None, None]
+            forum = self.forums[fkey] = [forum_unit or unit, None, None, None, None]
         for i, col, value in ((1, "place", r.place), (2, "minutes_ref", r.minutes_ref)):
             if value is None:
                 continue
@@ -1268,9 +1269,12 @@ def _check_sources(sources: list[Source], db: Stored, checked: Checked,
     recs = RecChecks(parsed, db, p, checked.spool, {src.order: src.label for src in sources})
     for src in sources:
         if src.kind == "recommendations":
+            # A planner's import names its organiser only inside the planner's tree.
+            organiser = (src.forum_unit if scope is None or scope.inside(src.forum_unit)
+                         else None)
             for row in _rows(src, p):
                 rec = _parse_rec(row)
-                recs.add(rec)
+                recs.add(rec, organiser)
                 if scope is not None:
                     scope.check_rec(rec)
     if scope is not None:
