@@ -242,7 +242,7 @@ def test_a_message_carries_only_what_is_true_when_composed(make, settings_env):
 
 
 def _tokens(text: str) -> set[str]:
-    return {m for m in re.findall(r"/o/([^\s\"#]+)", text)}
+    return {m for m in re.findall(r"/o/([^\s\"#/]+)", text)}
 
 
 def test_one_reminder_and_one_escalation_a_day_across_timezones(make):
