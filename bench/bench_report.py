@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-pdf-all", action="store_true",
                     help="leave out the PDF of every item (the slowest figure)")
     ap.add_argument("--xlsx-only", action="store_true", help="only the XLSX of every item")
+    ap.add_argument("--keep", type=Path, help="copy the reports into this folder, to look at")
     args = ap.parse_args(argv)
 
     data = HERE / "out" / f"recs{args.recs}-people{args.people}-units{args.units}-seed{args.seed}"
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                 with log.open("wb") as f:
                     seconds, peak = run(["report", str(out), *extra], env, f)
                 said = log.read_text().strip()
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(out, args.keep / out.name)
                 print(json.dumps({"bench": name, "recs": args.recs, "seconds": round(seconds, 2),
                                   "peak_mb": round(peak), "file_mb": round(
                                       out.stat().st_size / 1e6, 2), "db": db, "said": said}),

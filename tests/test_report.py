@@ -177,16 +177,30 @@ def test_days_overdue_fall_in_the_evaluators_buckets() -> None:
 
 
 @pytest.mark.usefixtures("english")  # reads the English words
-def test_a_pdf_too_large_to_lay_out_is_refused_with_the_way_out(home, tindak) -> None:  # type: ignore[no-untyped-def]
-    rows = "".join(f"R-{i},FKP Besar,2026-01-12,Rekomendasi {i},pic@dinsos.go.id,2026-06-30\n"
-                   for i in range(MAX_PDF_ITEMS + 1))
-    (home / "u.csv").write_text("code,name\nDINSOS,Dinas Sosial\n")
-    (home / "p.csv").write_text("email,name,unit\npic@dinsos.go.id,Siti,DINSOS\n")
+def test_a_pdf_too_large_to_list_every_item_gives_the_totals_per_unit(home, tindak) -> None:  # type: ignore[no-untyped-def]
+    """Above the PDF's list limit the PDF still answers the evaluator's question (rates,
+    overall and per unit) and says where the list is; the XLSX lists every item."""
+    n = MAX_PDF_ITEMS + 1
+    rows = "".join(f"R-{i},FKP Besar,2026-01-12,Rekomendasi {i},"
+                   f"{'pic@dinsos.go.id' if i % 3 else 'ani@dinkes.go.id'},2026-06-30\n"
+                   for i in range(n))
+    (home / "u.csv").write_text("code,name,parent\nPEMKOT,Pemerintah Kota,\n"
+                                "DINSOS,Dinas Sosial,PEMKOT\nDINKES,Dinas Kesehatan,PEMKOT\n")
+    (home / "p.csv").write_text("email,name,unit\npic@dinsos.go.id,Siti,DINSOS\n"
+                                "ani@dinkes.go.id,Ani,DINKES\n")
     (home / "r.csv").write_text("ref,forum,forum_date,text,owner,deadline\n" + rows)
     import_files([str(home / f) for f in ("u.csv", "p.csv", "r.csv")])
-    bad = tindak("report", str(home / "semua.pdf"))
-    assert (bad.returncode, bad.stderr) == (1, (
-        f"error: a PDF of {MAX_PDF_ITEMS + 1} recommendations is too large (at most "
-        f"{MAX_PDF_ITEMS}): write .xlsx, or choose a forum, a unit or a period\n"))
-    assert not (home / "semua.pdf").exists()
+    done = tindak("report", str(home / "semua.pdf"), "--unit", "PEMKOT", "--as-of",
+                  "2026-07-01")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(pdf_text(home / "semua.pdf", layout=False).split())
+    assert f"The list of the {n} recommendations, forum by forum, is too long" in text
+    assert "Rekomendasi 17 " not in text  # no item rows
+    kes, sos = len(range(0, n, 3)), n - len(range(0, n, 3))
+    assert f"Dinas Kesehatan {kes} 0 0% 0% (0/{kes}) 0% (0/{kes}) {kes}" in text
+    assert f"Dinas Sosial {sos} 0 0% 0% (0/{sos}) 0% (0/{sos}) {sos}" in text
     assert tindak("report", str(home / "semua.xlsx")).returncode == 0
+    wb = openpyxl.load_workbook(home / "semua.xlsx", read_only=True)
+    assert sum(1 for _ in wb["Recommendations"].iter_rows(min_row=2)) == n
+    per_unit = [r[:3] for r in wb["Per unit"].iter_rows(min_row=2, values_only=True)]
+    assert per_unit == [("Pemerintah Kota", n, 0)]  # no scope: each top unit

@@ -32,7 +32,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 FORMATS = (".pdf", ".xlsx")
 MAX_EVIDENCE = 5  # evidence items listed per recommendation (then "+N")
 # WeasyPrint lays out the whole document in memory (~0.35 MB an item, 10k items: 3.7 GB):
-# a larger PDF is refused before it is laid out; the XLSX has no such limit.
+# a larger PDF gives the totals and the table per unit, and leaves the list of items to the
+# XLSX, which has no such limit.
 MAX_PDF_ITEMS = 3_000
 
 
@@ -74,6 +75,20 @@ class Totals:
 
 
 @dataclass
+class UnitRow:
+    """One unit's share of the report: the unit just below the scope (or each top unit),
+    with every unit below it."""
+
+    name: str
+    count: int
+    completed: int
+    implementation_rate: float
+    on_time_original: rates.OnTime
+    on_time_current: rates.OnTime
+    overdue: int  # open or in progress, past the deadline in force
+
+
+@dataclass
 class Report:
     as_of: date
     scope: str
@@ -81,6 +96,12 @@ class Report:
     forums: list[ForumPart]
     totals: Totals
     lang: str
+    by_unit: list[UnitRow] = field(default_factory=list)
+
+    @property
+    def detailed(self) -> bool:
+        """Whether the PDF lists every item (else the XLSX does)."""
+        return self.totals.count <= MAX_PDF_ITEMS
 
 
 def _deadlines(rec_deadline: date) -> tuple[date, date]:
@@ -109,14 +130,16 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
              .join(f, f.id == r.forum_id).join(p, p.id == r.owner_id)
              .order_by(f.held_on, f.id, r.ref))
         scope = []
+        root: int | None = None
         if forum_id is not None:
             if s.get(Forum, forum_id) is None:
                 raise NotFound(N_("no forum %(id)s"), id=forum_id)
             q = q.where(r.forum_id == forum_id)
         units: set[int] | None = None
         if unit:
-            units = tree.subtree(tree.id_of(unit))
-            scope.append(tree.name[tree.id_of(unit)])
+            root = tree.id_of(unit)
+            units = tree.subtree(root)
+            scope.append(tree.name[root])
         if unit_ids is not None:
             units = set(unit_ids) if units is None else units & set(unit_ids)
         if units is not None:
@@ -133,6 +156,8 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
     if as_of is not None:
         today_by_tz = {tz: as_of for tz in today_by_tz}
     forums: dict[int, ForumPart] = {}
+    group_of: dict[int, int] = {}  # a unit → the unit of the report's table per unit
+    groups: list[int] = []  # each item's, in order
     for (rid, ref, text, uid, owner, status, progress, deadline, fid, title, held, minutes,
          place, funit) in rows:
         part = forums.get(fid)
@@ -145,6 +170,9 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
             ref, text, unit_names.get(uid, ""), owner, status, int(progress), original,
             current, done_on.get(rid), days_overdue(status, current, today_by_tz[tz]), tz,
             evidence.get(rid, [])))
+        if uid not in group_of:
+            group_of[uid] = _group(tree, uid, root, units)
+        groups.append(group_of[uid])
     items = [it for part in forums.values() for it in part.items]
     counts: dict[str, int] = {st.value: 0 for st in Status}
     for it in items:
@@ -157,7 +185,40 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
         rates.on_time(((it.status, it.deadline, it.completed_on) for it in items), some_day),
         rates.aging((it.status, it.days_overdue) for it in items))
     return Report(some_day, ", ".join(scope), (start, end), list(forums.values()), totals,
-                  lang)
+                  lang, _by_unit(items, groups, unit_names, some_day))
+
+
+def _group(tree: UnitTree, uid: int, root: int | None, units: set[int] | None) -> int:
+    """The unit an item is counted under in the table per unit: the child of the scope's
+    unit it falls under (the scope's unit itself for its own items); without a scope, the
+    topmost unit above it that the viewer may see."""
+    chain = tree.ancestors(uid)  # the unit, then up to the root
+    if root is not None and root in chain:
+        at = chain.index(root)
+        return chain[at - 1] if at > 0 else root
+    if units is not None:
+        return [a for a in chain if a in units][-1]
+    return chain[-1]
+
+
+def _by_unit(items: list[Item], groups: list[int], names: dict[int, str],
+             today: date) -> list[UnitRow]:
+    members: dict[int, list[Item]] = defaultdict(list)
+    for it, gid in zip(items, groups, strict=True):
+        members[gid].append(it)
+    out = []
+    for gid, its in members.items():
+        counts: dict[str, int] = defaultdict(int)
+        for it in its:
+            counts[it.status] += 1
+        out.append(UnitRow(
+            names.get(gid, ""), len(its), counts[Status.completed.value],
+            rates.implementation_rate(counts),
+            rates.on_time(((it.status, it.original_deadline, it.completed_on) for it in its),
+                          today),
+            rates.on_time(((it.status, it.deadline, it.completed_on) for it in its), today),
+            sum(1 for it in its if it.days_overdue > 0)))
+    return sorted(out, key=lambda row: row.name)
 
 
 def _updates(s: Any, ids: list[int], tree: UnitTree,
@@ -206,14 +267,10 @@ def _environment() -> Environment:
 def render_html(report: Report) -> str:
     return _environment().get_template("report.html").render(
         r=report, lang=report.lang, buckets=[b[0] for b in rates.AGE_BUCKETS],
-        max_evidence=MAX_EVIDENCE)
+        max_evidence=MAX_EVIDENCE, max_items=MAX_PDF_ITEMS)
 
 
 def render_pdf(report: Report) -> bytes:
-    if report.totals.count > MAX_PDF_ITEMS:
-        raise InvalidInput(N_("a PDF of %(count)s recommendations is too large (at most "
-                              "%(max)s): write .xlsx, or choose a forum, a unit or a period"),
-                           count=report.totals.count, max=MAX_PDF_ITEMS)
     from weasyprint import HTML
 
     return HTML(string=render_html(report), base_url=str(TEMPLATES)).write_pdf()
@@ -239,6 +296,7 @@ def render_xlsx(report: Report) -> bytes:
     summary.column_dimensions["A"].width = 44
     tot = report.totals
     bold = Font(bold=True)
+    wrapped = Alignment(wrap_text=True, vertical="top")
 
     def cell(ws: Any, value: Any, fmt: str | None = None, font: Any = None,
              wrap: bool = False) -> Any:
@@ -248,7 +306,7 @@ def render_xlsx(report: Report) -> bytes:
         if font is not None:
             c.font = font
         if wrap:
-            c.alignment = Alignment(wrap_text=True, vertical="top")
+            c.alignment = wrapped
         return c
 
     summary.append([cell(summary, _("Follow-up report of the public consultation forums"),
@@ -265,6 +323,17 @@ def render_xlsx(report: Report) -> bytes:
                         f"{ot.on_time}/{ot.due}"])
     for label, n in tot.aging.items():
         summary.append([_("Open, days overdue %(range)s") % {"range": label}, n])
+
+    per_unit = wb.create_sheet(_("Per unit")[:31])
+    per_unit.column_dimensions["A"].width = 44
+    per_unit.append([cell(per_unit, h, font=bold) for h in (
+        _("Unit"), _("Recommendations"), _("Completed"), _("Implementation rate"),
+        _("On time (original deadline)"), _("On time (deadline in force)"), _("Overdue"))])
+    for u in report.by_unit:
+        per_unit.append([_cell(u.name), u.count, u.completed,
+                         cell(per_unit, round(u.implementation_rate, 4), "0.0%"),
+                         cell(per_unit, round(u.on_time_original.rate, 4), "0.0%"),
+                         cell(per_unit, round(u.on_time_current.rate, 4), "0.0%"), u.overdue])
 
     sheet = wb.create_sheet(_("Recommendations")[:31])
     for col, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
