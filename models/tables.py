@@ -161,6 +161,40 @@ class Recommendation(RecommendationBase, table=True):
     # When the owner last reported (or the item was registered): drives the stale nudge.
     last_progress_at: datetime = Field(default_factory=utcnow)
     public_note: str | None = None
+    # The Berita Acara's deadline once an approved extension moved `deadline` (the deadline
+    # in force, which every reminder, escalation and rate follows); None: never moved.
+    original_deadline: date | None = None
+
+
+class ExtensionStatus(enum.StrEnum):
+    requested = "requested"  # waiting for a planner's decision; the deadline has not moved
+    approved = "approved"  # the deadline in force is `until` from the decision on
+    rejected = "rejected"
+
+
+class Extension(SQLModel, table=True):
+    """A request to move an item's deadline (perpanjangan waktu) and its decision: a record,
+    never a silent edit (SPEC §7). Decided by a planner of the tree who neither asked for it
+    nor owns the item; at most one request of an item waits at a time."""
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", ExtensionStatus), name="ck_extension_status"),
+        sa.CheckConstraint("until > previous", name="ck_extension_later"),
+        sa.Index("uq_extension_waiting", "recommendation_id", unique=True,
+                 sqlite_where=sa.text("status = 'requested'"),
+                 postgresql_where=sa.text("status = 'requested'")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    previous: date  # the deadline in force when it was asked for
+    until: date
+    reason: str
+    status: str = Field(default=ExtensionStatus.requested.value, max_length=16)
+    requested_by: int = Field(foreign_key="person.id")
+    requested_at: datetime = Field(default_factory=utcnow)
+    decided_by: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: datetime | None = None
+    note: str | None = None  # the decider's
 
 
 class ProgressUpdate(SQLModel, table=True):

@@ -65,3 +65,46 @@ def test_a_database_of_0002_gains_per_recipient_state_and_its_queue_still_delive
     assert delivery.deliver().sent == 1
     assert [r.rcpt_tos for r in smtp_settings.received] == [
         ("atasan@example.go.id",), ("full@example.go.id",)]
+
+
+def test_the_migrations_make_the_schema_the_models_declare(home):
+    """A column or index added to a model without its migration (or the other way round)
+    would exist in tests and be missing in every upgraded office database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    get_engine()
+    with session() as s:
+        ctx = MigrationContext.configure(s.connection(), opts={"compare_type": False})
+        drift = [d for d in compare_metadata(ctx, SQLModel.metadata)
+                 if not (isinstance(d, tuple) and d[0] == "remove_table"
+                         and d[1].name == "alembic_version")]
+    assert drift == []
+
+
+def test_a_database_of_0003_keeps_its_deadlines_and_gains_extensions(home):
+    engine = sa.create_engine(get_settings().db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0003")
+        conn.execute(sa.text(
+            "INSERT INTO unit (id, code, name, timezone) VALUES (1, 'U', 'Unit', 'Asia/Jakarta')"))
+        conn.execute(sa.text(
+            "INSERT INTO person (id, email, name, roles, unit_id) VALUES "
+            "(1, 'a@example.go.id', 'A', 'owner', 1)"))
+        conn.execute(sa.text(
+            "INSERT INTO forum (id, title, held_on, unit_id) VALUES (1, 'FKP', '2026-01-12', 1)"))
+        conn.execute(sa.text(
+            "INSERT INTO recommendation (id, ref, text, category, priority, deadline, status, "
+            "progress, forum_id, unit_id, owner_id, created_at, updated_at, last_progress_at) "
+            "VALUES (1, 'R-1', 'Teks', 'lainnya', 'normal', '2026-06-30', 'open', 0, 1, 1, 1, "
+            "'2026-01-12 00:00:00', '2026-01-12 00:00:00', '2026-01-12 00:00:00')"))
+    engine.dispose()
+    dispose_engines()
+
+    from tindak import recs
+
+    get_engine()
+    [row] = list(recs.list_recs())
+    assert (row["deadline"], row["original_deadline"], row["extension"]) == (
+        "2026-06-30", "2026-06-30", None)

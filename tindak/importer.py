@@ -1581,7 +1581,7 @@ def _audit_row(now: datetime, actor: str, created: bool, entity: str, key: str,
 
 
 REC_COLUMNS = ("id", "forum_id", "unit_id", "owner_id", "text", "category", "priority",
-               "deadline", "deadline_rule", "ref")
+               "deadline", "deadline_rule", "ref", "original_deadline")
 
 
 def _stored_recs(conn: sa.Connection, refs: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -1594,11 +1594,11 @@ def _stored_recs(conn: sa.Connection, refs: list[str]) -> dict[str, tuple[Any, .
 
         wanted = sa.bindparam("refs", refs, type_=ARRAY(rc.ref.type))
         for r in conn.execute(sa.select(*cols).where(rc.ref == sa.any_(wanted))):
-            out[r[9]] = tuple(r[:9])
+            out[r[9]] = (*r[:9], r[10])
         return out
     for i in range(0, len(refs), CHUNK):
         for r in conn.execute(sa.select(*cols).where(rc.ref.in_(refs[i:i + CHUNK]))):
-            out[r[9]] = tuple(r[:9])
+            out[r[9]] = (*r[:9], r[10])
     return out
 
 
@@ -1644,10 +1644,13 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
                 title, day = db.forum_key[old[1]]
                 new["category"] = category or old[5]
                 new["priority"] = priority or old[6]
+                # The file says the Berita Acara's deadline: once an approved extension
+                # moved the one in force, the file is compared with (and may correct) the
+                # original, and the deadline in force stays the approved one (SPEC §7).
                 before = {"forum": title, "forum_date": day, "unit": db.unit_code.get(old[2]),
                           "owner": db.person_email.get(old[3]), "text": old[4],
-                          "category": old[5], "priority": old[6], "deadline": old[7],
-                          "deadline_rule": old[8]}
+                          "category": old[5], "priority": old[6],
+                          "deadline": old[9] or old[7], "deadline_rule": old[8]}
                 changes = _diff(before, new)
                 if not changes:
                     counts.unchanged += 1
@@ -1663,7 +1666,10 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
                 created.append({"ref": ref, **row, "status": Status.open.value, "progress": 0,
                                 "created_at": now, "updated_at": now, "last_progress_at": now})
             else:
-                updated.append({"id": old[0], **row, "updated_at": now})
+                if old[9] is not None:  # extended: the file's date is the original
+                    row["deadline"] = old[7]
+                updated.append({"id": old[0], **row, "original_deadline": (
+                    new["deadline"] if old[9] is not None else None), "updated_at": now})
             audit.append(_audit_row(now, actor, old is None, "recommendation", ref, changes))
         _insert(conn, rt, created)
         _bulk_update(conn, rt, updated)

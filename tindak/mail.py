@@ -29,12 +29,13 @@ from tindak.errors import DeliveryError
 from tindak.i18n import (
     format_date,
     format_percent,
+    get_translations,
     install_jinja,
     normalize_lang,
     status_label,
     translator,
 )
-from tindak.mailmodel import DigestMail, Inline, ItemLine, NoticeMail, Rendered
+from tindak.mailmodel import DecisionMail, DigestMail, Inline, ItemLine, NoticeMail, Rendered
 from tindak.settings import get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -336,6 +337,21 @@ def render_notice(m: NoticeMail) -> Rendered:
         text=_tidy_text(_render(f"{name}.txt", ctx)),
         html=_render(f"{name}.html", ctx),
     )
+
+
+def render_extension_decision(m: DecisionMail) -> Rendered:
+    """The answer to a deadline extension request, for the one who asked (SPEC §7)."""
+    lang = normalize_lang(m.lang)
+    t = get_translations(lang)
+    if m.approved:
+        subject = t.gettext("[Tindak] Extension of %(ref)s approved: new deadline %(date)s") % {
+            "ref": m.ref, "date": format_date(m.until, lang)}
+    else:
+        subject = t.gettext("[Tindak] Extension of %(ref)s not approved") % {"ref": m.ref}
+    ctx = {"lang": lang, "subject": one_line(subject), "m": m, "cta_url": web_url(m.page_url)}
+    return Rendered(subject=one_line(subject),
+                    text=_tidy_text(_render("extension.txt", ctx)),
+                    html=_render("extension.html", ctx))
 
 
 # ---------------------------------------------------------------- digest

@@ -89,3 +89,21 @@ class Rendered:
     text: str
     html: str
     attachments: list[Inline] = field(default_factory=list)
+
+
+@dataclass
+class DecisionMail:
+    """The answer to a deadline extension request, for the one who asked (SPEC §7)."""
+
+    lang: str
+    name: str  # the one who asked
+    ref: str
+    text: str
+    approved: bool
+    previous: date
+    until: date
+    reason: str
+    note: str | None
+    decider: str
+    tz: str
+    page_url: str | None  # the owner's own page, for an owner

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from models import (
     ACTIVE_STATUSES,
+    Extension,
     Forum,
     Person,
     ProgressUpdate,
@@ -73,7 +75,7 @@ def list_recs(
             sa.select(
                 r.id, r.ref, f.title, u.code, p.email, r.text, r.category, r.priority,
                 r.deadline, r.status, r.progress, r.unit_id, f.held_on, p.name,
-                r.updated_at, r.public_note, f.id,
+                r.updated_at, r.public_note, f.id, r.original_deadline,
             )
             .join(f, f.id == r.forum_id)
             .join(u, u.id == r.unit_id)
@@ -98,6 +100,7 @@ def list_recs(
         if units is not None:
             q = q.where(r.unit_id.in_(sorted(units)))
         today_by_tz = {tz: local_today(tz, now) for tz in set(tree.tz.values())}
+        extension = extensions_by_item(s)
         result = s.execute(q.execution_options(yield_per=batch))
         for row in result:
             today = today_by_tz[tree.tz[row[11]]]
@@ -113,6 +116,8 @@ def list_recs(
                 "category": row[6],
                 "priority": row[7],
                 "deadline": row[8].isoformat(),
+                "original_deadline": (row[17] or row[8]).isoformat(),
+                "extension": extension.get(row[0]),
                 "status": row[9],
                 "progress": int(row[10]),
                 "overdue": overdue,
@@ -124,6 +129,22 @@ def list_recs(
                 "forum_id": row[16],
                 "public_note": row[15],
             }
+
+
+def extensions_by_item(s: Session, rec_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Item id → its latest extension request as `recs list` shows it (SPEC §7)."""
+    asker, decider = aliased(Person), aliased(Person)
+    e = Extension
+    q = (sa.select(e.recommendation_id, e.until, e.status, e.reason, asker.email,
+                   decider.email, e.previous, e.note)
+         .join(asker, asker.id == e.requested_by)
+         .outerjoin(decider, decider.id == e.decided_by)
+         .order_by(e.id))
+    if rec_ids is not None:
+        q = q.where(e.recommendation_id.in_(rec_ids))  # type: ignore[attr-defined]
+    return {rid: {"until": until.isoformat(), "status": status, "reason": reason,
+                  "requested_by": who, "decided_by": by}
+            for rid, until, status, reason, who, by, _prev, _note in s.execute(q)}
 
 
 def known_owner(email: str) -> str:
@@ -397,13 +418,25 @@ def history(ref: str) -> list[dict[str, Any]]:
             .where(ProgressUpdate.recommendation_id == rec.id)
             .order_by(ProgressUpdate.at, ProgressUpdate.id)
         ).all()
-        return [
-            {"at": u.at, "by": email, "by_name": name, "progress": u.progress,
-             "status": u.status, "note": u.note, "evidence_url": u.evidence_url,
-             "evidence_file": u.evidence_file, "evidence_name": u.evidence_name, "kind": u.kind,
-             "ref": rec.ref, "tz": tz}
-            for u, email, name in rows
-        ]
+        exts = s.exec(sa.select(Extension).where(  # type: ignore[call-overload]
+            Extension.recommendation_id == rec.id).order_by(Extension.id)).scalars().all()
+        asked = iter(exts)
+        decided = iter(sorted((e for e in exts if e.decided_at is not None),
+                              key=lambda e: (e.decided_at, e.id)))
+        out = []
+        for u, email, name in rows:
+            until = None  # the date an extension asked for, on its request and decision
+            if u.kind == "extend_request":
+                until = next(asked, None)
+            elif u.kind in ("extend_approve", "extend_reject"):
+                until = next(decided, None)
+            out.append(
+                {"at": u.at, "by": email, "by_name": name, "progress": u.progress,
+                 "status": u.status, "note": u.note, "evidence_url": u.evidence_url,
+                 "evidence_file": u.evidence_file, "evidence_name": u.evidence_name,
+                 "kind": u.kind, "ref": rec.ref, "tz": tz,
+                 "until": until.until if until is not None else None})
+        return out
 
 
 def today_for_unit(tz: str, as_of: date | None = None) -> date:

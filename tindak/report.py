@@ -104,10 +104,10 @@ class Report:
         return self.totals.count <= MAX_PDF_ITEMS
 
 
-def _deadlines(rec_deadline: date) -> tuple[date, date]:
-    """(original, in force). Without extensions (issue 13) both are the stored deadline;
-    an approved extension changes only the second."""
-    return rec_deadline, rec_deadline
+def _deadlines(deadline: date, original: date | None) -> tuple[date, date]:
+    """(original, in force): the Berita Acara's deadline and the one an approved extension
+    moved it to (SPEC §7); both the stored deadline when it never moved."""
+    return original or deadline, deadline
 
 
 def build_report(forum_id: int | None = None, unit: str | None = None,
@@ -126,7 +126,7 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
         r, f, p = Recommendation, Forum, Person
         q = (sa.select(r.id, r.ref, r.text, r.unit_id, p.name, r.status, r.progress,
                        r.deadline, f.id, f.title, f.held_on, f.minutes_ref, f.place,
-                       f.unit_id)
+                       f.unit_id, r.original_deadline)
              .join(f, f.id == r.forum_id).join(p, p.id == r.owner_id)
              .order_by(f.held_on, f.id, r.ref))
         scope = []
@@ -159,13 +159,13 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
     group_of: dict[int, int] = {}  # a unit → the unit of the report's table per unit
     groups: list[int] = []  # each item's, in order
     for (rid, ref, text, uid, owner, status, progress, deadline, fid, title, held, minutes,
-         place, funit) in rows:
+         place, funit, first_deadline) in rows:
         part = forums.get(fid)
         if part is None:
             part = forums[fid] = ForumPart(title, held, minutes or "", place or "",
                                            unit_names.get(funit, ""))
         tz = tree.tz[uid]
-        original, current = _deadlines(deadline)
+        original, current = _deadlines(deadline, first_deadline)
         part.items.append(Item(
             ref, text, unit_names.get(uid, ""), owner, status, int(progress), original,
             current, done_on.get(rid), days_overdue(status, current, today_by_tz[tz]), tz,

@@ -1,4 +1,4 @@
-"""`tindak recs list|update|verify|history`."""
+"""`tindak recs list|update|verify|extend|history`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from tindak import extensions
 from tindak import recs as service
 from tindak.calendar import tz_abbr
 from tindak.cli import args
 from tindak.cli.tables import Col, print_table
 from tindak.cli.words import lang, say, t
-from tindak.errors import N_
+from tindak.errors import N_, InvalidInput
 from tindak.i18n import status_label
 
 recs_app = typer.Typer(help="List recommendations, record progress, verify completion.",
@@ -25,6 +26,8 @@ recs_app = typer.Typer(help="List recommendations, record progress, verify compl
 
 LIST_FIELDS = ["ref", "forum", "unit", "owner", "text", "category", "priority", "deadline",
                "status", "progress", "overdue", "days_overdue"]
+# JSON also says where the deadline came from and how its extension stands (SPEC §7).
+JSON_FIELDS = [*LIST_FIELDS, "original_deadline", "extension"]
 
 
 class Format(StrEnum):
@@ -63,7 +66,7 @@ def list_cmd(
         out.write("[")
         for i, row in enumerate(rows):
             out.write(("," if i else "") + "\n" + json.dumps(
-                {k: row[k] for k in LIST_FIELDS}, ensure_ascii=False))
+                {k: row[k] for k in JSON_FIELDS}, ensure_ascii=False))
         out.write("\n]\n")
     elif fmt is Format.csv:
         w = csv.writer(out)
@@ -134,7 +137,48 @@ def verify_cmd(
     _done(service.verify_rec(ref, by, reject=reject, note=note))
 
 
-KINDS = {"report": N_("report"), "verify": N_("verified"), "reject": N_("rejected")}
+@recs_app.command("extend")
+def extend_cmd(
+    ref: str = typer.Argument(..., help="The recommendation's ref (any case)."),
+    by: str = typer.Option(..., "--by", help="Email of the person asking (owner or planner) "
+                           "or deciding (another planner of the unit's tree)."),
+    until: str | None = typer.Option(None, "--until", help="Ask for this new deadline."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required to ask)."),
+    approve: bool = typer.Option(False, "--approve", help="Approve the waiting request."),
+    reject: bool = typer.Option(False, "--reject", help="Reject it (give --note)."),
+    note: str | None = typer.Option(None, help="The decision's note (required with --reject)."),
+) -> None:
+    """Ask for a later deadline, or approve or reject the request waiting on an item. The
+    deadline in force moves only on approval, by a planner who neither asked nor owns it."""
+    args.text(reason, "--reason", 2000)
+    args.text(note, "--note", 5000)
+    asked = until is not None or reason is not None
+    if sum((asked, approve, reject)) != 1:
+        raise InvalidInput(N_("say one thing: --until DATE --reason TEXT to ask, --approve or "
+                              "--reject --note TEXT to decide"))
+    if asked:
+        day = args.day(until, "--until")
+        if day is None:
+            raise InvalidInput(N_("give the new deadline with --until DATE"))
+        res = extensions.request_extension(ref, day, reason, by)
+        say(N_("%(ref)s: extension to %(until)s asked for; the deadline in force stays "
+               "%(deadline)s until a planner decides"), ref=res["ref"],
+            until=res["extension"]["until"], deadline=res["deadline"])
+        return
+    res = extensions.decide_extension(ref, by, approve=approve, note=note)
+    if approve:
+        say(N_("%(ref)s: extension approved; the deadline in force is %(deadline)s (%(email)s "
+               "is told by mail)"), ref=res["ref"], deadline=res["deadline"],
+            email=res["extension"]["requested_by"])
+    else:
+        say(N_("%(ref)s: extension rejected; the deadline in force stays %(deadline)s "
+               "(%(email)s is told by mail)"), ref=res["ref"], deadline=res["deadline"],
+            email=res["extension"]["requested_by"])
+
+
+KINDS = {"report": N_("report"), "verify": N_("verified"), "reject": N_("rejected"),
+         "extend_request": N_("extension asked"), "extend_approve": N_("extension approved"),
+         "extend_reject": N_("extension rejected")}
 
 
 @recs_app.command("history")
@@ -150,7 +194,8 @@ def history_cmd(ref: str = typer.Argument(..., help="The recommendation's ref (a
         stored = h["ref"]
         rows.append([
             f"{local:%Y-%m-%d %H:%M} {tz_abbr(h['tz'])}", h["by"],
-            t(KINDS.get(h["kind"], h["kind"])),
+            t(KINDS.get(h["kind"], h["kind"])) + (f" → {h['until'].isoformat()}"
+                                                   if h["until"] else ""),
             status_label(h["status"], language) if h["status"] else "",
             f"{h['progress']}%" if h["progress"] is not None else "",
             h["note"] or "", h["evidence_url"] or h["evidence_name"] or ""])

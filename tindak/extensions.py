@@ -1,0 +1,201 @@
+"""Deadline extensions (perpanjangan waktu, SPEC §7): a request is a record, never a silent edit.
+
+The owner of an item, or a planner of its tree, asks for a later deadline with a reason; a
+planner of the tree who neither asked nor owns the item approves or rejects it. Until it is
+approved the deadline in force does not move; on approval `Recommendation.deadline` becomes
+the new date (reminders, escalations and rates follow it, with a fresh ladder: their stages
+are keyed by the deadline) and `original_deadline` keeps the Berita Acara's. The one who
+asked is told the decision by mail, at once. The CLI and the web call these functions, so
+the rules live here once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from email.utils import make_msgid, parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from models import (
+    ACTIVE_STATUSES,
+    Extension,
+    ExtensionStatus,
+    OutboxStatus,
+    Person,
+    ProgressUpdate,
+    Recommendation,
+    Unit,
+    insert_messages,
+    utcnow,
+    write_session,
+)
+from models import session as read_session
+from tindak import audit, links, mail
+from tindak.directory import UnitTree, person_by_email
+from tindak.errors import N_, Edge, Forbidden, InvalidInput
+from tindak.mailmodel import DecisionMail
+from tindak.recs import _is_planner_for, can_update, find_rec
+from tindak.settings import get_settings
+
+GIVE_REASON = Edge(N_("give it with --reason"), N_("give a reason"))
+GIVE_NOTE = Edge(N_("give it with --note"), N_("give a reason in the note field"))
+
+# Why a person may not decide on a request (SPEC §7), as the error says it.
+NOT_DECIDER = {
+    "requester": N_("%(email)s asked for this extension of %(ref)s and may not decide it "
+                    "too: another planner of its unit tree decides"),
+    "owner": N_("%(ref)s is an item of %(email)s, who may not decide its extension: another "
+                "planner of its unit tree decides"),
+}
+
+
+def why_not_decider(person_id: int, owner_id: int, requester_id: int) -> str | None:
+    """Nobody decides an extension they asked for, nor one of their own item."""
+    if requester_id == person_id:
+        return "requester"
+    if owner_id == person_id:
+        return "owner"
+    return None
+
+
+def _waiting(s: Session, rec_id: int) -> Extension | None:
+    return s.exec(sa.select(Extension).where(  # type: ignore[call-overload]
+        Extension.recommendation_id == rec_id,
+        Extension.status == ExtensionStatus.requested.value)).scalars().first()
+
+
+def request_extension(ref: str, until: date, reason: str | None, by: str,
+                      at: datetime | None = None) -> dict[str, Any]:
+    """Ask for `until` as the item's deadline. The deadline in force does not move."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("an extension needs a reason: %(how)s"), how=GIVE_REASON)
+    with write_session() as s:
+        actor = person_by_email(s, by)
+        rec = find_rec(s, ref)
+        if not can_update(s, actor, rec):
+            raise Forbidden(N_("%(email)s may not ask to extend %(ref)s: only its owner or a "
+                               "planner of its unit"), email=actor.email, ref=rec.ref)
+        if rec.status not in ACTIVE_STATUSES:
+            raise InvalidInput(N_("%(ref)s is no longer open or in progress: its deadline "
+                                  "cannot be extended"), ref=rec.ref)
+        if until <= rec.deadline:
+            raise InvalidInput(N_("the new deadline %(until)s must be after the deadline in "
+                                  "force, %(deadline)s"),
+                               until=until.isoformat(), deadline=rec.deadline.isoformat())
+        waiting = _waiting(s, rec.id)  # type: ignore[arg-type]
+        if waiting is not None:
+            raise InvalidInput(N_("%(ref)s already has an extension request waiting for a "
+                                  "decision (until %(until)s)"),
+                               ref=rec.ref, until=waiting.until.isoformat())
+        when = at or utcnow()
+        ext = Extension(recommendation_id=rec.id, previous=rec.deadline, until=until,  # type: ignore[arg-type]
+                        reason=reason, requested_by=actor.id, requested_at=when)  # type: ignore[arg-type]
+        s.add(ext)
+        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=reason,  # type: ignore[arg-type]
+                             kind="extend_request", at=when))
+        audit.record(s, actor.email, "extend_request", "recommendation", rec.ref,
+                     {"until": until.isoformat(), "reason": reason})
+        return {"ref": rec.ref, "deadline": rec.deadline.isoformat(),
+                "extension": {"until": until.isoformat(), "status": ext.status,
+                              "reason": reason, "requested_by": actor.email,
+                              "decided_by": None}}
+
+
+def decide_extension(ref: str, by: str, approve: bool, note: str | None = None,
+                     at: datetime | None = None) -> dict[str, Any]:
+    """Approve (the deadline in force becomes the date asked for) or reject (a note says
+    why) the request waiting on the item, then tell the one who asked, at once."""
+    note = (note or "").strip() or None
+    if not approve and not note:
+        raise InvalidInput(N_("a rejection needs a reason: %(how)s"), how=GIVE_NOTE)
+    with write_session() as s:
+        actor = person_by_email(s, by)
+        rec = find_rec(s, ref)
+        if not _is_planner_for(s, actor, rec.unit_id):
+            raise Forbidden(N_("%(email)s may not decide extensions of %(ref)s: only a planner "
+                               "of its unit"), email=actor.email, ref=rec.ref)
+        ext = _waiting(s, rec.id)  # type: ignore[arg-type]
+        if ext is None:
+            raise InvalidInput(N_("%(ref)s has no extension request waiting for a decision"),
+                               ref=rec.ref)
+        reason = why_not_decider(actor.id, rec.owner_id, ext.requested_by)  # type: ignore[arg-type]
+        if reason is not None:
+            raise Forbidden(NOT_DECIDER[reason], email=actor.email, ref=rec.ref)
+        when = at or utcnow()
+        ext.status = (ExtensionStatus.approved if approve else ExtensionStatus.rejected).value
+        ext.decided_by, ext.decided_at, ext.note = actor.id, when, note
+        s.add(ext)
+        before = rec.deadline
+        if approve:
+            rec.original_deadline = rec.original_deadline or rec.deadline
+            rec.deadline = ext.until
+            rec.updated_at = when
+            s.add(rec)
+        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=note,  # type: ignore[arg-type]
+                             kind="extend_approve" if approve else "extend_reject", at=when))
+        audit.record(s, actor.email, "extend_approve" if approve else "extend_reject",
+                     "recommendation", rec.ref,
+                     {**({"deadline": [before.isoformat(), ext.until.isoformat()]}
+                         if approve else {}),
+                      "until": ext.until.isoformat(), **({"note": note} if note else {})})
+        requester = s.get(Person, ext.requested_by)
+        outbox_id = _queue_decision(s, rec, ext, requester, actor)  # type: ignore[arg-type]
+        result = {"ref": rec.ref, "deadline": rec.deadline.isoformat(),
+                  "extension": {"until": ext.until.isoformat(), "status": ext.status,
+                                "reason": ext.reason, "requested_by": requester.email,  # type: ignore[union-attr]
+                                "decided_by": actor.email}}
+    from tindak import delivery
+
+    delivery.send_soon([outbox_id])  # after the commit: no transaction across SMTP I/O
+    return result
+
+
+def _queue_decision(s: Session, rec: Recommendation, ext: Extension, requester: Person,
+                    decider: Person) -> int:
+    unit = s.get(Unit, rec.unit_id)
+    settings = get_settings()
+    m = DecisionMail(
+        lang=settings.language, name=requester.name, ref=rec.ref, text=rec.text,
+        approved=ext.status == ExtensionStatus.approved.value, previous=ext.previous,
+        until=ext.until, reason=ext.reason, note=ext.note, decider=decider.name,
+        tz=unit.timezone if unit is not None else settings.default_timezone,
+        page_url=(links.owner_url(requester.id, requester.email)  # type: ignore[arg-type]
+                  if requester.id == rec.owner_id else None))
+    rendered = mail.render_extension_decision(m)
+    domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
+    key = f"extension:{ext.id}"
+    ids = insert_messages(s, [dict(
+        key=key, kind="extension", on_date=utcnow().date(), recipient=requester.email,
+        cc="", subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
+        message_id=make_msgid(domain=domain), status=OutboxStatus.pending.value,
+        attempts=0, created_at=utcnow())])
+    return ids[key]
+
+
+def waiting_for(person_email: str) -> list[dict[str, Any]]:
+    """The requests this planner may decide (their tree, not their own), oldest first."""
+    with read_session() as s:
+        actor = person_by_email(s, person_email)
+        tree = UnitTree.load(s)
+        units = tree.subtree(actor.unit_id)
+        asker = aliased(Person)
+        owner = aliased(Person)
+        r, e = Recommendation, Extension
+        rows = s.execute(
+            sa.select(r.ref, r.text, r.deadline, r.unit_id, e.until, e.reason, asker.email,
+                      asker.name, owner.id, asker.id, e.requested_at)
+            .join(r, r.id == e.recommendation_id)
+            .join(asker, asker.id == e.requested_by)
+            .join(owner, owner.id == r.owner_id)
+            .where(e.status == ExtensionStatus.requested.value,
+                   r.unit_id.in_(sorted(units)))  # type: ignore[attr-defined]
+            .order_by(e.requested_at, e.id)).all()
+    return [{"ref": ref, "text": text, "deadline": deadline, "until": until,
+             "reason": reason, "requested_by": email, "requested_by_name": name,
+             "requested_at": when, "tz": tree.tz[uid]}
+            for ref, text, deadline, uid, until, reason, email, name, owner_id, asker_id, when
+            in rows if why_not_decider(actor.id, owner_id, asker_id) is None]  # type: ignore[arg-type]
