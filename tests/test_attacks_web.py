@@ -263,6 +263,11 @@ def _legit_post(org, path: str) -> tuple[str, dict[str, str], list | None]:  # t
                                   {"progress": "30", "note": "Sedang dikerjakan"}, None),
         "/kelola/rekomendasi/{rec_id}": (f"/kelola/rekomendasi/{org.rec_a.id}",
                                          {**rec_fields, "text": "Diubah"}, None),
+        "/o/{token}/perpanjangan/{rec_id}": (
+            f"{_owner_page(org.owner_b)}/perpanjangan/{org.rec_b.id}",
+            {"until": "2030-12-30", "reason": "Menunggu anggaran"}, None),
+        "/kelola/rekomendasi/{rec_id}/perpanjangan": (  # owner_a's request, waiting
+            f"/kelola/rekomendasi/{org.rec_a.id}/perpanjangan", {"decision": "approve"}, None),
         "/kelola/rekomendasi/{rec_id}/verifikasi": (
             f"/kelola/rekomendasi/{org.rec_a.id}/verifikasi", {"decision": "accept"}, None),
         "/kelola/forum/baru": ("/kelola/forum/baru", {"title": "FKP Baru",
@@ -282,6 +287,9 @@ def _legit_post(org, path: str) -> tuple[str, dict[str, str], list | None]:  # t
 
 def test_every_post_route_refuses_a_missing_wrong_or_foreign_csrf_token(org, client_for,
                                                                         client):
+    from tindak import extensions
+
+    extensions.request_extension("DINSOS-01", date(2030, 12, 30), "APBD-P", org.owner_a.email)
     recs.update_rec("DINSOS-01", org.owner_a.email, status="awaiting_verification")
     admin = client_for(org.admin)
     foreign = client.csrf("/masuk")  # a real token, of the attacker's own session

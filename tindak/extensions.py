@@ -34,6 +34,7 @@ from models import (
 )
 from models import session as read_session
 from tindak import audit, links, mail
+from tindak.calendar import parse_date
 from tindak.directory import UnitTree, person_by_email
 from tindak.errors import N_, Edge, Forbidden, InvalidInput
 from tindak.mailmodel import DecisionMail
@@ -42,6 +43,18 @@ from tindak.settings import get_settings
 
 GIVE_REASON = Edge(N_("give it with --reason"), N_("give a reason"))
 GIVE_NOTE = Edge(N_("give it with --note"), N_("give a reason in the note field"))
+GIVE_UNTIL = Edge(N_("give it with --until DATE"), N_("choose the new deadline"))
+
+
+def parse_until(text: str | None) -> date:
+    """The new deadline as typed on a page or the command line."""
+    if not (text or "").strip():
+        raise InvalidInput(N_("an extension needs the new deadline: %(how)s"), how=GIVE_UNTIL)
+    day = parse_date(text or "")
+    if day.year > 2100:
+        raise InvalidInput(N_("'%(value)s' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
+                           value=text)
+    return day
 
 # Why a person may not decide on a request (SPEC §7), as the error says it.
 NOT_DECIDER = {
@@ -176,8 +189,9 @@ def _queue_decision(s: Session, rec: Recommendation, ext: Extension, requester: 
     return ids[key]
 
 
-def waiting_for(person_email: str) -> list[dict[str, Any]]:
-    """The requests this planner may decide (their tree, not their own), oldest first."""
+def queue(person_email: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The requests waiting in this person's tree, oldest first: those they may decide, and
+    those another planner decides (each with `why`: 'requester' or 'owner')."""
     with read_session() as s:
         actor = person_by_email(s, person_email)
         tree = UnitTree.load(s)
@@ -186,16 +200,40 @@ def waiting_for(person_email: str) -> list[dict[str, Any]]:
         owner = aliased(Person)
         r, e = Recommendation, Extension
         rows = s.execute(
-            sa.select(r.ref, r.text, r.deadline, r.unit_id, e.until, e.reason, asker.email,
-                      asker.name, owner.id, asker.id, e.requested_at)
+            sa.select(r.id, r.ref, r.text, r.deadline, r.unit_id, e.until, e.reason,
+                      asker.email, asker.name, owner.id, owner.name, asker.id, e.requested_at)
             .join(r, r.id == e.recommendation_id)
             .join(asker, asker.id == e.requested_by)
             .join(owner, owner.id == r.owner_id)
             .where(e.status == ExtensionStatus.requested.value,
                    r.unit_id.in_(sorted(units)))  # type: ignore[attr-defined]
             .order_by(e.requested_at, e.id)).all()
-    return [{"ref": ref, "text": text, "deadline": deadline, "until": until,
+    mine: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    for (rid, ref, text, deadline, uid, until, reason, email, name, owner_id, owner_name,
+         asker_id, when) in rows:
+        why = why_not_decider(actor.id, owner_id, asker_id)  # type: ignore[arg-type]
+        (others if why else mine).append(
+            {"id": rid, "ref": ref, "text": text, "deadline": deadline, "until": until,
              "reason": reason, "requested_by": email, "requested_by_name": name,
-             "requested_at": when, "tz": tree.tz[uid]}
-            for ref, text, deadline, uid, until, reason, email, name, owner_id, asker_id, when
-            in rows if why_not_decider(actor.id, owner_id, asker_id) is None]  # type: ignore[arg-type]
+             "owner_name": owner_name, "requested_at": when, "tz": tree.tz[uid],
+             "unit_name": tree.name[uid], "why": why})
+    return mine, others
+
+
+def approved_moves(rec_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Item id → each approved move of its deadline, oldest first: from, to, when, why
+    (what the public page shows: a deadline never moves silently)."""
+    if not rec_ids:
+        return {}
+    e = Extension
+    out: dict[int, list[dict[str, Any]]] = {}
+    with read_session() as s:
+        for rid, prev, until, when, reason in s.execute(
+                sa.select(e.recommendation_id, e.previous, e.until, e.decided_at, e.reason)
+                .where(e.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
+                       e.status == ExtensionStatus.approved.value)
+                .order_by(e.decided_at, e.id)):
+            out.setdefault(rid, []).append(
+                {"previous": prev, "until": until, "decided_at": when, "reason": reason})
+    return out

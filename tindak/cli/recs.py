@@ -157,10 +157,7 @@ def extend_cmd(
         raise InvalidInput(N_("say one thing: --until DATE --reason TEXT to ask, --approve or "
                               "--reject --note TEXT to decide"))
     if asked:
-        day = args.day(until, "--until")
-        if day is None:
-            raise InvalidInput(N_("give the new deadline with --until DATE"))
-        res = extensions.request_extension(ref, day, reason, by)
+        res = extensions.request_extension(ref, extensions.parse_until(until), reason, by)
         say(N_("%(ref)s: extension to %(until)s asked for; the deadline in force stays "
                "%(deadline)s until a planner decides"), ref=res["ref"],
             until=res["extension"]["until"], deadline=res["deadline"])

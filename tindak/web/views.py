@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
-from tindak import recs
+from tindak import extensions, recs
 from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
 from tindak.rates import completion_rate
@@ -79,6 +79,9 @@ def public_forum(forum_id: int) -> dict[str, Any]:
         item["deadline"] = date.fromisoformat(row["deadline"])
         item["unit_name"], item["tz"] = names[row["unit"]]
         items.append(item)
+    moves = extensions.approved_moves([i["id"] for i in items])
+    for item in items:
+        item["moves"] = moves.get(item["id"], [])
     counts = Counter(i["status"] for i in items)
     return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
             "place": forum.place, "minutes_ref": forum.minutes_ref,
@@ -100,6 +103,10 @@ def _with_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         r["id"] = ids[r["ref"]]
         r["deadline"] = date.fromisoformat(r["deadline"])
+        r["original_deadline"] = date.fromisoformat(r["original_deadline"])
+        if r["extension"]:
+            r["extension"] = {**r["extension"],
+                              "until": date.fromisoformat(r["extension"]["until"])}
         r["unit_name"], r["tz"] = names[r["unit"]]
     return rows
 

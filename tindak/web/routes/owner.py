@@ -8,14 +8,14 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from tindak import recs
-from tindak.errors import InvalidInput
+from tindak import extensions, recs
+from tindak.errors import Forbidden, InvalidInput
 from tindak.i18n import error_text
 from tindak.links import read_owner_token
 from tindak.web import views
 from tindak.web.render import language, page
 from tindak.web.reports import report_from_form
-from tindak.web.security import RowId, checked_form, flash
+from tindak.web.security import RowId, checked_form, flash, text_field
 
 router = APIRouter(prefix="/o")
 
@@ -25,10 +25,11 @@ def _owner(token: str) -> views.OwnerRef:
 
 
 def _owner_page(request: Request, token: str, owner: views.OwnerRef, status_code: int = 200,
-                error: str | None = None, error_item: int | None = None) -> HTMLResponse:
+                error: str | None = None, error_item: int | None = None,
+                error_kind: str = "report") -> HTMLResponse:
     return page(request, "owner.html", status_code=status_code, token=token, owner=owner,
                 items=views.owner_items(owner), error=error, error_item=error_item,
-                evidence_base=f"/o/{token}/bukti/")
+                error_kind=error_kind, evidence_base=f"/o/{token}/bukti/")
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -47,6 +48,24 @@ async def report(request: Request, token: str, rec_id: RowId,
         return await run_in_threadpool(_owner_page, request, token, owner, exc.http_status,
                                        error_text(exc, language(request)), rec_id)
     flash(request, "reported", ref=res["ref"], status=res["status"])
+    return RedirectResponse(f"/o/{token}#r{rec_id}", status_code=303)
+
+
+@router.post("/{token}/perpanjangan/{rec_id}")
+async def ask_extension(request: Request, token: str, rec_id: RowId,
+                        form: FormData = Depends(checked_form)) -> Response:
+    """The owner asks for a later deadline, with a reason; a planner decides (SPEC §7)."""
+    owner = await run_in_threadpool(_owner, token)
+    ref = await run_in_threadpool(views.rec_owned_by, rec_id, owner.id)
+    try:
+        until = extensions.parse_until(text_field(form, "until", 20))
+        res = await run_in_threadpool(extensions.request_extension, ref, until,
+                                      text_field(form, "reason", 2000), owner.email)
+    except (InvalidInput, Forbidden) as exc:
+        return await run_in_threadpool(_owner_page, request, token, owner, exc.http_status,
+                                       error_text(exc, language(request)), rec_id,
+                                       "extension")
+    flash(request, "extension_asked", ref=res["ref"], until=res["extension"]["until"])
     return RedirectResponse(f"/o/{token}#r{rec_id}", status_code=303)
 
 

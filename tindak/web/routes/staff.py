@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from tindak import forums, recs
+from tindak import extensions, forums, recs
 from tindak.errors import N_, Forbidden, ImportFailed, InvalidInput
 from tindak.i18n import error_text, gettext_for
 from tindak.web import views
@@ -110,12 +110,32 @@ def rec_verify(request: Request, rec_id: RowId,
     return RedirectResponse("/kelola/verifikasi", status_code=303)
 
 
+@router.post("/rekomendasi/{rec_id}/perpanjangan")
+def rec_extension(request: Request, rec_id: RowId,
+                  form: FormData = Depends(checked_form)) -> Response:
+    """Approve or reject the extension request waiting on an item (extensions decides who
+    may: a planner of the tree who neither asked nor owns it)."""
+    viewer = require_planner(request)
+    ref = views.ref_in_tree(rec_id, viewer)
+    approve = text_field(form, "decision", 10) == "approve"
+    try:
+        res = extensions.decide_extension(ref, viewer.email, approve=approve,
+                                          note=text_field(form, "note", 5000))
+    except (InvalidInput, Forbidden) as exc:
+        return _queue_page(request, exc.http_status, error=error_text(exc, language(request)),
+                           error_item=rec_id, error_kind="extension")
+    flash(request, "extension_approved" if approve else "extension_rejected", ref=res["ref"])
+    return RedirectResponse("/kelola/verifikasi#perpanjangan", status_code=303)
+
+
 def _queue_page(request: Request, status_code: int = 200, error: str | None = None,
-                error_item: int | None = None) -> HTMLResponse:
+                error_item: int | None = None, error_kind: str = "verify") -> HTMLResponse:
     viewer = require_staff(request)
     rows, waiting = views.verification_queue(viewer)
+    asked, asked_elsewhere = extensions.queue(viewer.email)
     return page(request, "staff/queue.html", status_code=status_code, rows=rows,
-                waiting=waiting, error=error, error_item=error_item)
+                waiting=waiting, asked=asked, asked_elsewhere=asked_elsewhere, error=error,
+                error_item=error_item, error_kind=error_kind)
 
 
 @router.get("/verifikasi", response_class=HTMLResponse)
