@@ -225,3 +225,31 @@ def test_the_cli_asks_and_decides_in_the_users_words(make, capsys):
     assert main(["recs", "history", rec.ref]) == 0
     history = capsys.readouterr().out
     assert "disetujui" in history and "2026-09-30" in history
+
+
+def test_the_digest_counts_extended_items_and_both_on_time_rates(make):
+    from tindak.digest import digest_for_leader
+    from tindak.mail import render_digest
+
+    unit, _, owner, planner, other = office(make)
+    head = make.person(email="kadis@dinsos.example.go.id", unit=unit, roles="leader",
+                       name="Kepala Dinas")
+    child = make.unit(code="UPT", name="UPT Panti", parent=unit)
+    pic = make.person(unit=child, name="Pengelola Panti")
+    make.rec(ref="EXT", owner=pic, unit=child, deadline=date(2026, 3, 2))
+    make.rec(ref="ON-TIME", owner=pic, unit=child, deadline=date(2026, 4, 30))
+    make.rec(ref="LATE", owner=pic, unit=child, deadline=date(2026, 3, 31))
+    make.rec(ref="NOT-DUE", owner=pic, unit=child, deadline=date(2026, 12, 31))
+    at = datetime(2026, 2, 20, 3, tzinfo=UTC)
+    extensions.request_extension("EXT", date(2026, 4, 30), "Pengadaan ulang", pic.email, at=at)
+    extensions.decide_extension("EXT", planner.email, approve=True, at=at)
+    for ref in ("EXT", "ON-TIME"):  # both done on 1 April: late only against EXT's original
+        recs.update_rec(ref, by=pic.email, progress=100, at=datetime(2026, 4, 1, 3, tzinfo=UTC))
+        recs.verify_rec(ref, by=other.email, at=datetime(2026, 4, 2, 3, tzinfo=UTC))
+    d = digest_for_leader(head.id, date(2026, 5, 4))
+    assert d.extended == 1
+    assert (d.on_time_original.on_time, d.on_time_original.due) == (1, 3)
+    assert (d.on_time_current.on_time, d.on_time_current.due) == (2, 3)
+    text = render_digest(d).text
+    assert "Tepat waktu (tenggat awal): 33% (1/3)" in text
+    assert "Tenggat waktu diperpanjang: 1" in text

@@ -50,7 +50,7 @@ from tindak.errors import NotFound
 from tindak.followup import message_key, queue_messages
 from tindak.mailmodel import DigestMail, ItemLine, Rendered, UnitCount
 from tindak.pool import render_pool
-from tindak.rates import implementation_rate
+from tindak.rates import OnTimeTally, completion_days, implementation_rate
 from tindak.settings import get_settings
 from tindak.status import is_at_risk
 
@@ -285,19 +285,41 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
 
     own_counts: dict[int, dict[str, int]] = {}
     own_late: dict[int, int] = {}
+    own_extended: dict[int, int] = {}
+    # On time both ways (SPEC §7): against the Berita Acara's deadline and the one in force.
+    own_orig: dict[int, OnTimeTally] = {}
+    own_cur: dict[int, OnTimeTally] = {}
+    completed_items: list[tuple[int, int, date, date]] = []  # unit, id, original, in force
+    original = sa.func.coalesce(R.original_deadline, R.deadline)
     overdue, at_risk, escalated = _Capped(), _Capped(), _Capped()
     windows = {leader.unit_id: _week_window(tree.tz.get(leader.unit_id, "Asia/Jakarta"),
                                             week_start, as_of) for leader in leaders}
     completed: dict[tuple[datetime, datetime], _Capped] = {w: _Capped()
                                                            for w in windows.values()}
     for where in _unit_chunks(in_batch):
-        for uid, status, n, late in db.execute(
+        for uid, status, n, late, moved in db.execute(
             sa.select(R.unit_id, R.status, sa.func.count(),
-                      sa.func.sum(sa.case((late_where, 1), else_=0)))
+                      sa.func.sum(sa.case((late_where, 1), else_=0)),
+                      sa.func.count(R.original_deadline))
             .where(where).group_by(R.unit_id, R.status)
         ):
             own_counts.setdefault(uid, dict.fromkeys(STATUSES, 0))[status] = n
             own_late[uid] = own_late.get(uid, 0) + int(late or 0)
+            own_extended[uid] = own_extended.get(uid, 0) + int(moved or 0)
+        for uid, rid, status, deadline, first in db.execute(
+            sa.select(R.unit_id, R.id, R.status, R.deadline, original)
+            .where(where, R.status != Status.not_actionable.value,
+                   sa.or_(R.status == Status.completed.value, R.deadline < as_of,
+                          original < as_of))
+            .execution_options(yield_per=5000)
+        ):
+            if status == Status.completed.value:  # its day done is read below, in bulk
+                completed_items.append((uid, rid, first, deadline))
+                continue
+            if uid not in own_orig:
+                own_orig[uid], own_cur[uid] = OnTimeTally(), OnTimeTally()
+            own_orig[uid].add(status, first, None, as_of)
+            own_cur[uid].add(status, deadline, None, as_of)
         for uid, deadline, rid in db.execute(
             sa.select(R.unit_id, R.deadline, R.id).where(where, late_where)
             .execution_options(yield_per=5000)
@@ -327,17 +349,37 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
             ):
                 capped.add(uid, (ref, rid))
 
+    unit_of = {rid: uid for uid, rid, _, _ in completed_items}
+    done_on = completion_days(s, sorted(unit_of), lambda rid: tree.tz[unit_of[rid]])
+    for uid, rid, first, deadline in completed_items:
+        if uid not in own_orig:
+            own_orig[uid], own_cur[uid] = OnTimeTally(), OnTimeTally()
+        own_orig[uid].add(Status.completed.value, first, done_on.get(rid), as_of)
+        own_cur[uid].add(Status.completed.value, deadline, done_on.get(rid), as_of)
+
     # Counts of each unit's whole tree, children before parents.
     tree_counts: dict[int, dict[str, int]] = {}
     tree_late: dict[int, int] = {}
+    tree_extended: dict[int, int] = {}
+    tree_orig: dict[int, OnTimeTally] = {}
+    tree_cur: dict[int, OnTimeTally] = {}
     for uid in order:
         counts = dict(own_counts.get(uid) or dict.fromkeys(STATUSES, 0))
         late = own_late.get(uid, 0)
+        moved = own_extended.get(uid, 0)
+        orig, cur = OnTimeTally(), OnTimeTally()
+        if uid in own_orig:
+            orig.merge(own_orig[uid])
+            cur.merge(own_cur[uid])
         for k in kids.get(uid, ()):
             for status, n in tree_counts[k].items():
                 counts[status] = counts.get(status, 0) + n
             late += tree_late[k]
-        tree_counts[uid], tree_late[uid] = counts, late
+            moved += tree_extended[k]
+            orig.merge(tree_orig[k])
+            cur.merge(tree_cur[k])
+        tree_counts[uid], tree_late[uid], tree_extended[uid] = counts, late, moved
+        tree_orig[uid], tree_cur[uid] = orig, cur
     lists = {
         "overdue": _roll_up(order, kids, overdue.done(), roots),
         "at_risk": _roll_up(order, kids, at_risk.done(), roots),
@@ -374,6 +416,9 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                 bars, key=lambda b: tree.name.get(b[0], ""))],
             dashboard_url=f"{base_url}/pimpinan" if base_url else None,
             lang=settings.language,
+            extended=tree_extended[root],
+            on_time_original=tree_orig[root].result(),
+            on_time_current=tree_cur[root].result(),
         )))
     return out
 

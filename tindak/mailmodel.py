@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from tindak.rates import OnTime
+
 
 @dataclass(frozen=True)
 class ItemLine:
@@ -72,6 +74,9 @@ class DigestMail:
     per_unit: list[UnitCount]  # for the chart
     dashboard_url: str | None = None
     lang: str = "id"
+    extended: int = 0  # items whose deadline an approved extension moved (SPEC §7)
+    on_time_original: OnTime = field(default_factory=lambda: OnTime(0, 0, 0.0))
+    on_time_current: OnTime = field(default_factory=lambda: OnTime(0, 0, 0.0))
 
 
 @dataclass(frozen=True)

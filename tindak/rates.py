@@ -10,11 +10,15 @@ the dashboard and the evaluator's report all say the same number for the same it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
-from models.tables import ACTIVE_STATUSES, Status
+import sqlalchemy as sa
+
+from models.tables import ACTIVE_STATUSES, ProgressUpdate, Status
+from tindak.calendar import local_today
 
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("0–30", 0, 30), ("31–90", 31, 90), ("91–180", 91, 180), (">180", 181, None))
@@ -36,18 +40,79 @@ class OnTime:
     rate: float
 
 
+class OnTimeTally:
+    """The on-time rate counted one item at a time, and summed over units (a tree's rate is
+    its units' counts added up): the one place the rule lives."""
+
+    __slots__ = ("hit", "due")
+
+    def __init__(self) -> None:
+        self.hit = self.due = 0
+
+    def add(self, status: str, deadline: date, done: date | None, today: date) -> None:
+        if status == Status.not_actionable.value:
+            return
+        completed = status == Status.completed.value
+        if completed or deadline < today:
+            self.due += 1
+            self.hit += completed and done is not None and done <= deadline
+
+    def merge(self, other: OnTimeTally) -> None:
+        self.hit += other.hit
+        self.due += other.due
+
+    def result(self) -> OnTime:
+        return OnTime(self.hit, self.due, self.hit / self.due if self.due else 0.0)
+
+
 def on_time(items: Iterable[tuple[str, date, date | None]], today: date) -> OnTime:
     """`items`: (status, deadline, date completed or None), the deadline being the original
     or the one in force, as the caller measures."""
-    hit = due = 0
+    tally = OnTimeTally()
     for status, deadline, done in items:
-        if status == Status.not_actionable.value:
-            continue
-        completed = status == Status.completed.value
-        if completed or deadline < today:
-            due += 1
-            hit += completed and done is not None and done <= deadline
-    return OnTime(hit, due, hit / due if due else 0.0)
+        tally.add(status, deadline, done, today)
+    return tally.result()
+
+
+class CompletionDays:
+    """The day each completed item was done: the owner's report at 100 that a planner then
+    verified (else the verification's day), in the item's unit's timezone. Fed with an
+    item's updates in order (at, id)."""
+
+    def __init__(self) -> None:
+        self._reported: dict[int, datetime] = {}
+        self._done: dict[int, datetime] = {}
+
+    def feed(self, rid: int, at: datetime, progress: int | None, kind: str) -> None:
+        if kind == "report" and progress == 100:
+            self._reported[rid] = at
+        elif kind == "verify":
+            self._done[rid] = self._reported.get(rid, at)
+        elif kind == "reject":
+            self._reported.pop(rid, None)
+
+    def days(self, tz_of: Callable[[int], str]) -> dict[int, date]:
+        """Item id → the local day it was done (tz_of: item id → its unit's timezone)."""
+        return {rid: local_today(tz_of(rid), at if at.tzinfo else at.replace(tzinfo=UTC))
+                for rid, at in self._done.items()}
+
+
+UPDATE_KINDS = ("report", "verify", "reject")  # the updates CompletionDays reads
+
+
+def completion_days(s: Any, ids: list[int], tz_of: Callable[[int], str],
+                    chunk: int = 900) -> dict[int, date]:
+    """CompletionDays for these items, read from their updates."""
+    days = CompletionDays()
+    u = ProgressUpdate
+    for i in range(0, len(ids), chunk):
+        q = (sa.select(u.recommendation_id, u.at, u.progress, u.kind)
+             .where(u.recommendation_id.in_(ids[i:i + chunk]),  # type: ignore[attr-defined]
+                    u.kind.in_(UPDATE_KINDS))  # type: ignore[attr-defined]
+             .order_by(u.at, u.id))
+        for rid, at, progress, kind in s.execute(q):
+            days.feed(rid, at, progress, kind)
+    return days.days(tz_of)
 
 
 def age_bucket(days_overdue: int) -> str:

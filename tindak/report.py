@@ -226,8 +226,7 @@ def _updates(s: Any, ids: list[int], tree: UnitTree,
     """Evidence (links and file names) and the day each completed item was reported done
     (the owner's report at 100 that a planner verified; else the verification's day)."""
     evidence: dict[int, list[str]] = defaultdict(list)
-    reported: dict[int, datetime] = {}
-    done: dict[int, date] = {}
+    days = rates.CompletionDays()
     u = ProgressUpdate
     for i in range(0, len(ids), 900):
         chunk = ids[i:i + 900]
@@ -238,18 +237,8 @@ def _updates(s: Any, ids: list[int], tree: UnitTree,
             for ev in (url, name):
                 if ev:
                     evidence[rid].append(ev)
-            if kind == "report" and progress == 100:
-                reported[rid] = at
-            elif kind == "verify":
-                when = reported.get(rid, at)
-                done[rid] = local_today(tree.tz[unit_of[rid]], _aware(when))
-            elif kind == "reject":
-                reported.pop(rid, None)
-    return evidence, done
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+            days.feed(rid, at, progress, kind)
+    return evidence, days.days(lambda rid: tree.tz[unit_of[rid]])
 
 
 # --- the files ---------------------------------------------------------------------------
