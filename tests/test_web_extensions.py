@@ -117,3 +117,19 @@ def test_a_hostile_reason_prints_as_text(org, client, client_for):
     for text in (client.get(f"/forum/{org.forum_a.id}").text,
                  client.get(_page(org.owner_a)).text):
         assert "<script>alert" not in text and "&lt;script&gt;alert" in text
+
+
+def test_the_edit_form_does_not_move_an_extended_deadline_silently(org, client_for):
+    extensions.request_extension("DINSOS-01", date(2030, 12, 30), "APBD-P", org.owner_a.email)
+    extensions.decide_extension("DINSOS-01", org.planner_a.email, approve=True)
+    admin = client_for(org.admin)
+    url = f"/kelola/rekomendasi/{org.rec_a.id}"
+    assert "diperpanjang; Berita Acara: 28 Juni 2030" in admin.get(url).text
+    fields = {"text": "Perjelas prosedur layanan bantuan sosial", "owner": org.owner_a.email,
+              "unit": "DINSOS", "category": "lainnya", "priority": "normal"}
+    res = admin.post_form(url, {**fields, "deadline": "2031-03-31"}, csrf_from=url)
+    assert res.status_code == 422 and "perpanjangan baru" in res.text
+    assert _deadline("DINSOS-01") == (date(2030, 12, 30), FAR)
+    res = admin.post_form(url, {**fields, "deadline": "2030-12-30", "text": "Diubah"},
+                          csrf_from=url)
+    assert res.status_code == 303  # the rest of the item still edits

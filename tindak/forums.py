@@ -42,6 +42,8 @@ OWNER_OUTSIDE = N_("This person belongs to a unit that is neither the item's uni
 TOO_MANY_HK = N_("More than a year of working days (at most +260 hk).")  # itemrules.MAX_HK
 OUT_OF_RANGE = N_("Out of range (years 2000–2100).")
 INVISIBLE = N_("Contains a line break or an invisible character; type it again.")
+EXTENDED = N_("This deadline was moved by an approved extension: to move it again, the owner "
+              "asks for another extension, and another planner decides.")
 
 
 class FormErrors(InvalidInput):
@@ -275,6 +277,9 @@ def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
         chk = _Check(data, {})
         fields = _rec_fields(s, chk, forum, tree, mine)
         fields["public_note"] = chk.text("public_note", 2000)
+        if (rec.original_deadline is not None and "deadline" not in chk.errors
+                and fields.get("deadline") not in (None, rec.deadline)):
+            chk.errors["deadline"] = EXTENDED  # a deadline never moves silently (SPEC §7)
         chk.done()
         before = {k: getattr(rec, k) for k in fields}
         changes = audit.diff(before, fields)
