@@ -68,10 +68,14 @@ def _follow_up_story(today: date) -> None:
             sa.select(Person.email, Person.unit_id, Person.roles)) if "planner" in roles]
     story = ["progress", "done", "completed", "progress", "completed", "not_actionable",
              "done", "progress", "completed"]
+    asked = 0
     for (ref, unit_id, owner), step in zip(rows[1::3], story, strict=False):
         if step == "progress":
             recs.update_rec(ref, by=owner, progress=40, note="Draf SOP sudah disusun.",
                             public=True, at=_at(today - timedelta(days=12)))
+            asked += 1
+            if asked <= 2:  # more time asked for: one approved by another planner, one waits
+                _extension_story(ref, unit_id, owner, planners, tree, today, asked == 1)
         elif step == "not_actionable":
             recs.update_rec(ref, by=owner, status="not_actionable",
                             note="Kewenangan dialihkan ke pemerintah provinsi.", public=True,
@@ -88,9 +92,28 @@ def _follow_up_story(today: date) -> None:
                 recs.verify_rec(ref, by=verifier, at=_at(today - timedelta(days=3)))
 
 
+def _extension_story(ref: str, unit_id: int, owner: str, planners: list[tuple[str, int]],
+                     tree, today: date, decide: bool) -> None:  # type: ignore[no-untyped-def]
+    """The owner asks for a month more, with a reason; another planner approves it (SPEC §7)."""
+    from models import Recommendation, session
+    from tindak import extensions
+
+    with session() as s:
+        deadline = s.execute(sa.select(Recommendation.deadline)
+                             .where(Recommendation.ref == ref)).scalar_one()
+    extensions.request_extension(
+        ref, max(deadline, today) + timedelta(days=30),
+        "Menunggu pencairan anggaran APBD Perubahan.", owner,
+        at=_at(today - timedelta(days=10 if decide else 2)))
+    verifier = _verifier(unit_id, owner, planners, tree)
+    if decide and verifier is not None:
+        extensions.decide_extension(ref, verifier, approve=True, note="Sesuai jadwal APBD-P.",
+                                    at=_at(today - timedelta(days=8)))
+
+
 def _story_lines(lang: str) -> list[str]:
     """What the data now says, read back from the database, in words."""
-    from models import Person, ProgressUpdate, Recommendation, session
+    from models import Extension, Person, ProgressUpdate, Recommendation, session
     from tindak.i18n import format_percent, status_label, translator
     from tindak.web.views import public_forums
 
@@ -111,6 +134,23 @@ def _story_lines(lang: str) -> list[str]:
     for ref, name in verified:
         out.append(t.gettext("%(ref)s: reported done by its owner, verified by %(name)s") %
                    {"ref": ref, "name": name})
+    with session() as s:
+        moved = s.execute(
+            sa.select(Recommendation.ref, Extension.previous, Extension.until, Person.name,
+                      Extension.status)
+            .join(Extension, Extension.recommendation_id == Recommendation.id)
+            .outerjoin(Person, Person.id == Extension.decided_by)
+            .order_by(Extension.id)).all()
+    for ref, previous, until, name, status in moved:
+        if status == "approved":
+            out.append(t.gettext("%(ref)s: its owner asked for more time; %(name)s approved "
+                                 "it: deadline %(old)s → %(new)s") % {
+                "ref": ref, "name": name, "old": previous.isoformat(),
+                "new": until.isoformat()})
+        elif status == "requested":
+            out.append(t.gettext("%(ref)s: its owner asks for more time (to %(new)s); the "
+                                 "request waits for a planner") % {
+                "ref": ref, "new": until.isoformat()})
     if counts["awaiting_verification"]:
         out.append(t.ngettext("%(num)d report of done waits for a planner to verify it",
                               "%(num)d reports of done wait for a planner to verify them",
@@ -186,12 +226,14 @@ def _print_mail(received, t, shown: int = 4) -> None:  # type: ignore[no-untyped
         subject = " ".join(str(msg["Subject"]).split())
         kind = str(msg.get("X-Tindak-Kind") or "") or (
             "digest" if "ringkasan" in subject.lower() or "digest" in subject.lower()
-            else "escalation" if "skalasi" in subject.lower() else "reminder")
+            else "escalation" if "skalasi" in subject.lower()
+            else "extension" if "perpanjangan" in subject.lower()
+            or "extension" in subject.lower() else "reminder")
         by_kind[kind].append((str(msg["To"]), subject, str(r.path)))
     print("\n" + t.gettext("The SMTP server received %(num)d message(s):") %
           {"num": len(received)})
     labels = {"reminder": t.gettext("reminders"), "escalation": t.gettext("escalations"),
-              "digest": t.gettext("digests")}
+              "digest": t.gettext("digests"), "extension": t.gettext("extension decisions")}
     for kind in sorted(by_kind, key=lambda k: (k not in labels, k)):
         rows = by_kind[kind]
         print(f"  {labels.get(kind, kind)}: {len(rows)}")
