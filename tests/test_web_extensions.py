@@ -59,6 +59,7 @@ def test_owner_asks_another_planner_approves_and_everyone_sees_it(org, client, c
     public = client.get(f"/forum/{org.forum_a.id}").text
     assert "Tenggat waktu diperpanjang" in public and "Menunggu APBD Perubahan" in public
     assert "28 Juni 2030" in public and "30 Desember 2030" in public
+    assert "oleh perencana Dinas Sosial" in public and "Perencana Dinsos" not in public
     assert org.owner_a.email not in public
 
 

@@ -229,11 +229,15 @@ def approved_moves(rec_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     e = Extension
     out: dict[int, list[dict[str, Any]]] = {}
     with read_session() as s:
-        for rid, prev, until, when, reason in s.execute(
-                sa.select(e.recommendation_id, e.previous, e.until, e.decided_at, e.reason)
+        for rid, prev, until, when, reason, unit in s.execute(
+                sa.select(e.recommendation_id, e.previous, e.until, e.decided_at, e.reason,
+                          Unit.name)
+                .join(Person, Person.id == e.decided_by).join(Unit, Unit.id == Person.unit_id)
                 .where(e.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
                        e.status == ExtensionStatus.approved.value)
                 .order_by(e.decided_at, e.id)):
-            out.setdefault(rid, []).append(
-                {"previous": prev, "until": until, "decided_at": when, "reason": reason})
+            # Who decided, as the public may read it: the decider's unit, never a name.
+            out.setdefault(rid, []).append({"previous": prev, "until": until,
+                                            "decided_at": when, "reason": reason,
+                                            "decided_by_unit": unit})
     return out

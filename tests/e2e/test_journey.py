@@ -105,7 +105,7 @@ def test_forum_to_public_completion(make, live_server, browsers, shots, capsys, 
     card.locator("input[name=public]").check()
     card.locator("input[name=evidence]").set_input_files(str(evidence))
     shots(phone, "owner-report-filled")
-    card.locator("button[type=submit]").click()
+    card.locator("form[action*='/r/'] button[type=submit]").click()  # the report's form
     phone.wait_for_load_state()
     assert phone.locator("p.notice.ok").is_visible()
     card = phone.locator("li.card").filter(has_text="Sediakan jalur layanan khusus")

@@ -60,7 +60,7 @@ def test_owner_follows_the_reminder_to_the_item_and_reports_with_evidence(
     card.locator(f"#progress-{old.id}").fill("60")
     card.locator(f"#note-{old.id}").fill("Layanan Sabtu dibuka mulai 7 Maret")
     card.locator(f"#evidence-{old.id}").set_input_files(str(evidence))
-    card.locator("button[type=submit]").click()
+    card.locator("form[action*='/r/'] button[type=submit]").click()  # the report's form
     phone.wait_for_url(re.compile(rf"/o/[^#]+#r{old.id}$"))
     card = phone.locator(f"#r{old.id}")
     card.locator("details.hist summary").click()
