@@ -214,8 +214,9 @@ def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
         owner = s.get(Person, rec.owner_id)
         tree = UnitTree.load(s)
     return {"id": rec.id, "ref": rec.ref, "text": rec.text, "category": rec.category,
-            "priority": rec.priority, "deadline": rec.deadline, "deadline_rule": rec.deadline_rule,
-            "original_deadline": rec.original_deadline, "status": rec.status, "progress": rec.progress, "public_note": rec.public_note,
+            "priority": rec.priority, "deadline": rec.deadline,
+            "deadline_rule": rec.deadline_rule, "original_deadline": rec.original_deadline,
+            "status": rec.status, "progress": rec.progress, "public_note": rec.public_note,
             "unit": tree.code[rec.unit_id], "unit_name": tree.name[rec.unit_id],
             "tz": tree.tz[rec.unit_id],
             "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}  # type: ignore[union-attr]
