@@ -613,6 +613,7 @@ def _outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Render
         "attachments": json.dumps([{"cid": a.cid, "mime": a.mime,
                                     "b64": base64.b64encode(a.data).decode()}
                                    for a in r.attachments]),
+        "headers": json.dumps(r.headers) if r.headers else None,
         "status": "pending", "attempts": 0, "created_at": now,
     }
 
