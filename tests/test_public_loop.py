@@ -427,3 +427,42 @@ def test_the_leaders_digest_shows_a_disputed_completion(org, week_of_changes, sm
     with session() as s:
         older = [m for m in messages(s, Outbox.kind == "digest") if m.id != row.id]
     assert older and "dipersoalkan" not in older[0].body_text
+
+
+def test_english_by_setting_for_the_pages_and_the_update(org, week_of_changes, smtp_settings,
+                                                         web, settings_env):
+    forum = web.get(f"/forum/{org.forum_a.id}?lang=en").text
+    assert "Follow this forum" in forum and f'href="/forum/{org.forum_a.id}/langganan"' in forum
+    assert "Subscribe" in web.get(f"/forum/{org.forum_a.id}/langganan").text  # remembered
+    settings_env(LANGUAGE="en")
+    _subscribed("warga@example.com", org.forum_a.id)
+    _send_week(WEEK)
+    [got] = [r for r in smtp_settings.received if "warga@example.com" in r.rcpt_tos]
+    assert "changes in the follow-up of your forum" in str(got.message["Subject"])
+    text = _plain(got)
+    assert "Completed as recommended" in text and "Unsubscribe" in text
+    assert "Deadline extended to 31 December 2030" in text
+
+
+def test_participants_of_a_forum_registered_in_the_same_import_are_invited(org, settings_env,
+                                                                           tmp_path):
+    from tindak.importer import import_files
+
+    settings_env(BASE_URL="http://testserver")
+    recs_csv = tmp_path / "rekomendasi.csv"
+    recs_csv.write_text("ref,forum,forum_date,unit,text,owner,deadline\n"
+                        f"BARU-01,FKP Baru 2026,2026-03-02,DINSOS,Teks,{org.owner_a.email},"
+                        "+10 hk\n", encoding="utf-8")
+    people = tmp_path / "peserta.csv"
+    people.write_text("forum,forum_date,email\nFKP Baru 2026,02/03/2026,warga@example.com\n",
+                      encoding="utf-8")
+    dry = import_files([people, recs_csv], dry_run=True)
+    assert dry.counts["participants"].created == 1 and dry.invitations == []
+    with session() as s:
+        assert messages(s, Outbox.kind == "subscribe") == []
+    report = import_files([people, recs_csv])
+    assert report.counts["participants"].created == 1 and len(report.invitations) == 1
+    with session() as s:
+        [row] = messages(s, Outbox.kind == "subscribe")
+    assert row.recipient == "warga@example.com" and "FKP Baru 2026" in row.subject
+    assert "/langganan/" in row.body_text and "/langganan/" in row.body_html

@@ -434,8 +434,8 @@ def _sheet_headers(wb: Any, path: Path, label: str, index: int, order: int,
     found = {ws.title.strip().lower(): ws for ws in wb.worksheets}
     wanted = [k for k in KINDS if k in found]
     if not wanted:
-        p.file(label, order, Msg(N_("no sheet named units, people, recommendations or "
-                                    "participants (found: %(sheets)s)"),
+        p.file(label, order, Msg(N_("no sheet named units, people or recommendations "
+                                    "(found: %(sheets)s)"),
                                  sheets=", ".join(ws.title for ws in wb.worksheets)))
     for i, kind in enumerate(wanted):
         ws = found[kind]
@@ -1824,6 +1824,9 @@ def _invite(s: Session, people: list[tuple[str, str, date]], base: str, dry_run:
             counts: Counts) -> list[int]:
     from tindak.public_loop import queue_invitations
 
+    if dry_run:  # (a forum of this import is not written, so count the rows)
+        counts.created = len(set(people))
+        return []
     keys = {(title, held_on) for _, title, held_on in people}
     forum_ids = {(t, d): i for i, t, d in s.execute(
         sa.select(Forum.id, Forum.title, Forum.held_on).where(
@@ -1831,9 +1834,6 @@ def _invite(s: Session, people: list[tuple[str, str, date]], base: str, dry_run:
     wanted = list(dict.fromkeys((email, forum_ids[(title, held_on)])
                                 for email, title, held_on in people
                                 if (title, held_on) in forum_ids))
-    if dry_run:
-        counts.created = len(wanted)
-        return []
     ids = queue_invitations(s, wanted, base, get_settings().language)
     counts.created, counts.unchanged = len(ids), len(wanted) - len(ids)
     return ids
