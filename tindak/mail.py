@@ -362,6 +362,19 @@ def render_extension_decision(m: DecisionMail) -> Rendered:
                     html=_render("extension.html", ctx))
 
 
+def render_subscribe(lang: str, forum: str, url: str, days: int, invited: bool) -> Rendered:
+    """The double opt-in mail (or a participant's invitation) with its signed link."""
+    lang = normalize_lang(lang)
+    t = get_translations(lang)
+    subject = one_line((t.gettext("[Tindak] You are invited to follow up %(forum)s") if invited
+                        else t.gettext("[Tindak] Confirm your subscription to %(forum)s"))
+                       % {"forum": forum})[:500]
+    ctx = {"lang": lang, "subject": subject, "forum": forum, "url": url, "days": days,
+           "invited": invited}
+    return Rendered(subject=subject, text=_tidy_text(_render("subscribe.txt", ctx)),
+                    html=_render("subscribe.html", ctx))
+
+
 def render_public_update(m: PublicUpdateMail) -> Rendered:
     """A subscriber's weekly update (SPEC §7), with the RFC 8058 one-click headers."""
     lang = normalize_lang(m.lang)

@@ -32,7 +32,6 @@ from models import (
     ExtensionStatus,
     Forum,
     Outbox,
-    OutboxStatus,
     ProgressUpdate,
     PublicAnswer,
     Recommendation,
@@ -47,7 +46,6 @@ from models import (
 )
 from tindak import links
 from tindak.errors import N_, Forbidden, InvalidInput, NotFound
-from tindak.i18n import translator
 from tindak.settings import get_settings
 
 COMMENT_MAX = 2000
@@ -75,33 +73,16 @@ def _subscribed(s: Session, email: str, forum_id: int) -> bool:
         Subscriber.email == email, Subscriber.forum_id == forum_id)).first() is not None
 
 
-def _domain() -> str:
-    from tindak.mail import _sender_domain
-
-    return _sender_domain()
-
-
 def _confirmation(email: str, forum: Forum, base: str, lang: str, invited: bool,
                   key: str) -> dict[str, Any]:
     """The outbox row of a confirmation (or invitation) mail with its signed link."""
-    from email.utils import make_msgid
+    from tindak import mail
+    from tindak.followup import outbox_row
 
-    from tindak.web.render import render_text
-
-    t = translator(lang)
     url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"  # type: ignore[arg-type]
-    ctx = {"lang": t.lang, "url": url, "forum": forum.title, "invited": invited,
-           "days": links.SUBSCRIBE_MAX_AGE // 86400}
-    subject = (t.gettext("[Tindak] You are invited to follow up %(forum)s") if invited
-               else t.gettext("[Tindak] Confirm your subscription to %(forum)s"))
-    from tindak.mail import one_line
-
-    return dict(key=key, kind="subscribe", on_date=utcnow().date(), recipient=email, cc="",
-                subject=one_line(subject % {"forum": forum.title})[:500],
-                body_text=render_text("mail/subscribe.txt", **ctx),
-                body_html=render_text("mail/subscribe.html", **ctx),
-                message_id=make_msgid(domain=_domain()), status=OutboxStatus.pending.value,
-                attempts=0, created_at=utcnow())
+    rendered = mail.render_subscribe(lang, forum.title, url, links.SUBSCRIBE_MAX_AGE // 86400,
+                                     invited)
+    return outbox_row(key, "subscribe", utcnow().date(), email, [], rendered, utcnow())
 
 
 def forum_title(forum_id: int) -> dict[str, Any]:
