@@ -1,4 +1,6 @@
-"""Weekly leadership digest (SPEC §6): Mondays 07:00 local time, one message per leader.
+"""Weekly leadership digest (SPEC §6): Mondays 07:00 local time, one message per leader;
+and with it the public's weekly update (SPEC §7): one message per subscriber whose forums
+changed, at most one per ISO week.
 
 Each run logs its steps, leaves a Markdown artifact (key `weekly-digest-<zones>`) and ends
 with its summary as its state's message, as the daily flow does."""
@@ -12,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from flows.shared import add, artifact_key, deliver_all, finish
-from tindak import digest
+from tindak import digest, public_loop
 from tindak.settings import get_settings
 
 # A task builds its leaders' digests in batches and renders them on every core; the render
@@ -25,6 +27,14 @@ LEADERS_PER_TASK = 1000
 def plan_batch(as_of: date, ids: list[int], first: int) -> dict:
     r = digest.plan_digests(as_of, ids)
     return {"leaders": r.leaders, "messages": r.messages, "skipped": r.skipped}
+
+
+@task(name="plan-public-updates", retries=2, retry_delay_seconds=[2, 10],
+      task_run_name="public-updates-{as_of}")
+def plan_public_updates(as_of: date, timezones: list[str] | None) -> dict:
+    r = public_loop.plan_updates(as_of, timezones)
+    return {"subscribers": r.subscribers, "updates": r.messages,
+            "updates_skipped": r.skipped, "no_base_url": r.no_base_url}
 
 
 def _run_name() -> str:
@@ -45,6 +55,14 @@ def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None)
             add(summary, plan_batch(day, ids[i:i + LEADERS_PER_TASK], ids[i]))
     log.info("queued %d digest(s) for %d leader(s); %d already queued this week",
              summary["messages"], summary["leaders"], summary["skipped"])
+    day = as_of or now.astimezone(ZoneInfo("Asia/Jakarta")).date()
+    public = plan_public_updates(day, timezones)
+    if public["no_base_url"]:
+        log.warning("%d subscriber(s) get no update: TINDAK_BASE_URL is not set, and an "
+                    "update needs its links", public["subscribers"])
+    log.info("queued %d public update(s) for %d subscriber(s); %d already sent this week",
+             public["updates"], public["subscribers"], public["updates_skipped"])
+    summary["public_updates"] = public["updates"]
     summary["delivery"] = deliver_all(get_settings())
     title = f"Weekly digest {as_of or now.date()}" + (
         f" ({', '.join(timezones)})" if timezones else "")

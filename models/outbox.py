@@ -39,7 +39,8 @@ def insert_messages(conn: Any, rows: list[dict], *, skip_existing: bool = False
             seen.add(oid)
             bodies.append({"outbox_id": oid, "body_text": r["body_text"],
                            "body_html": r["body_html"],
-                           "attachments": r.get("attachments") or "[]"})
+                           "attachments": r.get("attachments") or "[]",
+                           "headers": r.get("headers")})
     if bodies:
         conn.execute(sa.insert(BODY), bodies)
     return ids
@@ -53,6 +54,7 @@ def message_body(conn: Any, outbox_id: int) -> Any:
 
 def messages(conn: Any, *where: Any) -> list[Any]:
     """Whole queued messages (every outbox column and the bodies), oldest first."""
-    q = sa.select(OUTBOX, BODY.c.body_text, BODY.c.body_html, BODY.c.attachments).join(
+    q = sa.select(OUTBOX, BODY.c.body_text, BODY.c.body_html, BODY.c.attachments,
+                  BODY.c.headers).join(
         BODY, BODY.c.outbox_id == OUTBOX.c.id)
     return list(conn.execute(q.where(*where).order_by(OUTBOX.c.id)).all())

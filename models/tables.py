@@ -330,6 +330,9 @@ class OutboxBody(SQLModel, table=True):
     body_text: str
     body_html: str
     attachments: str = "[]"  # JSON list of {cid, mime, b64} for inline images
+    # JSON object of extra headers (List-Unsubscribe, List-Unsubscribe-Post: RFC 8058);
+    # only names of `tindak.mail.EXTRA_HEADERS` are ever written to a message.
+    headers: str | None = None
 
 
 class RecipientState(enum.StrEnum):
@@ -355,7 +358,7 @@ class OutboxRecipient(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-BODY_FIELDS = ("body_text", "body_html", "attachments")
+BODY_FIELDS = ("body_text", "body_html", "attachments", "headers")
 
 
 class LoginNonce(SQLModel, table=True):
@@ -368,3 +371,41 @@ class LoginNonce(SQLModel, table=True):
     email: str = Field(max_length=254, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     used_at: datetime | None = None
+
+
+class Subscriber(SQLModel, table=True):
+    """A member of the public who confirmed (double opt-in) that they want a forum's weekly
+    update. Nothing else is kept about them (UU 27/2022): the address, the forum, the time
+    of consent, and up to when their updates have told the changes. Unsubscribing deletes
+    the row."""
+
+    __table_args__ = (sa.UniqueConstraint("email", "forum_id", name="uq_subscriber_forum"),)
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    forum_id: int = Field(foreign_key="forum.id", index=True)
+    consented_at: datetime = Field(default_factory=utcnow)
+    # The changes up to this moment have been told (None: none yet, since consent).
+    told_until: datetime | None = None
+
+
+class Verdict(enum.StrEnum):
+    sesuai = "sesuai"  # done as agreed
+    belum_sesuai = "belum_sesuai"  # not yet as agreed
+
+
+class PublicAnswer(SQLModel, table=True):
+    """A subscriber's answer on a completed item: sesuai or belum sesuai, with a comment.
+    One per subscriber and item (changeable); when the subscriber leaves, the answer stays
+    in the tally without them (subscriber_id NULL)."""
+
+    __tablename__ = "public_answer"
+    __table_args__ = (
+        sa.UniqueConstraint("recommendation_id", "subscriber_id", name="uq_public_answer"),
+        sa.CheckConstraint(_in("verdict", Verdict), name="ck_public_answer_verdict"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", index=True)
+    verdict: str = Field(max_length=16)
+    comment: str | None = None
+    answered_at: datetime = Field(default_factory=utcnow)

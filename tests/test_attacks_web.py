@@ -38,13 +38,21 @@ from models import (
     Person,
     ProgressUpdate,
     Recommendation,
+    Subscriber,
     messages,
     session,
 )
 from tests.hostile import Page, evil
 from tests.plugins.web import WebClient
 from tindak import recs
-from tindak.links import LOGIN_MAX_AGE, LOGIN_SALT, OWNER_SALT, login_token, owner_token
+from tindak.links import (
+    LOGIN_MAX_AGE,
+    LOGIN_SALT,
+    OWNER_SALT,
+    login_token,
+    owner_token,
+    subscribe_token,
+)
 from tindak.settings import get_settings
 from tindak.web import create_app
 from tindak.web.security import BODY_MAX_BYTES
@@ -248,6 +256,26 @@ def _routes(method: str) -> list[str]:
     return sorted({path for path, r in found if method in r.methods})
 
 
+def _answer_path(org) -> str:  # type: ignore[no-untyped-def]
+    """An answer link of a subscriber of forum_a on a completed item of it."""
+    from tindak import links, public_loop
+
+    public_loop.confirm_subscription(links.subscribe_token("warga@example.com",
+                                                           org.forum_a.id))
+    with session() as s:
+        rec = s.execute(sa.select(Recommendation).where(
+            Recommendation.ref == "DINSOS-DONE")).scalars().first()
+        if rec is None:
+            rec = Recommendation(ref="DINSOS-DONE", text="Selesai", deadline=date(2030, 1, 1),
+                                 status="completed", progress=100, forum_id=org.forum_a.id,
+                                 unit_id=org.a.id, owner_id=org.owner_a.id)
+            s.add(rec)
+            s.commit()
+        sub = s.execute(sa.select(Subscriber).where(
+            Subscriber.email == "warga@example.com")).scalars().one()
+        return f"/tanggapan/{links.answer_token(sub.id, sub.email, rec.id, 'sesuai')}"
+
+
 def _legit_post(org, path: str) -> tuple[str, dict[str, str], list | None]:  # type: ignore[no-untyped-def]
     """URL, fields and files of a request that succeeds with the right CSRF token."""
     rec_fields = {"text": "Perjelas prosedur", "owner": org.owner_a.email,
@@ -280,7 +308,13 @@ def _legit_post(org, path: str) -> tuple[str, dict[str, str], list | None]:  # t
             None),
         "/kelola/impor": ("/kelola/impor", {},
                           [("files", ("r.csv", csv.encode(), "text/csv"))]),
+        "/forum/{forum_id}/langganan": (f"/forum/{org.forum_a.id}/langganan",
+                                        {"email": "baru@example.com"}, None),
+        "/langganan/{token}": (f"/langganan/{subscribe_token('lain@example.com', org.forum_b.id)}",
+                               {}, None),
     }
+    if path == "/tanggapan/{token}":
+        return _answer_path(org), {"verdict": "belum_sesuai", "comment": "Belum"}, None
     assert path in table, f"a new POST route {path}: add it to the CSRF attack table"
     return table[path]
 
@@ -295,6 +329,9 @@ def test_every_post_route_refuses_a_missing_wrong_or_foreign_csrf_token(org, cli
     foreign = client.csrf("/masuk")  # a real token, of the attacker's own session
     routes = _routes("POST")
     assert len(routes) >= 10 and "/keluar" in routes
+    # RFC 8058: a mail client posts the one-click unsubscribe itself, without any token; the
+    # signed link is its authority (tests/test_public_loop.py).
+    routes.remove("/berhenti/{token}")
     routes.remove("/keluar")
     routes.append("/keluar")  # signing out last keeps the admin signed in for the others
     for route in routes:

@@ -23,7 +23,7 @@ SOURCES = [ROOT / "templates" / "email", ROOT / "tindak" / "cli"] + [
                                   "errors.py", "recs.py", "importer.py", "workbook.py",
                                   "holidays_admin.py", "forums.py", "backup.py",
                                   "settings.py", "flowrun.py", "directory.py", "calendar.py",
-                                  "links.py", "extensions.py")
+                                  "links.py", "extensions.py", "public_loop.py")
 ]
 
 

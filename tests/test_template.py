@@ -12,7 +12,7 @@ from tindak import recs
 from tindak.cli import main
 from tindak.errors import InvalidInput
 from tindak.importer import COLUMNS, import_files
-from tindak.workbook import write_template
+from tindak.workbook import TEMPLATE_KINDS, write_template
 
 
 def test_template_has_the_sheets_headers_and_an_example_row(home):
@@ -20,8 +20,8 @@ def test_template_has_the_sheets_headers_and_an_example_row(home):
     wb = openpyxl.load_workbook("impor.xlsx")
     assert wb.sheetnames == ["petunjuk", "units", "people", "recommendations", "lists"]
     assert wb["lists"].sheet_state == "hidden"
-    for kind, columns in COLUMNS.items():
-        ws = wb[kind]
+    for kind in TEMPLATE_KINDS:
+        ws, columns = wb[kind], COLUMNS[kind]
         assert [c.value for c in ws[1]] == list(columns)
         assert all(c.font.bold for c in ws[1])
         assert ws.freeze_panes == "A2"

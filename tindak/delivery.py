@@ -238,7 +238,7 @@ def _reply(code: int, msg: bytes | str) -> str:
 
 _LOAD = (T.c.id, T.c.recipient, T.c.cc, T.c.subject, T.c.message_id, T.c.created_at,
          T.c.attempts)
-_BODY = (B.c.body_text, B.c.body_html, B.c.attachments)
+_BODY = (B.c.body_text, B.c.body_html, B.c.attachments, B.c.headers)
 
 _MARK_DONE = (  # failed / dead, with the reason (.eml mode, not a hot path)
     T.update()

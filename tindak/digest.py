@@ -39,9 +39,11 @@ from models import (
     Outbox,
     Person,
     ProgressUpdate,
+    PublicAnswer,
     Recommendation,
     Status,
     Unit,
+    Verdict,
     session,
     write_session,
 )
@@ -296,6 +298,8 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                                             week_start, as_of) for leader in leaders}
     completed: dict[tuple[datetime, datetime], _Capped] = {w: _Capped()
                                                            for w in windows.values()}
+    disputed: dict[tuple[datetime, datetime], _Capped] = {w: _Capped()
+                                                          for w in windows.values()}
     for where in _unit_chunks(in_batch):
         for uid, status, n, late, moved in db.execute(
             sa.select(R.unit_id, R.status, sa.func.count(),
@@ -348,6 +352,15 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                        ProgressUpdate.at < until, R.status == Status.completed.value)
             ):
                 capped.add(uid, (ref, rid))
+        for (since, until), capped in disputed.items():  # "belum sesuai" of the past week
+            for uid, ref, rid in db.execute(
+                sa.select(R.unit_id, R.ref, R.id).distinct()
+                .join(PublicAnswer, PublicAnswer.recommendation_id == R.id)
+                .where(where, PublicAnswer.verdict == Verdict.belum_sesuai.value,
+                       PublicAnswer.answered_at >= since, PublicAnswer.answered_at < until,
+                       R.status == Status.completed.value)
+            ):
+                capped.add(uid, (ref, rid))
 
     unit_of = {rid: uid for uid, rid, _, _ in completed_items}
     done_on = completion_days(s, sorted(unit_of), lambda rid: tree.tz[unit_of[rid]])
@@ -386,9 +399,12 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
         "escalations": _roll_up(order, kids, escalated.done(), roots),
     }
     done_by_window = {w: _roll_up(order, kids, c.done(), roots) for w, c in completed.items()}
+    disputed_by_window = {w: _roll_up(order, kids, c.done(), roots)
+                          for w, c in disputed.items()}
 
     wanted: set[int] = set()
-    for per_root in (*lists.values(), *done_by_window.values()):
+    for per_root in (*lists.values(), *done_by_window.values(),
+                     *disputed_by_window.values()):
         for keys in per_root.values():
             wanted.update(rid for _, rid in keys)
     lines = _lines(s, sorted(wanted), as_of)
@@ -419,6 +435,7 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
             extended=tree_extended[root],
             on_time_original=tree_orig[root].result(),
             on_time_current=tree_cur[root].result(),
+            disputed=_pick(lines, disputed_by_window[windows[root]][root]),
         )))
     return out
 

@@ -99,6 +99,9 @@ def describe(summary: dict) -> tuple[list[Msg], bool]:
                             "%(skipped)s already queued this week"),
                          messages=summary["messages"], leaders=summary["leaders"],
                          skipped=summary["skipped"]))
+        if summary.get("public_updates"):
+            lines.append(Msg(N_("public updates: %(count)s queued for subscribers"),
+                             count=summary["public_updates"]))
     elif "messages" in summary:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.get("by_kind", {}).items()))
         if kinds:

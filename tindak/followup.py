@@ -602,8 +602,9 @@ def message_key(kind: str, email: str, on: date, parts: Iterable[object]) -> str
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Rendered,
-                now: datetime) -> dict:
+def outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Rendered,
+               now: datetime) -> dict:
+    """The outbox columns and bodies of one rendered message (for `insert_messages`)."""
     from tindak.mail import new_message_id
 
     return {
@@ -613,6 +614,7 @@ def _outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Render
         "attachments": json.dumps([{"cid": a.cid, "mime": a.mime,
                                     "b64": base64.b64encode(a.data).decode()}
                                    for a in r.attachments]),
+        "headers": json.dumps(r.headers) if r.headers else None,
         "status": "pending", "attempts": 0, "created_at": now,
     }
 
@@ -622,7 +624,7 @@ def queue_messages(s: Session, msgs: list[tuple[str, str, date, str, list[str], 
     """Write rendered messages (key, kind, date, to, cc, rendered) to the outbox in the
     caller's transaction; key → id of those that were new (a key already queued is left
     alone)."""
-    return insert_messages(s, [_outbox_row(*m, now) for m in msgs], skip_existing=True)
+    return insert_messages(s, [outbox_row(*m, now) for m in msgs], skip_existing=True)
 
 
 def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],

@@ -62,7 +62,7 @@ from tindak.itemrules import (
 )
 from tindak.settings import TIMEZONES, get_settings
 
-KINDS = ("units", "people", "recommendations")
+KINDS = ("units", "people", "recommendations", "participants")
 # Every column a file of each kind may have, in the order errors are listed.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "units": ("code", "name", "parent", "timezone"),
@@ -71,14 +71,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "ref", "forum", "forum_date", "unit", "text", "category", "owner", "deadline",
         "priority", "place", "minutes_ref",
     ),
+    # A Berita Acara's participants, each invited to follow the forum (SPEC §7); their
+    # name and organisation are checked but never stored.
+    "participants": ("forum", "forum_date", "name", "email", "organisation"),
 }
 # Columns without a sensible default; the others may be left out of a file altogether.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "units": ("code", "name"),
     "people": ("email", "name", "unit"),
     "recommendations": ("ref", "forum", "forum_date", "text", "owner", "deadline"),
+    "participants": ("forum", "forum_date", "email"),
 }
-HEADER_ALIASES = {"roles": "role"}
+HEADER_ALIASES = {"roles": "role", "organization": "organisation", "instansi": "organisation",
+                  "nama": "name"}
 MAX_CELL = TEXT_MAX  # a recommendation's longest text, and so any cell's
 ROLES = tuple(r.value for r in Role)
 ROLE_ALIASES = {"perencana": "planner", "pic": "owner", "penanggung_jawab": "owner",
@@ -197,6 +202,8 @@ def _norm_header(value: Any) -> str:
 def _guess_kind(columns: list[str]) -> str | None:
     if "ref" in columns:
         return "recommendations"
+    if "email" in columns and ("forum" in columns or "organisation" in columns):
+        return "participants"
     if "email" in columns:
         return "people"
     if "code" in columns:
@@ -563,6 +570,8 @@ class Parsed:
     # Rows without a usable key, or repeating one: checked, never planned.
     others: list[UnitIn | PersonIn] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
+    # Participants to invite: (email, forum title, forum date); nothing else is kept.
+    participants: list[tuple[str, str, date]] = field(default_factory=list)
 
     def all_units(self) -> list[UnitIn]:
         return [*self.units.values(), *(o for o in self.others if isinstance(o, UnitIn))]
@@ -1265,6 +1274,7 @@ def _check_sources(sources: list[Source], db: Stored, checked: Checked,
         scope.check_units()
         scope.check_people()
     if "recommendations" not in parsed.kinds:
+        _check_participants(sources, db, parsed, {}, p)
         return
     recs = RecChecks(parsed, db, p, checked.spool, {src.order: src.label for src in sources})
     for src in sources:
@@ -1282,6 +1292,30 @@ def _check_sources(sources: list[Source], db: Stored, checked: Checked,
         scope.check_refs(recs.refs, lambda packed: At(labels[packed >> 32],
                                                       packed & 0xFFFFFFFF, packed >> 32))
     checked.forums = recs.forums
+    _check_participants(sources, db, parsed, recs.forums, p)
+
+
+def _check_participants(sources: list[Source], db: Stored, parsed: Parsed,
+                        forums: dict[tuple[str, date], list[Any]], p: Problems) -> None:
+    """Participants of a forum registered before or in this import; the invitations are
+    queued only once every row of every file is right."""
+    for src in sources:
+        if src.kind != "participants":
+            continue
+        for row in _rows(src, p):
+            title = row.text("forum", required=True, max_len=500)
+            held_on = row.day("forum_date")
+            row.text("name", max_len=200)
+            row.text("organisation", max_len=300)
+            email = row.email("email", required=True)
+            if title is None or held_on is None or email is None:
+                continue
+            if (title, held_on) not in db.forums and (title, held_on) not in forums:
+                row.bad("forum", Msg(N_("no forum '%(title)s' held on %(date)s: register it "
+                                        "first, or in this import"),
+                                     title=_short(title), date=held_on.isoformat()))
+                continue
+            parsed.participants.append((email, title, held_on))
 
 
 # --- the importing person's tree (web imports) ----------------------------------------------
@@ -1680,7 +1714,9 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
 
 
 KIND_WORDS = {"units": Msg(N_("units")), "people": Msg(N_("people")),
-              "forums": Msg(N_("forums")), "recommendations": Msg(N_("recommendations"))}
+              "forums": Msg(N_("forums")), "recommendations": Msg(N_("recommendations")),
+              "participants": Msg(N_("invitations (created: queued now; unchanged: invited "
+                                     "or subscribed before)"))}
 
 
 @dataclass
@@ -1689,6 +1725,7 @@ class ImportReport:
 
     counts: dict[str, Counts]
     dry_run: bool = False
+    invitations: list[int] = field(default_factory=list)  # outbox ids, to send at once
 
     def lines(self) -> list[Msg]:
         """Worded by the edge in the reader's language (`str()` of each is English)."""
@@ -1716,11 +1753,16 @@ def _check_actor(by: str, parsed: Parsed, db: Stored) -> str:
 
 
 def import_files(paths: Sequence[Path | str], dry_run: bool = False,
-                 by: str | None = None, scope: str | None = None) -> ImportReport:
+                 by: str | None = None, scope: str | None = None,
+                 link_base: str | None = None) -> ImportReport:
     """Import every file as one change: all rows are written, or none (ImportFailed lists why).
 
     `scope` (an email): every row must write inside that person's organisation (the tree of
     the top unit above their unit); the web's upload passes the importing planner.
+
+    Participants are invited (a confirmation mail each, queued in the same transaction;
+    `link_base`, else TINDAK_BASE_URL, is where its link points): the report's
+    `invitations` are their outbox ids, for the edge to send at once.
 
     Errors name each file as given here (a str keeps the user's spelling, e.g. './a.csv').
     The files are checked before the write lock is taken; if units or people changed in the
@@ -1735,8 +1777,13 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
     try:
         if by is not None:
             actor = _check_actor(by, checked.parsed, db)
+        base = link_base or get_settings().base_url
+        if checked.parsed.participants and not base:
+            raise ImportFailed([Msg(N_("participants are invited by a link to the web app: "
+                                       "set TINDAK_BASE_URL first"))])
         if checked.p:
             raise checked.p.refusal()
+        invitations: list[int] = []
         with (session if dry_run else write_session)() as s:
             fresh = Stored.load(s)
             changed, db = not fresh.same(db), fresh
@@ -1763,8 +1810,30 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
                 write_recs(conn, checked.spool, db, cal,
                            counts.setdefault("recommendations", Counts()),
                            (*ids, forum_id) if ids else None, now, actor)
+            if checked.parsed.participants:
+                invitations = _invite(s, checked.parsed.participants, base, dry_run,  # type: ignore[arg-type]
+                                      counts.setdefault("participants", Counts()))
     finally:
         checked.close()
     kinds = checked.parsed.kinds
     shown = kinds | ({"forums"} if "recommendations" in kinds else set())
-    return ImportReport({k: c for k, c in counts.items() if k in shown}, dry_run)
+    return ImportReport({k: c for k, c in counts.items() if k in shown}, dry_run, invitations)
+
+
+def _invite(s: Session, people: list[tuple[str, str, date]], base: str, dry_run: bool,
+            counts: Counts) -> list[int]:
+    from tindak.public_loop import queue_invitations
+
+    if dry_run:  # (a forum of this import is not written, so count the rows)
+        counts.created = len(set(people))
+        return []
+    keys = {(title, held_on) for _, title, held_on in people}
+    forum_ids = {(t, d): i for i, t, d in s.execute(
+        sa.select(Forum.id, Forum.title, Forum.held_on).where(
+            sa.tuple_(Forum.title, Forum.held_on).in_(sorted(keys))))}  # type: ignore[arg-type]
+    wanted = list(dict.fromkeys((email, forum_ids[(title, held_on)])
+                                for email, title, held_on in people
+                                if (title, held_on) in forum_ids))
+    ids = queue_invitations(s, wanted, base, get_settings().language)
+    counts.created, counts.unchanged = len(ids), len(wanted) - len(ids)
+    return ids

@@ -35,7 +35,15 @@ from tindak.i18n import (
     status_label,
     translator,
 )
-from tindak.mailmodel import DecisionMail, DigestMail, Inline, ItemLine, NoticeMail, Rendered
+from tindak.mailmodel import (
+    DecisionMail,
+    DigestMail,
+    Inline,
+    ItemLine,
+    NoticeMail,
+    PublicUpdateMail,
+    Rendered,
+)
 from tindak.settings import get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -354,6 +362,34 @@ def render_extension_decision(m: DecisionMail) -> Rendered:
                     html=_render("extension.html", ctx))
 
 
+def render_subscribe(lang: str, forum: str, url: str, days: int, invited: bool) -> Rendered:
+    """The double opt-in mail (or a participant's invitation) with its signed link."""
+    lang = normalize_lang(lang)
+    t = get_translations(lang)
+    subject = one_line((t.gettext("[Tindak] You are invited to follow up %(forum)s") if invited
+                        else t.gettext("[Tindak] Confirm your subscription to %(forum)s"))
+                       % {"forum": forum})[:500]
+    ctx = {"lang": lang, "subject": subject, "forum": forum, "url": url, "days": days,
+           "invited": invited}
+    return Rendered(subject=subject, text=_tidy_text(_render("subscribe.txt", ctx)),
+                    html=_render("subscribe.html", ctx))
+
+
+def render_public_update(m: PublicUpdateMail) -> Rendered:
+    """A subscriber's weekly update (SPEC §7), with the RFC 8058 one-click headers."""
+    lang = normalize_lang(m.lang)
+    t = get_translations(lang)
+    count = sum(len(f.changes) for f in m.forums)
+    subject = one_line(t.ngettext("[Tindak] %(num)d change in the follow-up of your forum",
+                                  "[Tindak] %(num)d changes in the follow-up of your forums",
+                                  count) % {"num": count})
+    ctx = {"lang": lang, "subject": subject, "m": m}
+    return Rendered(subject=subject, text=_tidy_text(_render("update.txt", ctx)),
+                    html=_render("update.html", ctx),
+                    headers={"List-Unsubscribe": f"<{m.unsubscribe_url}>",
+                             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+
+
 # ---------------------------------------------------------------- digest
 
 STATUS_ORDER = ("open", "in_progress", "awaiting_verification", "completed", "not_actionable")
@@ -527,6 +563,30 @@ def _multipart(subtype: str, boundary: str, parts: list[bytes], extra: str = "")
     return head.encode("ascii") + body + f"{CRLF}--{boundary}--{CRLF}".encode("ascii")
 
 
+# The only extra headers a queued message may carry (a weekly update to the public: RFC 2369
+# and RFC 8058 one-click unsubscribe); anything else stored is refused, never written.
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def _extra_headers(raw: str | None, row_id: object) -> str:
+    if not raw:
+        return ""
+    values = json.loads(raw)
+    if not isinstance(values, dict):
+        raise DeliveryError(f"outbox {row_id}: headers must be a JSON object")
+    out = []
+    for name in EXTRA_HEADERS:
+        if name in values:
+            value = _no_newlines(str(values[name]), f"outbox {row_id} {name}")
+            if not value.isascii():
+                raise DeliveryError(f"outbox {row_id}: {name} must be ASCII")
+            out.append(f"{name}: {value}{CRLF}")
+    unknown = set(values) - set(EXTRA_HEADERS)
+    if unknown:
+        raise DeliveryError(f"outbox {row_id}: header(s) not allowed: {sorted(unknown)}")
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A message ready for SMTP: envelope and bytes (CRLF line ends)."""
@@ -557,6 +617,7 @@ def prepare(row: Any, mail_from: str | None = None) -> Prepared:
         + f"Message-ID: {message_id}{CRLF}"
         + f"Auto-Submitted: auto-generated{CRLF}"
         + f"X-Auto-Response-Suppress: All{CRLF}"
+        + _extra_headers(getattr(row, "headers", None), row.id)
         + f"MIME-Version: 1.0{CRLF}"
     )
     html = _text_part(row.body_html, "html")

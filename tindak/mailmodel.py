@@ -77,6 +77,8 @@ class DigestMail:
     extended: int = 0  # items whose deadline an approved extension moved (SPEC §7)
     on_time_original: OnTime = field(default_factory=lambda: OnTime(0, 0, 0.0))
     on_time_current: OnTime = field(default_factory=lambda: OnTime(0, 0, 0.0))
+    # Completed items a subscriber answered "belum sesuai" on in the past week (SPEC §7).
+    disputed: list[ItemLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Rendered:
     text: str
     html: str
     attachments: list[Inline] = field(default_factory=list)
+    headers: dict[str, str] | None = None  # extra headers (tindak.mail.EXTRA_HEADERS)
 
 
 @dataclass
@@ -112,3 +115,14 @@ class DecisionMail:
     decider: str
     tz: str
     page_url: str | None  # the owner's own page, for an owner
+
+
+@dataclass
+class PublicUpdateMail:
+    """A subscriber's weekly update: what changed in their forums (SPEC §7). `forums` are
+    `tindak.public_loop.ForumUpdate`s."""
+
+    lang: str
+    email: str
+    forums: list  # type: ignore[type-arg]
+    unsubscribe_url: str  # ends every subscription this message tells about (RFC 8058)

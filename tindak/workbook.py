@@ -33,6 +33,8 @@ WIDTHS = {
 }
 # Text-formatted columns: Excel keeps "+30 hk" and codes like "0101" as typed.
 TEXT_COLUMNS = ("code", "parent", "unit", "deadline", "ref")
+# The sheets of the template; a participants list (SPEC §7) is its own file.
+TEMPLATE_KINDS = ("units", "people", "recommendations")
 LISTS = {"category": CATEGORIES, "role": ROLE_CHOICES, "priority": PRIORITIES,
          "timezone": TIMEZONES}
 
@@ -123,7 +125,8 @@ def write_template(path: Path, overwrite: bool = False) -> Path:
         refs[name] = f"lists!${letter}$2:${letter}${len(values) + 1}"  # no "=" in the XML
     lists.sheet_state = "hidden"
 
-    for kind, columns in COLUMNS.items():
+    for kind in TEMPLATE_KINDS:
+        columns = COLUMNS[kind]
         ws = wb.create_sheet(kind, index=wb.index(lists))
         ws.append(list(columns))
         ws.append(EXAMPLES[kind])

@@ -34,6 +34,10 @@ def import_cmd(
     given = [berita_acara.BeritaAcaraPath(p, opts) if p.lower().endswith(".docx") else p
              for p in paths]
     report = import_files(given, dry_run=dry_run, by=by)
+    if report.invitations:  # participants invited: sent now (what fails waits for a run)
+        from tindak.delivery import send_soon
+
+        send_soon(report.invitations)
     if dry_run:  # each Waktu shown as the date it became
         for path in paths:
             if path.lower().endswith(".docx"):

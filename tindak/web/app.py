@@ -31,7 +31,8 @@ from tindak.web.security import (
 STATIC = Path(__file__).parent / "static"
 # Signed-in pages, sign-in links and "my page": never kept by a shared cache or a shared
 # computer's browser after sign-out.
-PRIVATE_PATHS = ("/kelola", "/pimpinan", "/masuk/", "/saya")
+PRIVATE_PATHS = ("/kelola", "/pimpinan", "/masuk/", "/saya", "/langganan/", "/berhenti/",
+                 "/tanggapan/")
 
 
 class Headers:
@@ -77,6 +78,8 @@ def create_app() -> FastAPI:
                   redirect_slashes=False)
     app.state.login_per_ip = RateLimiter(limit=20, window=15 * 60)
     app.state.login_per_email = RateLimiter(limit=5, window=15 * 60)
+    app.state.subscribe_per_ip = RateLimiter(limit=20, window=15 * 60)
+    app.state.subscribe_per_email = RateLimiter(limit=3, window=15 * 60)
 
     for module in (public, auth, owner, calendar, report, staff, leader):
         app.include_router(module.router)

@@ -34,7 +34,11 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
 
     # The web writes only inside the planner's own organisation; the CLI anywhere.
     report = import_files(paths, dry_run=dry_run, by=by, scope=by)
-    order = ("units", "people", "forums", "recommendations")
+    if report.invitations:  # participants invited: their mail goes now, as a sign-in's does
+        from tindak.delivery import send_soon
+
+        send_soon(report.invitations)
+    order = ("units", "people", "forums", "recommendations", "participants")
     return {"counts": [(kind, report.counts[kind].created, report.counts[kind].updated,
                         report.counts[kind].unchanged) for kind in order
                        if kind in report.counts],

@@ -157,12 +157,20 @@ def staff_units(viewer: Viewer) -> list[tuple[str, str]]:
     return [(c, n) for i, c, n in rows if i in viewer.tree]
 
 
-def staff_recs(viewer: Viewer, flt: recs.RecFilter) -> list[dict[str, Any]]:
-    """Items of the viewer's unit tree matching the filter."""
+def staff_recs(viewer: Viewer, flt: recs.RecFilter,
+               disputed: bool = False) -> list[dict[str, Any]]:
+    """Items of the viewer's unit tree matching the filter (`disputed`: only those a
+    subscriber answered "belum sesuai" on); each says whether it is disputed."""
+    from tindak.public_loop import disputed_ids
+
     scoped = recs.RecFilter(status=flt.status or None, overdue=flt.overdue,
                             owner=flt.owner or None, unit=flt.unit or None,
                             forum_id=flt.forum_id, unit_ids=viewer.tree)
-    return _with_ids(list(recs.list_recs(scoped)))
+    rows = _with_ids(list(recs.list_recs(scoped)))
+    contested = disputed_ids([r["id"] for r in rows]) if rows else set()
+    for r in rows:
+        r["disputed"] = r["id"] in contested
+    return [r for r in rows if r["disputed"]] if disputed else rows
 
 
 def _export_cell(value: Any) -> Any:
@@ -222,7 +230,18 @@ def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
             "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}  # type: ignore[union-attr]
             if forum else None,
             "owner": owner.email if owner else "", "owner_name": owner.name if owner else "",
-            "history": recs.history(rec.ref)}
+            "history": recs.history(rec.ref), "answers": _answers(rec.id, viewer)}
+
+
+def _answers(rec_id: int, viewer: Viewer) -> list[dict[str, Any]]:
+    """The public's answers on an item; the subscriber's address only for planners."""
+    from tindak.public_loop import answers_of
+
+    rows = answers_of(rec_id)
+    if not viewer.is_planner:
+        for r in rows:
+            r["email"] = None
+    return rows
 
 
 def ref_in_tree(rec_id: int, viewer: Viewer) -> str:

@@ -47,11 +47,11 @@ def home(request: Request) -> Response:
 
 @router.get("/rekomendasi", response_class=HTMLResponse)
 def rec_list(request: Request, unit: str = "", status: str = "", overdue: str = "",
-             owner: str = "", format: str = "") -> Response:
+             owner: str = "", format: str = "", disputed: str = "") -> Response:
     viewer = require_staff(request)
     flt = recs.RecFilter(status=status or None, overdue=overdue == "1", owner=owner or None,
                          unit=unit or None)
-    rows = views.staff_recs(viewer, flt)
+    rows = views.staff_recs(viewer, flt, disputed=disputed == "1")
     if format == "csv":
         return Response(views.export_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="tindak.csv"'})
@@ -62,7 +62,7 @@ def rec_list(request: Request, unit: str = "", status: str = "", overdue: str = 
             headers={"Content-Disposition": 'attachment; filename="tindak.xlsx"'})
     return page(request, "staff/recs.html", rows=rows, units=views.staff_units(viewer),
                 flt={"unit": unit, "status": status, "overdue": overdue == "1",
-                     "owner": owner}, query=request.url.query)
+                     "owner": owner, "disputed": disputed == "1"}, query=request.url.query)
 
 
 def _rec_page(request: Request, rec_id: int, status_code: int = 200,
