@@ -764,7 +764,7 @@ def test_an_old_pg_dump_backup_brings_back_its_rows_and_the_code_it_carries_neve
 
 KILLED_RESTORE = """
 import os, signal, sys
-import tindak.backup as b
+import tindak.backup.swap as b
 name = "_sqlite_swap" if os.environ["TINDAK_DATABASE_URL"].startswith("sqlite") else "_pg_swap"
 swap = getattr(b, name)
 def killed(*args):  # a real SIGKILL, just before or just after the database swap

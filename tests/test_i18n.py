@@ -21,7 +21,7 @@ SOURCES = [ROOT / "templates" / "email", ROOT / "tindak" / "cli"] + [
     ROOT / "tindak" / f for f in ("i18n.py", "mail.py", "charts.py", "delivery.py",
                                   # what the CLI and the import say (words: issue 10.6)
                                   "errors.py", "recs.py", "importer.py", "workbook.py",
-                                  "holidays_admin.py", "forums.py", "backup.py",
+                                  "holidays_admin.py", "forums.py", "backup",
                                   "settings.py", "flowrun.py", "directory.py", "calendar.py",
                                   "links.py", "extensions.py", "public_loop.py")
 ]
