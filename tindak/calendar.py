@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -89,6 +89,11 @@ def parse_hk(value: str) -> int | None:
 def local_today(tz: str, now: datetime) -> date:
     """The calendar date in timezone `tz` at the aware instant `now`."""
     return now.astimezone(ZoneInfo(tz)).date()
+
+
+def today_for(tz: str, as_of: date | None = None, now: datetime | None = None) -> date:
+    """The run's date in a unit's timezone: --as-of when given, else the local date now."""
+    return as_of or (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
 
 
 def tz_abbr(tz: str) -> str:

@@ -84,15 +84,6 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def leaders_by_unit(session: Session) -> dict[int, list[int]]:
-    """unit id → ids of the people with the leader role in that unit."""
-    out: dict[int, list[int]] = defaultdict(list)
-    for pid, uid, roles in session.execute(sa.select(Person.id, Person.unit_id, Person.roles)):
-        if "leader" in roles.split(";"):
-            out[uid].append(pid)
-    return out
-
-
 def nearest_leader(tree: UnitTree, leaders: dict[int, list[int]], uid: int,
                    exclude: Iterable[int] = ()) -> int | None:
     """The first leader found walking up from unit `uid` (skipping `exclude`)."""

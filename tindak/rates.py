@@ -30,9 +30,6 @@ def implementation_rate(counts: Mapping[str, int]) -> float:
     return counts.get(Status.completed.value, 0) / closable if closable else 0.0
 
 
-completion_rate = implementation_rate  # the digest's and dashboard's name for it
-
-
 @dataclass(frozen=True)
 class OnTime:
     on_time: int  # completed on or before the deadline

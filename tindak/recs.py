@@ -11,7 +11,7 @@ import shutil
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -437,7 +437,3 @@ def history(ref: str) -> list[dict[str, Any]]:
                  "kind": u.kind, "ref": rec.ref, "tz": tz,
                  "until": until.until if until is not None else None})
         return out
-
-
-def today_for_unit(tz: str, as_of: date | None = None) -> date:
-    return as_of or local_today(tz, datetime.now(UTC))

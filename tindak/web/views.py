@@ -17,7 +17,7 @@ from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, 
 from tindak import extensions, recs
 from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
-from tindak.rates import completion_rate
+from tindak.rates import implementation_rate
 from tindak.settings import get_settings
 from tindak.web.security import Viewer
 
@@ -46,7 +46,7 @@ def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dic
          "unit_name": tree.name.get(f.unit_id, ""), "unit_tz": tree.tz.get(f.unit_id),
          "total": sum(counts[f.id].values()), "counts": dict(counts[f.id]),  # type: ignore[index]
          "completed": counts[f.id][Status.completed.value],  # type: ignore[index]
-         "rate": completion_rate(counts[f.id])}  # type: ignore[index]
+         "rate": implementation_rate(counts[f.id])}  # type: ignore[index]
         for f in forums
     ]
 
@@ -86,7 +86,7 @@ def public_forum(forum_id: int) -> dict[str, Any]:
     return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
             "place": forum.place, "minutes_ref": forum.minutes_ref,
             "unit_name": unit.name if unit else "", "items": items, "counts": dict(counts),
-            "total": len(items), "rate": completion_rate(counts)}
+            "total": len(items), "rate": implementation_rate(counts)}
 
 
 def _ids_by_ref(refs: list[str]) -> dict[str, int]:
