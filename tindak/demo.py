@@ -24,6 +24,7 @@ def _at(day: date, hour: int = 9) -> datetime:
 def _use(path: Path, smtp_port: int) -> None:
     """Point this process's settings at the demo's data dir and the local SMTP sink."""
     from models import dispose_engines
+    from tindak.database import migrate
     from tindak.settings import get_settings, reset_settings
 
     base = get_settings().base_url or "http://127.0.0.1:8000"
@@ -41,6 +42,7 @@ def _use(path: Path, smtp_port: int) -> None:
     os.environ.pop("PREFECT_API_URL", None)
     reset_settings()
     dispose_engines()
+    migrate()  # the demo's own database: its schema step, as every entry point takes
 
 
 def _verifier(unit_id: int, reporter: str, planners: list[tuple[str, int]], tree) -> str | None:  # type: ignore[no-untyped-def]

@@ -12,8 +12,10 @@ from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 
+from tindak.database import migrate
 from tindak.errors import N_, InvalidInput, Msg
 from tindak.runtime import configure_prefect, ui_url
+from tindak.scheduler import entrypoint, load_flow
 from tindak.settings import TIMEZONES, get_settings
 
 MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
@@ -51,16 +53,11 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
              allow_future: bool = False) -> dict:
     """Run the daily or digest flow in this process: on the Prefect server of
     PREFECT_API_URL or of a running `tindak serve`, else on an ephemeral API."""
-    from models import get_engine
-
-    get_engine()  # schema first: a clear error before Prefect starts
+    migrate()  # schema first: a clear error before Prefect starts
     check_as_of(as_of, allow_future)  # a date after today only when the person says so
     imported = "prefect" in sys.modules  # then Prefect has read its settings already
     api = configure_prefect(quiet=True, find_server=True)
-    if name == "daily":
-        from flows.daily import daily_followup as run
-    else:
-        from flows.digest import weekly_digest as run
+    run = load_flow(entrypoint("daily" if name == "daily" else "digest"))
     with _on_server(api if imported else None):
         state = run(as_of=as_of, timezones=timezones, return_state=True)
     summary: dict = state.result()

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models import db
 from tindak.errors import N_, ConfigError
 
 TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
@@ -167,3 +168,7 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (tests and `tindak demo` change the environment)."""
     get_settings.cache_clear()
+
+
+# The models open the database these settings name, read anew when the settings are reset.
+db.bind(lambda: get_settings().db_url)

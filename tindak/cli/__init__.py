@@ -6,7 +6,9 @@ import sys
 
 import typer
 
+from tindak.database import migrate
 from tindak.errors import N_, ImportFailed, Msg, TindakError
+from tindak.settings import get_settings
 
 app = typer.Typer(
     name="tindak",
@@ -16,6 +18,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+# Commands that open no database (template), bring their own up (demo, web, serve), or must
+# find it as it is (restore checks a backup against it before anything is made).
+OWN_SCHEMA_STEP = frozenset({"template", "demo", "web", "serve", "restore"})
 
 
 def _register() -> None:
@@ -48,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         if args and "--help" not in args:
-            from tindak.settings import get_settings
-
             get_settings()  # bad settings stop every command before it does anything
+            if args[0] not in OWN_SCHEMA_STEP:
+                migrate()  # the schema step, before the command reads or writes
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:
         for line in exc.lines(gettext_for(lang()), "cli"):

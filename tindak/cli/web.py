@@ -22,13 +22,13 @@ def web_cmd(
 
     import uvicorn
 
-    from models import get_engine
+    from tindak.database import migrate
     from tindak.settings import get_settings
 
     args.port(port)
     if not host.strip():
         raise InvalidInput(N_("--host is empty: give an address, e.g. 127.0.0.1"))
-    get_engine()  # bring the schema up to date before the first request
+    migrate()  # bring the schema up to date before the first request
     try:  # uvicorn would log a traceback and exit 3: say it in one line instead
         with socket.create_server((host, port)):
             pass
