@@ -10,7 +10,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from sqlmodel import select
 
+from models import HolidayOverride
 from tindak.errors import N_, InvalidInput
 
 HK_RULE = re.compile(r"^\s*\+\s*(\d{1,4})\s*hk\s*$", re.IGNORECASE)
@@ -102,10 +104,6 @@ def tz_abbr(tz: str) -> str:
 
 def load_calendar(session, language: str = "id") -> WorkCalendar:  # type: ignore[no-untyped-def]
     """The calendar with the overrides stored in the database."""
-    from sqlmodel import select
-
-    from models import HolidayOverride
-
     rows = session.exec(select(HolidayOverride)).all()
     return WorkCalendar(
         added={r.day: r.name for r in rows if r.kind == "add"},

@@ -12,6 +12,10 @@ from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
+from models import Outbox, Unit, get_engine, session
+from tindak.calendar import local_today
 from tindak.database import migrate
 from tindak.errors import N_, InvalidInput, Msg
 from tindak.runtime import configure_prefect, ui_url
@@ -23,14 +27,8 @@ MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
 
 def latest_today(now: datetime | None = None) -> date:
     """Today's date in the unit timezone furthest east (every timezone if there is no unit)."""
-    import sqlalchemy as sa
-
-    from models import Unit, session
-
     with session() as s:
         zones = [tz for (tz,) in s.execute(sa.select(Unit.timezone).distinct())] or TIMEZONES
-    from tindak.calendar import local_today
-
     now = now or datetime.now(UTC)
     return max(local_today(tz, now) for tz in zones)
 
@@ -69,7 +67,7 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
 def _on_server(api: str | None) -> Any:
     """Prefect imported before the server was found (a test process) reads no environment:
     point it at the server for this run (costs ~1 s of pydantic: only when needed)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, temporary_settings  # after configure_prefect
 
     if api is None or PREFECT_API_URL.value() == api:
         return nullcontext()
@@ -181,10 +179,6 @@ def story(summary: dict, title: str) -> str:
 
 def run_messages(run_id: str, limit: int = MAX_LISTED) -> list[dict]:
     """The outbox rows one delivery run handled, those not sent first."""
-    import sqlalchemy as sa
-
-    from models import Outbox, get_engine
-
     T = Outbox.__table__  # type: ignore[attr-defined]
     q = (sa.select(T.c.id, T.c.status, T.c.kind, T.c.recipient, T.c.cc, T.c.subject,
                    T.c.last_error, T.c.eml_path)

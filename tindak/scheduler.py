@@ -164,7 +164,7 @@ def serve(port: int = 4200) -> None:
     os.environ["PREFECT_API_URL"] = url  # this process and the flow runs it starts
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
-        import prefect
+        import prefect  # after configure_prefect: prefect reads its settings once, on import
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         tzs = timezones_in_use()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 
+import sqlalchemy.exc
 import typer
 
+from tindak.cli.words import lang, printable, t, text
 from tindak.database import migrate
 from tindak.errors import N_, ImportFailed, Msg, TindakError
+from tindak.i18n import gettext_for
 from tindak.settings import get_settings
 
 app = typer.Typer(
@@ -26,6 +29,7 @@ OWN_SCHEMA_STEP = frozenset({"template", "demo", "web", "serve", "restore"})
 
 
 def _register() -> None:
+    # Here, not at the top: each command module imports this package's `args`.
     from tindak.cli import backup, holidays, imports, recs, report, run, web
 
     recs.register(app)
@@ -46,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     Everything printed is in the person's language (TINDAK_LANGUAGE, Indonesian by default);
     Typer's usage errors and `--help` stay as Typer words them, in English.
     """
-    from tindak.cli.words import lang, printable, t, text
-    from tindak.i18n import gettext_for
-
     def fail(message: object) -> None:
         print(printable(t(N_("error: %(message)s"), message=text(message))), file=sys.stderr)
 
@@ -81,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
                  detail=exc.strerror or str(exc)))
         return 1
     except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
-        import sqlalchemy.exc
-
         if isinstance(exc, sqlalchemy.exc.DBAPIError):
             fail(database_problem(exc))
             return 1
