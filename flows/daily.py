@@ -45,7 +45,7 @@ def _run_name() -> str:
 
 @flow(name="daily-follow-up", flow_run_name=_run_name, log_prints=True)
 def daily_followup(as_of: date | None = None, timezones: list[str] | None = None,
-                   deliver: bool = True):  # type: ignore[no-untyped-def]
+                   deliver: bool = True):
     """Check progress, queue reminders and escalations, deliver (unless `deliver` is false:
     then the messages stay queued for the next run or `tindak outbox`). Returns the summary
     dict (inside a Completed state whose message is that summary in one line)."""

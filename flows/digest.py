@@ -43,7 +43,7 @@ def _run_name() -> str:
 
 
 @flow(name="weekly-digest", flow_run_name=_run_name, log_prints=True)
-def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None):  # type: ignore[no-untyped-def]
+def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None):
     """Build and send each leader's digest of their unit tree; returns the summary dict."""
     migrate()  # a worker's flow process may be the first to open this database
     log = get_run_logger()

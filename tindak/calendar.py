@@ -10,7 +10,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models import HolidayOverride
 from tindak.errors import N_, InvalidInput
@@ -102,7 +102,7 @@ def tz_abbr(tz: str) -> str:
     return TZ_ABBR.get(tz, tz)
 
 
-def load_calendar(session, language: str = "id") -> WorkCalendar:  # type: ignore[no-untyped-def]
+def load_calendar(session: Session, language: str = "id") -> WorkCalendar:
     """The calendar with the overrides stored in the database."""
     rows = session.exec(select(HolidayOverride)).all()
     return WorkCalendar(

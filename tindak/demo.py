@@ -45,7 +45,7 @@ def _use(path: Path, smtp_port: int) -> None:
     migrate()  # the demo's own database: its schema step, as every entry point takes
 
 
-def _verifier(unit_id: int, reporter: str, planners: list[tuple[str, int]], tree) -> str | None:  # type: ignore[no-untyped-def]
+def _verifier(unit_id: int, reporter: str, planners: list[tuple[str, int]], tree) -> str | None:
     """The nearest planner above the item's unit who did not report it (segregation of duties)."""
     chain = [unit_id, *tree.ancestors(unit_id)]
     for uid in chain:
@@ -95,7 +95,7 @@ def _follow_up_story(today: date) -> None:
 
 
 def _extension_story(ref: str, unit_id: int, owner: str, planners: list[tuple[str, int]],
-                     tree, today: date, decide: bool) -> None:  # type: ignore[no-untyped-def]
+                     tree, today: date, decide: bool) -> None:
     """The owner asks for a month more, with a reason; another planner approves it (SPEC §7)."""
     from models import Recommendation, session
     from tindak import extensions
@@ -221,7 +221,7 @@ def run_demo(path: Path, today: date) -> None:
     print("  " + _("Prefect's records of the runs: %(dir)s") % {"dir": path / "prefect"})
 
 
-def _print_mail(received, t, shown: int = 4) -> None:  # type: ignore[no-untyped-def]
+def _print_mail(received, t, shown: int = 4) -> None:
     by_kind: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for r in received:
         msg = r.message

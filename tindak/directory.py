@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Person, Unit
 from tindak.errors import N_, NotFound
@@ -25,7 +25,8 @@ class UnitTree:
     @classmethod
     def load(cls, session: Session) -> UnitTree:
         rows = session.execute(
-            sa.select(Unit.id, Unit.parent_id, Unit.code, Unit.timezone, Unit.name)
+            sa.select(col(Unit.id), col(Unit.parent_id), col(Unit.code), col(Unit.timezone),
+                      col(Unit.name))
         ).all()
         return cls(
             parent={r[0]: r[1] for r in rows},

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from models import Outbox, Unit, get_engine, session
 from tindak.calendar import local_today
@@ -28,7 +29,7 @@ MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
 def latest_today(now: datetime | None = None) -> date:
     """Today's date in the unit timezone furthest east (every timezone if there is no unit)."""
     with session() as s:
-        zones = [tz for (tz,) in s.execute(sa.select(Unit.timezone).distinct())] or TIMEZONES
+        zones = [tz for (tz,) in s.execute(sa.select(col(Unit.timezone)).distinct())] or TIMEZONES
     now = now or datetime.now(UTC)
     return max(local_today(tz, now) for tz in zones)
 
@@ -74,10 +75,10 @@ def _on_server(api: str | None) -> Any:
     return temporary_settings(updates={PREFECT_API_URL: api})
 
 
-def describe(summary: dict) -> tuple[list[Msg], bool]:
+def describe(summary: dict) -> tuple[list[Msg | str], bool]:
     """Lines for the user (worded by the edge: `str()` is English), and whether every
     message was delivered."""
-    lines: list[Msg] = []
+    lines: list[Msg | str] = []
     if "notices" in summary:
         lines.append(Msg(N_("checked %(items)s active item(s); planned %(notices)s notice(s)"),
                          items=summary["items"], notices=summary["notices"]))

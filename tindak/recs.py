@@ -336,7 +336,7 @@ def reported_done_by(s: Session, rec_ids: list[int]) -> dict[int, int]:
         sa.select(u.recommendation_id, u.person_id)
         .where(u.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
                u.kind == "report", u.status == Status.awaiting_verification.value)
-        .order_by(u.at, u.id)  # type: ignore[arg-type]
+        .order_by(u.at, u.id)
     ).all()
     return {rid: pid for rid, pid in rows}  # the last report of each item wins
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
+from sqlmodel import col
 
 from models import Unit, session
 from tindak.database import migrate
@@ -77,7 +78,7 @@ def load_flow(entrypoint: str) -> Any:
 
 def timezones_in_use() -> list[str]:
     with session() as s:
-        tzs = sorted(set(s.execute(sa.select(Unit.timezone)).scalars()))
+        tzs = sorted(set(s.execute(sa.select(col(Unit.timezone))).scalars()))
     return tzs or [get_settings().default_timezone]
 
 

@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             fail(database_problem(exc))
             return 1
         # typer bundles its own click: recognise its usage errors by shape, not by class.
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
-                                                               int):
-            exc.show()
-            return exc.exit_code
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         fail(f"{type(exc).__name__}: {exc}")
         return 1
     return 0
