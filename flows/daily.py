@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 
 from flows.shared import add, artifact_key, deliver_all, finish
 from tindak import followup
+from tindak.database import migrate
 from tindak.settings import get_settings
 
 # Ranges of followup.PLAN_BATCH items per planning task: 100,000 items a task, planned on
@@ -44,10 +45,11 @@ def _run_name() -> str:
 
 @flow(name="daily-follow-up", flow_run_name=_run_name, log_prints=True)
 def daily_followup(as_of: date | None = None, timezones: list[str] | None = None,
-                   deliver: bool = True):  # type: ignore[no-untyped-def]
+                   deliver: bool = True):
     """Check progress, queue reminders and escalations, deliver (unless `deliver` is false:
     then the messages stay queued for the next run or `tindak outbox`). Returns the summary
     dict (inside a Completed state whose message is that summary in one line)."""
+    migrate()  # a worker's flow process may be the first to open this database
     log = get_run_logger()
     settings = get_settings()
     summary: dict = {"items": 0, "notices": 0, "unaddressed": 0, "unaddressed_refs": []}

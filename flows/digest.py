@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 
 from flows.shared import add, artifact_key, deliver_all, finish
 from tindak import digest, public_loop
+from tindak.database import migrate
 from tindak.settings import get_settings
 
 # A task builds its leaders' digests in batches and renders them on every core; the render
@@ -42,8 +43,9 @@ def _run_name() -> str:
 
 
 @flow(name="weekly-digest", flow_run_name=_run_name, log_prints=True)
-def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None):  # type: ignore[no-untyped-def]
+def weekly_digest(as_of: date | None = None, timezones: list[str] | None = None):
     """Build and send each leader's digest of their unit tree; returns the summary dict."""
+    migrate()  # a worker's flow process may be the first to open this database
     log = get_run_logger()
     now = datetime.now(UTC)
     groups = digest.leaders_by_timezone(timezones)

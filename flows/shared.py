@@ -34,7 +34,7 @@ def deliver_batch(run_id: str, n: int) -> dict | None:
     return asdict(report)
 
 
-def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
+def deliver_all(settings) -> dict:
     """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
     log = get_run_logger()
     total = delivery.DeliveryReport(**recover())
@@ -66,7 +66,7 @@ def deliver_all(settings) -> dict:  # type: ignore[no-untyped-def]
     return {**asdict(delivery.finish(total)), "run_id": run_id}
 
 
-def _failure_line(state) -> str:  # type: ignore[no-untyped-def]
+def _failure_line(state) -> str:
     try:
         state.result()
     except Exception as exc:  # the task's own error, already one clear line

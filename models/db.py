@@ -1,21 +1,25 @@
-"""The engine and short sessions. SQLite by default (WAL, busy timeout, writers lock up
-front with BEGIN IMMEDIATE); PostgreSQL through psycopg 3. Every entry point calls
-`ensure_schema()` so an empty database comes up to date by itself."""
+"""The engine and short sessions. SQLite (WAL, busy timeout, writers lock up front with
+BEGIN IMMEDIATE) or PostgreSQL through psycopg 3.
+
+Imports nothing of Tindak's: the caller names the database (`bind`), and bringing its schema
+up to date (`ensure_schema`) is a step the entry points take, never a side effect of
+getting an engine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from threading import Lock
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from tindak.errors import SchemaError
-from tindak.settings import get_settings
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
@@ -24,6 +28,24 @@ CACHE_KB = 32_768  # SQLite page cache per connection
 _engines: dict[tuple[str, bool], Engine] = {}
 _checked: set[str] = set()
 _lock = Lock()
+_url: Callable[[], str] | None = None  # where the database is: the caller's settings
+_prepare: Callable[[Engine], None] | None = None  # a test harness's stand-in for the entry point
+
+
+class SchemaAhead(Exception):  # noqa: N818  (a state, not a failure of this code)
+    """The database is at a migration newer than this code knows."""
+
+    def __init__(self, current: str, head: str | None) -> None:
+        super().__init__(current, head)
+        self.current, self.head = current, head
+
+
+def bind(url: Callable[[], str], prepare: Callable[[Engine], None] | None = None) -> None:
+    """Name the database: `url()` is asked on every `get_engine`, so a changed setting is
+    followed. `prepare(engine)` runs once per URL (tests use it to stand for the entry
+    point's schema step)."""
+    global _url, _prepare
+    _url, _prepare = url, prepare
 
 
 def is_sqlite(url: str) -> bool:
@@ -40,7 +62,7 @@ def _make_engine(url: str, immediate: bool) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -54,7 +76,7 @@ def _make_engine(url: str, immediate: bool) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
+        def _on_begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
@@ -64,16 +86,18 @@ def _make_engine(url: str, immediate: bool) -> Engine:
 
 
 def get_engine(*, writer: bool = False) -> Engine:
-    """The engine for TINDAK_DATABASE_URL. On SQLite the writer engine begins IMMEDIATE."""
-    url = get_settings().db_url
+    """The engine for the bound database. On SQLite the writer engine begins IMMEDIATE."""
+    if _url is None:
+        raise RuntimeError("no database bound: models.db.bind() first (tindak.settings does)")
+    url = _url()
     immediate = writer and is_sqlite(url)
     key = (url, immediate)
     with _lock:
         if key not in _engines:
             _engines[key] = _make_engine(url, immediate)
         engine = _engines[key]
-    if url not in _checked:
-        ensure_schema(engine)
+    if _prepare is not None and url not in _checked:
+        _prepare(engine)
         _checked.add(url)
     return engine
 
@@ -106,8 +130,8 @@ def write_session() -> Iterator[Session]:
             raise
 
 
-def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
+def _alembic_config(connection: sa.Connection | None) -> Config:
+    from alembic.config import Config  # alembic: only the schema step pays its import
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -116,25 +140,23 @@ def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Bring the database up to the newest migration; refuse one newer than this code."""
-    from alembic import command
+    """Bring the database up to the newest migration; refuse one newer than this code
+    (SchemaAhead)."""
+    from alembic import command  # alembic: only the schema step pays its import
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         conn.rollback()
-    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    cfg = _alembic_config(None)
     script = ScriptDirectory.from_config(cfg)
     head = script.get_current_head()
     if current == head:
         return
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
-        raise SchemaError(
-            f"the database is at schema version {current}, newer than this Tindak "
-            f"(which knows up to {head}): upgrade Tindak before using this database"
-        )
+        raise SchemaAhead(current, head)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

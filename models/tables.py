@@ -70,7 +70,7 @@ CATEGORIES = (
 
 
 def _in(column: str, values: tuple[str, ...] | type[enum.Enum]) -> str:
-    vals = [v.value for v in values] if isinstance(values, type) else list(values)  # type: ignore[union-attr]
+    vals = [v.value for v in values] if isinstance(values, type) else list(values)
     return f"{column} IN ({', '.join(repr(v) for v in vals)})"
 
 

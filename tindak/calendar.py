@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from sqlmodel import Session, select
 
+from models import HolidayOverride
 from tindak.errors import N_, InvalidInput
 
 HK_RULE = re.compile(r"^\s*\+\s*(\d{1,4})\s*hk\s*$", re.IGNORECASE)
@@ -91,16 +93,17 @@ def local_today(tz: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(tz)).date()
 
 
+def today_for(tz: str, as_of: date | None = None, now: datetime | None = None) -> date:
+    """The run's date in a unit's timezone: --as-of when given, else the local date now."""
+    return as_of or (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
+
+
 def tz_abbr(tz: str) -> str:
     return TZ_ABBR.get(tz, tz)
 
 
-def load_calendar(session, language: str = "id") -> WorkCalendar:  # type: ignore[no-untyped-def]
+def load_calendar(session: Session, language: str = "id") -> WorkCalendar:
     """The calendar with the overrides stored in the database."""
-    from sqlmodel import select
-
-    from models import HolidayOverride
-
     rows = session.exec(select(HolidayOverride)).all()
     return WorkCalendar(
         added={r.day: r.name for r in rows if r.kind == "add"},

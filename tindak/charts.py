@@ -31,6 +31,7 @@ from typing import Any
 
 from tindak.i18n import status_label, translator
 from tindak.mailmodel import UnitCount
+from tindak.rates import implementation_rate
 
 STATUS_ORDER = ("completed", "awaiting_verification", "in_progress", "open", "not_actionable")
 # Colour-blind-safe (Okabe–Ito), green for done through grey for closed without action.
@@ -303,9 +304,8 @@ class _Chart:
             ticks_end = max(ticks_end, _paste(pixels, "tick", str(int(round(loc))), x, y))
         ends = self.ax.transData.transform([(t, yi) for t, yi in zip(totals, self.y,
                                                                      strict=True)])
-        for d, total, (x, y) in zip(data, totals, ends, strict=True):
-            base = total - d.get("not_actionable", 0)
-            share = d.get("completed", 0) / base if base else 0.0
+        for d, (x, y) in zip(data, ends, strict=True):
+            share = implementation_rate(d)
             _paste(pixels, "share", f"  {int(share * 100)}%", x, y)
         starts = self.ytick_transform.transform([(0, yi) for yi in self.y])
         for name, (x, y) in zip(names, starts, strict=True):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Person, Unit
 from tindak.errors import N_, NotFound
@@ -25,7 +25,8 @@ class UnitTree:
     @classmethod
     def load(cls, session: Session) -> UnitTree:
         rows = session.execute(
-            sa.select(Unit.id, Unit.parent_id, Unit.code, Unit.timezone, Unit.name)
+            sa.select(col(Unit.id), col(Unit.parent_id), col(Unit.code), col(Unit.timezone),
+                      col(Unit.name))
         ).all()
         return cls(
             parent={r[0]: r[1] for r in rows},
@@ -82,15 +83,6 @@ def person_by_email(session: Session, email: str) -> Person:
 
 def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
-
-
-def leaders_by_unit(session: Session) -> dict[int, list[int]]:
-    """unit id → ids of the people with the leader role in that unit."""
-    out: dict[int, list[int]] = defaultdict(list)
-    for pid, uid, roles in session.execute(sa.select(Person.id, Person.unit_id, Person.roles)):
-        if "leader" in roles.split(";"):
-            out[uid].append(pid)
-    return out
 
 
 def nearest_leader(tree: UnitTree, leaders: dict[int, list[int]], uid: int,

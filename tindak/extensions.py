@@ -176,7 +176,7 @@ def _queue_decision(s: Session, rec: Recommendation, ext: Extension, requester: 
         approved=ext.status == ExtensionStatus.approved.value, previous=ext.previous,
         until=ext.until, reason=ext.reason, note=ext.note, decider=decider.name,
         tz=unit.timezone if unit is not None else settings.default_timezone,
-        page_url=(links.owner_url(requester.id, requester.email)  # type: ignore[arg-type]
+        page_url=(links.owner_url(requester.id, requester.email)
                   if requester.id == rec.owner_id else None))
     rendered = mail.render_extension_decision(m)
     domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"

@@ -12,8 +12,15 @@ from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import col
+
+from models import Outbox, Unit, get_engine, session
+from tindak.calendar import local_today
+from tindak.database import migrate
 from tindak.errors import N_, InvalidInput, Msg
 from tindak.runtime import configure_prefect, ui_url
+from tindak.scheduler import entrypoint, load_flow
 from tindak.settings import TIMEZONES, get_settings
 
 MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
@@ -21,14 +28,8 @@ MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
 
 def latest_today(now: datetime | None = None) -> date:
     """Today's date in the unit timezone furthest east (every timezone if there is no unit)."""
-    import sqlalchemy as sa
-
-    from models import Unit, session
-
     with session() as s:
-        zones = [tz for (tz,) in s.execute(sa.select(Unit.timezone).distinct())] or TIMEZONES
-    from tindak.calendar import local_today
-
+        zones = [tz for (tz,) in s.execute(sa.select(col(Unit.timezone)).distinct())] or TIMEZONES
     now = now or datetime.now(UTC)
     return max(local_today(tz, now) for tz in zones)
 
@@ -51,16 +52,11 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
              allow_future: bool = False) -> dict:
     """Run the daily or digest flow in this process: on the Prefect server of
     PREFECT_API_URL or of a running `tindak serve`, else on an ephemeral API."""
-    from models import get_engine
-
-    get_engine()  # schema first: a clear error before Prefect starts
+    migrate()  # schema first: a clear error before Prefect starts
     check_as_of(as_of, allow_future)  # a date after today only when the person says so
     imported = "prefect" in sys.modules  # then Prefect has read its settings already
     api = configure_prefect(quiet=True, find_server=True)
-    if name == "daily":
-        from flows.daily import daily_followup as run
-    else:
-        from flows.digest import weekly_digest as run
+    run = load_flow(entrypoint("daily" if name == "daily" else "digest"))
     with _on_server(api if imported else None):
         state = run(as_of=as_of, timezones=timezones, return_state=True)
     summary: dict = state.result()
@@ -72,17 +68,17 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
 def _on_server(api: str | None) -> Any:
     """Prefect imported before the server was found (a test process) reads no environment:
     point it at the server for this run (costs ~1 s of pydantic: only when needed)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, temporary_settings  # after configure_prefect
 
     if api is None or PREFECT_API_URL.value() == api:
         return nullcontext()
     return temporary_settings(updates={PREFECT_API_URL: api})
 
 
-def describe(summary: dict) -> tuple[list[Msg], bool]:
+def describe(summary: dict) -> tuple[list[Msg | str], bool]:
     """Lines for the user (worded by the edge: `str()` is English), and whether every
     message was delivered."""
-    lines: list[Msg] = []
+    lines: list[Msg | str] = []
     if "notices" in summary:
         lines.append(Msg(N_("checked %(items)s active item(s); planned %(notices)s notice(s)"),
                          items=summary["items"], notices=summary["notices"]))
@@ -184,10 +180,6 @@ def story(summary: dict, title: str) -> str:
 
 def run_messages(run_id: str, limit: int = MAX_LISTED) -> list[dict]:
     """The outbox rows one delivery run handled, those not sent first."""
-    import sqlalchemy as sa
-
-    from models import Outbox, get_engine
-
     T = Outbox.__table__  # type: ignore[attr-defined]
     q = (sa.select(T.c.id, T.c.status, T.c.kind, T.c.recipient, T.c.cc, T.c.subject,
                    T.c.last_error, T.c.eml_path)

@@ -35,7 +35,7 @@ from models import (
     session,
     write_session,
 )
-from tindak.calendar import WorkCalendar, load_calendar
+from tindak.calendar import WorkCalendar, load_calendar, local_today, today_for
 from tindak.directory import UnitTree, nearest_leader
 from tindak.links import owner_url
 from tindak.mailmodel import ItemLine, NoticeMail, Rendered
@@ -115,11 +115,6 @@ def insert_notices(s: Session, rows: list[tuple]) -> int:
         f"INSERT INTO {table.name} ({', '.join(NOTICE_COLUMNS)}) "
         f"VALUES ({', '.join(['?'] * len(NOTICE_COLUMNS))}) ON CONFLICT DO NOTHING", params)
     return raw.total_changes - before  # type: ignore[union-attr]
-
-
-def today_for(tz: str, as_of: date | None, now: datetime) -> date:
-    """The run's date in a unit's timezone: --as-of when given, else the local date now."""
-    return as_of or now.astimezone(ZoneInfo(tz)).date()
 
 
 def active_id_ranges(timezones: Iterable[str] | None = None, size: int = PLAN_BATCH
@@ -278,8 +273,8 @@ def _refs(ids: list[int]) -> list[str]:
 
 
 def _leaders(s: Session) -> dict[int, list[int]]:
-    """directory.leaders_by_unit, reading only the people whose roles name a leader (a tenth
-    of them) instead of everyone, once per planning batch."""
+    """unit id → ids of its leaders, reading only the people whose roles name a leader (a
+    tenth of them) instead of everyone, once per planning batch."""
     out: dict[int, list[int]] = defaultdict(list)
     for pid, uid, roles in s.execute(sa.select(Person.id, Person.unit_id, Person.roles)
                                      .where(Person.roles.like("%leader%"))
@@ -669,12 +664,8 @@ def _item_lines(s: Session, rec_ids: set[int]) -> dict[int, dict]:
             out[r[0]] = dict(ref=r[1], text=r[2], forum=r[3], unit_name=r[4], deadline=r[5],
                              tz=r[6], status=r[7], progress=r[8], owner_name=r[9],
                              owner_email=r[10], owner_id=r[11], id=r[0], forum_id=r[12],
-                             unit_id=r[13], last_progress_on=_local_date(r[14], r[6]))
+                             unit_id=r[13], last_progress_on=local_today(r[6], r[14]))
     return out
-
-
-def _local_date(at: datetime, tz: str) -> date:
-    return at.astimezone(ZoneInfo(tz)).date()
 
 
 def _line_for(facts: dict, stage: str, on: date, url: Callable[[dict], str | None] | None,

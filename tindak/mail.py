@@ -638,4 +638,4 @@ def build_message(row: Any, mail_from: str | None = None) -> EmailMessage:
     The row's stored Message-ID is used, so the same row always gives the same message.
     """
     data = prepare(row, mail_from).data.replace(b"\r\n", b"\n")  # str parts with "\n"
-    return message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
+    return message_from_bytes(data, policy=policy.default)

@@ -124,5 +124,5 @@ class PublicUpdateMail:
 
     lang: str
     email: str
-    forums: list  # type: ignore[type-arg]
+    forums: list
     unsubscribe_url: str  # ends every subscription this message tells about (RFC 8058)

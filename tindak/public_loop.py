@@ -170,7 +170,7 @@ def check_unsubscribe(token: str) -> dict[str, Any]:
         email, ids = _ended_by(s, token)
         titles = list(s.execute(sa.select(Forum.title).join(
             Subscriber, Subscriber.forum_id == Forum.id).where(
-            Subscriber.id.in_(ids)).order_by(Forum.title)).scalars()) if ids else []  # type: ignore[attr-defined]
+            Subscriber.id.in_(ids)).order_by(Forum.title)).scalars()) if ids else []
     return {"email": email, "gone": not ids, "forums": titles}
 
 
@@ -183,7 +183,7 @@ def unsubscribe(token: str) -> int:
         if ids:
             s.execute(sa.update(PublicAnswer).where(PublicAnswer.subscriber_id.in_(ids))  # type: ignore[union-attr]
                       .values(subscriber_id=None))
-            s.execute(sa.delete(Subscriber).where(Subscriber.id.in_(ids)))  # type: ignore[attr-defined]
+            s.execute(sa.delete(Subscriber).where(Subscriber.id.in_(ids)))
     return len(ids)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from models.tables import ACTIVE_STATUSES, ProgressUpdate, Status
 from tindak.calendar import local_today
@@ -28,9 +29,6 @@ def implementation_rate(counts: Mapping[str, int]) -> float:
     """Completed share of what can be closed (items closed as not actionable do not count)."""
     closable = sum(counts.values()) - counts.get(Status.not_actionable.value, 0)
     return counts.get(Status.completed.value, 0) / closable if closable else 0.0
-
-
-completion_rate = implementation_rate  # the digest's and dashboard's name for it
 
 
 @dataclass(frozen=True)
@@ -106,10 +104,9 @@ def completion_days(s: Any, ids: list[int], tz_of: Callable[[int], str],
     days = CompletionDays()
     u = ProgressUpdate
     for i in range(0, len(ids), chunk):
-        q = (sa.select(u.recommendation_id, u.at, u.progress, u.kind)
-             .where(u.recommendation_id.in_(ids[i:i + chunk]),  # type: ignore[attr-defined]
-                    u.kind.in_(UPDATE_KINDS))  # type: ignore[attr-defined]
-             .order_by(u.at, u.id))
+        q = (sa.select(col(u.recommendation_id), col(u.at), col(u.progress), col(u.kind))
+             .where(col(u.recommendation_id).in_(ids[i:i + chunk]), col(u.kind).in_(UPDATE_KINDS))
+             .order_by(col(u.at), col(u.id)))
         for rid, at, progress, kind in s.execute(q):
             days.feed(rid, at, progress, kind)
     return days.days(tz_of)

@@ -11,7 +11,7 @@ import shutil
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +336,7 @@ def reported_done_by(s: Session, rec_ids: list[int]) -> dict[int, int]:
         sa.select(u.recommendation_id, u.person_id)
         .where(u.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
                u.kind == "report", u.status == Status.awaiting_verification.value)
-        .order_by(u.at, u.id)  # type: ignore[arg-type]
+        .order_by(u.at, u.id)
     ).all()
     return {rid: pid for rid, pid in rows}  # the last report of each item wins
 
@@ -437,7 +437,3 @@ def history(ref: str) -> list[dict[str, Any]]:
                  "kind": u.kind, "ref": rec.ref, "tz": tz,
                  "until": until.until if until is not None else None})
         return out
-
-
-def today_for_unit(tz: str, as_of: date | None = None) -> date:
-    return as_of or local_today(tz, datetime.now(UTC))

@@ -29,7 +29,7 @@ class Ladder:
     stale_days: int = 30
 
     @classmethod
-    def from_settings(cls, s) -> Ladder:  # type: ignore[no-untyped-def]
+    def from_settings(cls, s) -> Ladder:
         return cls(
             days_before=tuple(sorted(set(s.remind_days_before), reverse=True)),
             overdue_repeat_days=s.overdue_repeat_days,

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import urllib.request
 from pathlib import Path
 
 from tindak.settings import get_settings
@@ -91,8 +92,6 @@ def running_server(prefect_home: Path) -> str | None:
 
 
 def server_answers(api_url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as r:
             return bool(r.status == 200)
@@ -107,7 +106,7 @@ def ui_url(api_url: str, flow_run_id: object) -> str:
 
 def _quiet_console() -> None:
     """Prefect was imported (so its logging set up) before us: lower its console handlers."""
-    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.logging.handlers import PrefectConsoleHandler  # only once prefect is loaded
 
     loggers = [logging.getLogger()] + [
         lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]

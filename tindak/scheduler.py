@@ -1,9 +1,10 @@
 """`tindak serve`: the scheduler on one machine.
 
 Starts a local Prefect server (SQLite under TINDAK_HOME, bound to 127.0.0.1), then serves
-the daily follow-up and the weekly digest as deployments with cron schedules in every
-timezone that has units. While it runs, its API address is in TINDAK_HOME/prefect (see
-tindak.runtime), so `tindak run` uses this server instead of starting an ephemeral one.
+the deployments prefect.yaml declares (the daily follow-up and the weekly digest, with their
+cron schedules) for every timezone that has units. While it runs, its API address is in
+TINDAK_HOME/prefect (see tindak.runtime), so `tindak run` uses this server instead of
+starting an ephemeral one.
 Ctrl-C or SIGTERM stops both, server included.
 """
 
@@ -15,45 +16,92 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tindak.calendar import tz_abbr
+import sqlalchemy as sa
+import yaml
+from sqlmodel import col
+
+from models import Unit, session
+from tindak.database import migrate
 from tindak.errors import TindakError
 from tindak.runtime import announce_server, configure_prefect, withdraw_server
 from tindak.settings import get_settings
 
-DAILY_CRON = "30 7 * * 1-5"  # working days 07:30 local; holidays are skipped by the rules
-DIGEST_CRON = "0 7 * * 1"  # Mondays 07:00 local
+# The deployments and their cron schedules are declared once, here; `prefect deploy --all`
+# reads the same file on a server with workers.
+PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One deployment of prefect.yaml: its flow's entrypoint and its one cron schedule."""
+
+    name: str
+    entrypoint: str
+    cron: str
+    timezone: str
+    parameters: dict[str, Any]
+    concurrency_limit: int | None
+    description: str
+
+
+def declared(path: Path = PREFECT_YAML) -> list[Declared]:
+    """The deployments prefect.yaml declares, in its order."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = []
+    for d in doc["deployments"]:
+        [schedule] = d["schedules"]
+        out.append(Declared(
+            name=d["name"], entrypoint=d["entrypoint"], cron=schedule["cron"],
+            timezone=schedule["timezone"], parameters=dict(d.get("parameters") or {}),
+            concurrency_limit=d.get("concurrency_limit"), description=d.get("description", "")))
+    return out
+
+
+def entrypoint(kind: str, path: Path = PREFECT_YAML) -> str:
+    """The entrypoint prefect.yaml gives the `daily` or `digest` flow (its definitions)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return str(doc["definitions"][kind]["entrypoint"])
+
+
+def load_flow(entrypoint: str) -> Any:
+    """The flow of a prefect.yaml entrypoint (`flows/daily.py:daily_followup`), imported
+    as its module (`flows.daily`) so its functions pickle for process pools."""
+    from prefect.flows import load_flow_from_entrypoint  # prefect costs ~1 s to import
+
+    path, name = entrypoint.rsplit(":", 1)
+    return load_flow_from_entrypoint(f"{path.removesuffix('.py').replace('/', '.')}:{name}")
 
 
 def timezones_in_use() -> list[str]:
-    import sqlalchemy as sa
-
-    from models import Unit, session
-
     with session() as s:
-        tzs = sorted(set(s.execute(sa.select(Unit.timezone)).scalars()))
+        tzs = sorted(set(s.execute(sa.select(col(Unit.timezone))).scalars()))
     return tzs or [get_settings().default_timezone]
 
 
 def deployments(tzs: list[str]) -> list:
-    """One daily and one digest deployment per timezone, each limited to one run at a time."""
-    from prefect.schedules import Cron
+    """prefect.yaml's deployments for the timezones in use (each declares one timezone),
+    timezone by timezone, each limited to one run at a time."""
+    from prefect.schedules import Cron  # prefect costs ~1 s to import
 
-    from flows.daily import daily_followup
-    from flows.digest import weekly_digest
-
+    found = declared()
+    flows: dict[str, Any] = {}
     out = []
     for tz in tzs:
-        abbr = tz_abbr(tz).lower()
-        out.append(daily_followup.to_deployment(
-            name=f"daily-{abbr}", schedules=[Cron(DAILY_CRON, timezone=tz)],
-            parameters={"timezones": [tz]}, concurrency_limit=1,
-            description=f"Daily follow-up for units in {tz} ({tz_abbr(tz)})"))
-        out.append(weekly_digest.to_deployment(
-            name=f"digest-{abbr}", schedules=[Cron(DIGEST_CRON, timezone=tz)],
-            parameters={"timezones": [tz]}, concurrency_limit=1,
-            description=f"Weekly leadership digest for units in {tz} ({tz_abbr(tz)})"))
+        mine = [d for d in found if d.parameters.get("timezones") == [tz]]
+        if not mine:
+            raise TindakError(f"prefect.yaml declares no deployment for the units in {tz}")
+        for d in mine:
+            if d.entrypoint not in flows:
+                flows[d.entrypoint] = load_flow(d.entrypoint)
+            flow = flows[d.entrypoint]
+            out.append(flow.to_deployment(
+                name=d.name, schedules=[Cron(d.cron, timezone=d.timezone)],
+                parameters=d.parameters, concurrency_limit=d.concurrency_limit,
+                description=d.description))
     return out
 
 
@@ -111,15 +159,13 @@ def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 def serve(port: int = 4200) -> None:
-    from models import get_engine
-
-    get_engine()
+    migrate()
     home = get_settings().prefect_home
     proc, url, log = start_server(port)
     os.environ["PREFECT_API_URL"] = url  # this process and the flow runs it starts
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
-        import prefect
+        import prefect  # after configure_prefect: prefect reads its settings once, on import
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         tzs = timezones_in_use()

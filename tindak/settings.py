@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models import db
 from tindak.errors import N_, ConfigError
 
 TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
@@ -63,8 +65,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, v: str) -> str:
-        import ipaddress
-
         parts = [p.strip() for p in v.split(",") if p.strip()]
         for part in parts:
             try:
@@ -167,3 +167,7 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (tests and `tindak demo` change the environment)."""
     get_settings.cache_clear()
+
+
+# The models open the database these settings name, read anew when the settings are reset.
+db.bind(lambda: get_settings().db_url)

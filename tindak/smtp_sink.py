@@ -31,7 +31,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+        return message_from_bytes(self.data, policy=policy.default)
 
 
 class SinkHandler:
@@ -71,7 +71,7 @@ class _Controller(Controller):
         self.port = server.sockets[0].getsockname()[1]
         return server
 
-    def _create_server(self):  # type: ignore[no-untyped-def, override]
+    def _create_server(self):
         return self._bind()
 
 

@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from models import dispose_engines
-from tindak.settings import reset_settings
+from models import db, dispose_engines
+from tindak.database import upgrade
+from tindak.settings import get_settings, reset_settings
+
+# Tests call library functions directly: the schema step an entry point takes, on first use.
+db.bind(lambda: get_settings().db_url, prepare=upgrade)
 
 PG_URL = os.environ.get("TINDAK_TEST_DATABASE_URL", "")
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
+import sqlalchemy.exc
 import typer
 
+from tindak.cli.words import lang, printable, t, text
+from tindak.database import migrate
 from tindak.errors import N_, ImportFailed, Msg, TindakError
+from tindak.i18n import gettext_for
+from tindak.settings import get_settings
 
 app = typer.Typer(
     name="tindak",
@@ -18,7 +23,13 @@ app = typer.Typer(
 )
 
 
+# Commands that open no database (template), bring their own up (demo, web, serve), or must
+# find it as it is (restore checks a backup against it before anything is made).
+OWN_SCHEMA_STEP = frozenset({"template", "demo", "web", "serve", "restore"})
+
+
 def _register() -> None:
+    # Here, not at the top: each command module imports this package's `args`.
     from tindak.cli import backup, holidays, imports, recs, report, run, web
 
     recs.register(app)
@@ -39,18 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     Everything printed is in the person's language (TINDAK_LANGUAGE, Indonesian by default);
     Typer's usage errors and `--help` stay as Typer words them, in English.
     """
-    from tindak.cli.words import lang, printable, t, text
-    from tindak.i18n import gettext_for
-
     def fail(message: object) -> None:
         print(printable(t(N_("error: %(message)s"), message=text(message))), file=sys.stderr)
 
     args = sys.argv[1:] if argv is None else argv
     try:
         if args and "--help" not in args:
-            from tindak.settings import get_settings
-
             get_settings()  # bad settings stop every command before it does anything
+            if args[0] not in OWN_SCHEMA_STEP:
+                migrate()  # the schema step, before the command reads or writes
         app(args=argv, standalone_mode=False)
     except ImportFailed as exc:
         for line in exc.lines(gettext_for(lang()), "cli"):
@@ -74,16 +82,14 @@ def main(argv: list[str] | None = None) -> int:
                  detail=exc.strerror or str(exc)))
         return 1
     except Exception as exc:  # usage errors and anything unexpected: one line, no traceback
-        import sqlalchemy.exc
-
         if isinstance(exc, sqlalchemy.exc.DBAPIError):
             fail(database_problem(exc))
             return 1
         # typer bundles its own click: recognise its usage errors by shape, not by class.
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
-                                                               int):
-            exc.show()
-            return exc.exit_code
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         fail(f"{type(exc).__name__}: {exc}")
         return 1
     return 0

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import typer
 
 from tindak.cli import args
 from tindak.cli.words import t
+from tindak.database import migrate
 from tindak.errors import N_, InvalidInput
+from tindak.settings import get_settings
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
 
@@ -18,17 +21,12 @@ def web_cmd(
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
     """Serve the web app (public pages, owners' link pages, planners' and leaders' pages)."""
-    import socket
-
-    import uvicorn
-
-    from models import get_engine
-    from tindak.settings import get_settings
+    import uvicorn  # the server's import is only paid by `tindak web`
 
     args.port(port)
     if not host.strip():
         raise InvalidInput(N_("--host is empty: give an address, e.g. 127.0.0.1"))
-    get_engine()  # bring the schema up to date before the first request
+    migrate()  # bring the schema up to date before the first request
     try:  # uvicorn would log a traceback and exit 3: say it in one line instead
         with socket.create_server((host, port)):
             pass
@@ -48,8 +46,7 @@ def login_link_cmd(
     email: str = typer.Argument(..., help="Email of a person already in Tindak."),
 ) -> None:
     """Print a one-time sign-in URL (30 minutes) for a person, e.g. the first admin."""
-    from tindak.settings import get_settings
-    from tindak.web.signin import login_url
+    from tindak.web.signin import login_url  # the web app's import: only this command pays it
 
     base = get_settings().base_url
     if base is None:

@@ -17,7 +17,7 @@ from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, 
 from tindak import extensions, recs
 from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
-from tindak.rates import completion_rate
+from tindak.rates import implementation_rate
 from tindak.settings import get_settings
 from tindak.web.security import Viewer
 
@@ -34,7 +34,7 @@ def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dic
         if unit_ids is not None:
             q = q.where(Forum.unit_id.in_(sorted(unit_ids)))  # type: ignore[attr-defined]
         forums = s.execute(q).scalars().all()
-        counts: dict[int, Counter[str]] = {f.id: Counter() for f in forums}  # type: ignore[misc]
+        counts: dict[int, Counter[str]] = {f.id: Counter() for f in forums}
         for fid, status, n in s.execute(
             sa.select(Recommendation.forum_id, Recommendation.status, sa.func.count())
             .group_by(Recommendation.forum_id, Recommendation.status)
@@ -44,9 +44,9 @@ def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dic
     return [
         {"id": f.id, "title": f.title, "held_on": f.held_on, "place": f.place,
          "unit_name": tree.name.get(f.unit_id, ""), "unit_tz": tree.tz.get(f.unit_id),
-         "total": sum(counts[f.id].values()), "counts": dict(counts[f.id]),  # type: ignore[index]
-         "completed": counts[f.id][Status.completed.value],  # type: ignore[index]
-         "rate": completion_rate(counts[f.id])}  # type: ignore[index]
+         "total": sum(counts[f.id].values()), "counts": dict(counts[f.id]),
+         "completed": counts[f.id][Status.completed.value],
+         "rate": implementation_rate(counts[f.id])}
         for f in forums
     ]
 
@@ -86,7 +86,7 @@ def public_forum(forum_id: int) -> dict[str, Any]:
     return {"id": forum.id, "title": forum.title, "held_on": forum.held_on,
             "place": forum.place, "minutes_ref": forum.minutes_ref,
             "unit_name": unit.name if unit else "", "items": items, "counts": dict(counts),
-            "total": len(items), "rate": completion_rate(counts)}
+            "total": len(items), "rate": implementation_rate(counts)}
 
 
 def _ids_by_ref(refs: list[str]) -> dict[str, int]:
@@ -211,7 +211,7 @@ def _rec_in_tree(s: Any, rec_id: int, viewer: Viewer) -> Recommendation:
         raise NotFound(N_("no recommendation %(id)s"), id=rec_id)
     if rec.unit_id not in viewer.tree:
         raise Forbidden(N_("%(ref)s is not in your unit tree"), ref=rec.ref)
-    return rec  # type: ignore[no-any-return]
+    return rec
 
 
 def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
             "status": rec.status, "progress": rec.progress, "public_note": rec.public_note,
             "unit": tree.code[rec.unit_id], "unit_name": tree.name[rec.unit_id],
             "tz": tree.tz[rec.unit_id],
-            "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}  # type: ignore[union-attr]
+            "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}
             if forum else None,
             "owner": owner.email if owner else "", "owner_name": owner.name if owner else "",
             "history": recs.history(rec.ref), "answers": _answers(rec.id, viewer)}
@@ -257,7 +257,7 @@ def verification_queue(viewer: Viewer) -> tuple[list[dict[str, Any]], list[dict[
     with session() as s:
         reporters = recs.reported_done_by(s, [r["id"] for r in rows])
         owners = dict(s.execute(sa.select(Recommendation.id, Recommendation.owner_id).where(
-            Recommendation.id.in_([r["id"] for r in rows]))).all()) if rows else {}  # type: ignore[attr-defined]
+            Recommendation.id.in_([r["id"] for r in rows]))).all()) if rows else {}
     mine, others = [], []
     for r in rows:
         r["history"] = recs.history(r["ref"])
