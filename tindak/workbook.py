@@ -8,7 +8,10 @@ from pathlib import Path
 
 from models import CATEGORIES
 from tindak.errors import N_, InvalidInput
-from tindak.importer import COLUMNS, PRIORITIES, ROLES, TIMEZONES
+from tindak.importer.columns import COLUMNS
+from tindak.importer.rows import ROLES
+from tindak.itemrules import PRIORITIES
+from tindak.settings import TIMEZONES
 
 DATA_ROWS = 2000  # how far down the drop-downs reach
 ROLE_CHOICES = (*ROLES, "planner;owner", "owner;leader", "planner;leader", "planner;owner;leader")
