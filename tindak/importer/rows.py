@@ -17,7 +17,7 @@ from tindak.importer.problems import At, Problems
 from tindak.importer.readers import Source
 from tindak.itemrules import MAX_HK, PRIORITIES, PRIORITY_ALIASES, TEXT_MAX, choice_key
 from tindak.settings import TIMEZONES
-from tindak.validators import FORMULA_START, is_email, parse_day, short
+from tindak.validators import CODE_MAX, FORMULA_START, REF_MAX, is_email, parse_day, short
 
 MAX_CELL = TEXT_MAX  # a recommendation's longest text, and so any cell's
 ROLES = tuple(r.value for r in Role)
@@ -259,11 +259,11 @@ def _dup(row: _Row, col: str, key: str, first: At, what: Msg) -> None:
 
 
 def parse_unit(row: _Row, out: Parsed) -> None:
-    code = row.text("code", required=True, max_len=64, ident=True)
+    code = row.text("code", required=True, max_len=CODE_MAX, ident=True)
     name = row.text("name", required=True, max_len=300)
     parent: Any = ABSENT
     if row.has("parent"):
-        parent = row.text("parent", max_len=64, ident=True)
+        parent = row.text("parent", max_len=CODE_MAX, ident=True)
         if parent is not None and parent == code:
             row.bad("parent", Msg(N_("a unit cannot be its own parent")))
             parent = None  # reported once, not again as a cycle
@@ -287,7 +287,7 @@ def parse_unit(row: _Row, out: Parsed) -> None:
 def parse_person(row: _Row, out: Parsed) -> None:
     email = row.email("email", required=True)
     name = row.text("name", required=True, max_len=200)
-    unit = row.text("unit", required=True, max_len=64, ident=True)
+    unit = row.text("unit", required=True, max_len=CODE_MAX, ident=True)
     roles = _roles(row)
     supervisor: Any = ABSENT
     if row.has("supervisor"):
@@ -305,10 +305,10 @@ def parse_person(row: _Row, out: Parsed) -> None:
 
 
 def parse_rec(row: _Row) -> RecIn:
-    ref = row.text("ref", required=True, max_len=100, ident=True)
+    ref = row.text("ref", required=True, max_len=REF_MAX, ident=True)
     forum = row.text("forum", required=True, max_len=500)
     held = row.day("forum_date")
-    unit = row.text("unit", max_len=64, ident=True)
+    unit = row.text("unit", max_len=CODE_MAX, ident=True)
     text = row.text("text", required=True)
     category = row.choice("category", CATEGORIES, {}, CATEGORY)
     owner = row.email("owner", required=True)
