@@ -65,19 +65,10 @@ def plan_units(parsed: Parsed, db: Stored, plan: Plan) -> None:
         old = db.units.get(code)
         new = {"name": u.name, "parent": parent[code],
                "timezone": u.timezone or (old[3] if old else default_tz)}
-        if old is None:
-            counts.created += 1
-            plan.units.append(Change(code, new, {k: v for k, v in new.items() if v is not None},
-                                     True))
-            continue
-        before = {"name": old[1], "parent": db.unit_code.get(old[2]) if old[2] else None,
-                  "timezone": old[3]}
-        changes = diff(before, new)
-        if changes:
-            counts.updated += 1
-            plan.units.append(Change(code, new, changes, False))
-        else:
-            counts.unchanged += 1
+        before = None if old is None else {
+            "name": old[1], "parent": db.unit_code.get(old[2]) if old[2] else None,
+            "timezone": old[3]}
+        _compare(code, new, before, plan.units, counts)
 
 
 def plan_people(parsed: Parsed, db: Stored, plan: Plan) -> None:
@@ -88,16 +79,23 @@ def plan_people(parsed: Parsed, db: Stored, plan: Plan) -> None:
         new = {"name": person.name, "unit": person.unit,
                "roles": person.roles or (old[3] if old else Role.owner.value),
                "supervisor": sup[email]}
-        if old is None:
-            counts.created += 1
-            plan.people.append(Change(email, new, {k: v for k, v in new.items()
-                                                   if v is not None}, True))
-            continue
-        before = {"name": old[1], "unit": db.unit_code.get(old[2]), "roles": old[3],
-                  "supervisor": db.person_email.get(old[4]) if old[4] else None}
-        changes = diff(before, new)
-        if changes:
-            counts.updated += 1
-            plan.people.append(Change(email, new, changes, False))
-        else:
-            counts.unchanged += 1
+        before = None if old is None else {
+            "name": old[1], "unit": db.unit_code.get(old[2]), "roles": old[3],
+            "supervisor": db.person_email.get(old[4]) if old[4] else None}
+        _compare(email, new, before, plan.people, counts)
+
+
+def _compare(key: str, new: dict[str, Any], before: dict[str, Any] | None,
+             changes: list[Change], counts: Counts) -> None:
+    """A row of the files against the stored one (None: not stored): a `Change`, or counted
+    unchanged."""
+    if before is None:
+        counts.created += 1
+        changes.append(Change(key, new, {k: v for k, v in new.items() if v is not None}, True))
+        return
+    found = diff(before, new)
+    if found:
+        counts.updated += 1
+        changes.append(Change(key, new, found, False))
+    else:
+        counts.unchanged += 1

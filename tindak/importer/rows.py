@@ -275,13 +275,8 @@ def parse_unit(row: _Row, out: Parsed) -> None:
                                        "WIB, WITA, WIT)"),
                                     value=short(row.v["timezone"]),
                                     allowed=", ".join(TIMEZONES)))
-    unit = UnitIn(row.at, code, name, parent, tz)
-    if code is not None and code in out.units:
-        _dup(row, "code", code, out.units[code].at, Msg(N_("unit code")))
-    if code is None or code in out.units:
-        out.others.append(unit)
-    else:
-        out.units[code] = unit
+    _keep(row, "code", code, UnitIn(row.at, code, name, parent, tz), out.units, out.others,
+          Msg(N_("unit code")))
 
 
 def parse_person(row: _Row, out: Parsed) -> None:
@@ -295,13 +290,20 @@ def parse_person(row: _Row, out: Parsed) -> None:
         if supervisor is not None and supervisor == email:
             row.bad("supervisor", Msg(N_("a person cannot be their own supervisor")))
             supervisor = None  # reported once, not again as a cycle
-    person = PersonIn(row.at, email, name, unit, roles, supervisor)
-    if email is not None and email in out.people:
-        _dup(row, "email", email, out.people[email].at, Msg(N_("email")))
-    if email is None or email in out.people:
-        out.others.append(person)
+    _keep(row, "email", email, PersonIn(row.at, email, name, unit, roles, supervisor),
+          out.people, out.others, Msg(N_("email")))
+
+
+def _keep(row: _Row, col: str, key: str | None, item: Any, kept: dict[str, Any],
+          others: list[Any], what: Msg) -> None:
+    """A unit or person under its key; without a key, or repeating one, among the others
+    (checked, never planned)."""
+    if key is not None and key in kept:
+        _dup(row, col, key, kept[key].at, what)
+    if key is None or key in kept:
+        others.append(item)
     else:
-        out.people[email] = person
+        kept[key] = item
 
 
 def parse_rec(row: _Row) -> RecIn:

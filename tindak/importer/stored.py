@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -52,27 +53,26 @@ class Stored:
 
 def unit_parents(parsed: Parsed, db: Stored) -> dict[str, str | None]:
     """Every unit code → its parent code, as it will be after this import."""
-    parent: dict[str, str | None] = {
-        code: db.unit_code.get(row[2]) if row[2] is not None else None
-        for code, row in db.units.items()
-    }
-    for code, u in parsed.units.items():
-        if u.parent is not ABSENT:
-            parent[code] = u.parent  # type: ignore[assignment]
-        else:
-            parent.setdefault(code, None)
-    return parent
+    return _links_after(db.units, 2, db.unit_code, parsed.units, "parent")
 
 
 def supervisors(parsed: Parsed, db: Stored) -> dict[str, str | None]:
     """Every person's email → their supervisor's, as it will be after this import."""
-    sup: dict[str, str | None] = {
-        email: db.person_email.get(row[4]) if row[4] is not None else None
-        for email, row in db.people.items()
+    return _links_after(db.people, 4, db.person_email, parsed.people, "supervisor")
+
+
+def _links_after(stored: dict[str, tuple[Any, ...]], column: int, key_of: dict[int, str],
+                 given: dict[str, Any], field: str) -> dict[str, str | None]:
+    """Each key → the key its row links to (stored row's `column`, an id), as the files
+    leave it: a file's row without that column keeps the stored link."""
+    links: dict[str, str | None] = {
+        key: key_of.get(row[column]) if row[column] is not None else None
+        for key, row in stored.items()
     }
-    for email, person in parsed.people.items():
-        if person.supervisor is not ABSENT:
-            sup[email] = person.supervisor  # type: ignore[assignment]
+    for key, row in given.items():
+        value = getattr(row, field)
+        if value is not ABSENT:
+            links[key] = value
         else:
-            sup.setdefault(email, None)
-    return sup
+            links.setdefault(key, None)
+    return links
