@@ -301,6 +301,3 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
         _insert(conn, rt, created)
         _bulk_update(conn, rt, updated)
         _insert(conn, audit_table, audit)
-
-
-# --- the entry point -------------------------------------------------------------------------

@@ -288,6 +288,3 @@ def _check_participants(sources: list[Source], db: Stored, parsed: Parsed,
                                      title=short(title), date=held_on.isoformat()))
                 continue
             parsed.participants.append((email, title, held_on))
-
-
-# --- the importing person's tree (web imports) ----------------------------------------------

@@ -368,6 +368,3 @@ def _open_each(paths: Iterable[Path | str], p: Problems,
                                      suffix=suffix))
         else:
             p.file(label, order, Msg(N_("not a .csv or .xlsx file")))
-
-
-# --- checking each row (no database) ---------------------------------------------------------

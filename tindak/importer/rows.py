@@ -340,6 +340,3 @@ def read_rows(src: Source, p: Problems) -> Iterator[_Row]:
     for num, cells in src.rows():
         at = At(src.label, num, src.order)
         yield _Row(at, src.kind, _cells(src, at, cells, p), p)
-
-
-# --- checking against the database, planning the write --------------------------------------

@@ -120,6 +120,3 @@ class Scope:
                     if self.db.unit_code.get(unit_id) not in self.was_inside:
                         self.p.add(where(refs[ref]), "ref", self.outside(
                             f"the item '{short(ref)}' already registered"), "recommendations")
-
-
-# --- writing ---------------------------------------------------------------------------------
