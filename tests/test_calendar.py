@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tindak.calendar import WorkCalendar, parse_date, parse_hk
+from tindak.calendar import WorkCalendar, parse_hk
 from tindak.errors import InvalidInput
+from tindak.validators import parse_date
 
 NATIONAL = WorkCalendar()
 # Holidays and cuti bersama of 2026 that fall on a weekday (SKB 3 Menteri).

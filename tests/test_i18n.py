@@ -20,10 +20,10 @@ PO = ROOT / "tindak" / "locale" / "id" / "LC_MESSAGES" / "messages.po"
 SOURCES = [ROOT / "templates" / "email", ROOT / "tindak" / "cli"] + [
     ROOT / "tindak" / f for f in ("i18n.py", "mail.py", "charts.py", "delivery.py",
                                   # what the CLI and the import say (words: issue 10.6)
-                                  "errors.py", "recs.py", "importer.py", "workbook.py",
+                                  "errors.py", "recs.py", "importer", "workbook.py",
                                   "holidays_admin.py", "forums.py", "backup",
                                   "settings.py", "flowrun.py", "directory.py", "calendar.py",
-                                  "links.py", "extensions.py", "public_loop.py")
+                                  "links.py", "extensions.py", "public_loop.py", "validators.py")
 ]
 
 

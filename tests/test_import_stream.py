@@ -15,7 +15,7 @@ from tests.test_import import FORUM, PEOPLE, REC_HEAD, UNITS, D, base, counts, r
 from tindak import importer, recs
 from tindak.cli import main
 from tindak.errors import ImportFailed
-from tindak.importer import import_files
+from tindak.importer import bulk, entry, import_files, problems, spool
 
 N = 60  # recommendations: several batches of BATCH
 BATCH = 7
@@ -66,14 +66,14 @@ def snapshot() -> dict[str, list[tuple[object, ...]]]:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importer, "BATCH_SIZE", BATCH)
-    monkeypatch.setattr(importer, "SPOOL_CHUNK", 3)
+    monkeypatch.setattr(bulk, "BATCH_SIZE", BATCH)
+    monkeypatch.setattr(spool, "SPOOL_CHUNK", 3)
 
 
 @pytest.mark.parametrize("batch", [BATCH, 10_000])
 def test_a_multi_batch_import_gives_what_one_batch_gives(home, monkeypatch, batch):
-    monkeypatch.setattr(importer, "BATCH_SIZE", batch)
-    monkeypatch.setattr(importer, "SPOOL_CHUNK", 3)
+    monkeypatch.setattr(bulk, "BATCH_SIZE", batch)
+    monkeypatch.setattr(spool, "SPOOL_CHUNK", 3)
     paths = [*base(), write("recs.csv", [REC_HEAD, *many()])]
     created = ["units: 4 created, 0 updated, 0 unchanged",
                "people: 3 created, 0 updated, 0 unchanged",
@@ -129,7 +129,7 @@ def test_a_write_that_fails_half_way_leaves_the_database_as_it_was(home, small_b
                                                                    monkeypatch, step):
     import_files([*base(), write("recs.csv", [REC_HEAD, *many()])])
     before = snapshot()
-    real = getattr(importer, step)
+    real = getattr(bulk, step)
     calls = []
 
     def fail_on_the_third_batch(conn, table, rows):  # type: ignore[no-untyped-def]
@@ -139,7 +139,7 @@ def test_a_write_that_fails_half_way_leaves_the_database_as_it_was(home, small_b
                 raise OSError("disk full")
         return real(conn, table, rows)
 
-    monkeypatch.setattr(importer, step, fail_on_the_third_batch)
+    monkeypatch.setattr(bulk, step, fail_on_the_third_batch)
     # Updates in every batch, then new rows: two batches of each are written before the fault.
     rows = [*many(text="Diubah"), *many(3 * BATCH, first=100)]
     with pytest.raises(OSError, match="disk full"):
@@ -150,7 +150,7 @@ def test_a_write_that_fails_half_way_leaves_the_database_as_it_was(home, small_b
 
 def test_a_first_import_that_fails_half_way_writes_no_unit_person_or_forum(home, small_batches,
                                                                            monkeypatch):
-    real = importer._insert
+    real = bulk._insert
 
     def fail_late(conn, table, rows):  # type: ignore[no-untyped-def]
         if table.name == "audit_record" and any(r["entity"] == "recommendation" for r in rows):
@@ -158,7 +158,7 @@ def test_a_first_import_that_fails_half_way_writes_no_unit_person_or_forum(home,
                 raise OSError("connection lost")
         return real(conn, table, rows)
 
-    monkeypatch.setattr(importer, "_insert", fail_late)
+    monkeypatch.setattr(bulk, "_insert", fail_late)
     with pytest.raises(OSError):
         import_files([*base(), write("recs.csv", [REC_HEAD, *many()])])
     assert set(counts().values()) == {0}
@@ -167,7 +167,7 @@ def test_a_first_import_that_fails_half_way_writes_no_unit_person_or_forum(home,
 def test_errors_beyond_those_listed_are_counted_and_listed_in_file_order(home, monkeypatch,
                                                                          capsys, settings_env):
     settings_env(LANGUAGE="en")  # the English wording; Indonesian is tested in test_cli_words
-    monkeypatch.setattr(importer, "MAX_ERRORS", 3)
+    monkeypatch.setattr(problems, "MAX_ERRORS", 3)
     # The units file is read first (whatever the order given) but listed after recs.csv.
     write("units.csv", [*UNITS, *[(f"X-{i}", "", "", "") for i in range(8)]])
     write("people.csv", PEOPLE)
@@ -202,7 +202,7 @@ def test_a_file_unreadable_part_way_counts_for_nothing(home):
 
 def test_people_changed_while_the_files_were_checked_are_checked_again(home, monkeypatch):
     import_files(base())
-    real = importer.check_files
+    real = entry.check_files
     calls = []
 
     def check_then_move_sitti(paths, db):  # type: ignore[no-untyped-def]
@@ -215,7 +215,7 @@ def test_people_changed_while_the_files_were_checked_are_checked_again(home, mon
                           .values(unit_id=bps))
         return checked
 
-    monkeypatch.setattr(importer, "check_files", check_then_move_sitti)
+    monkeypatch.setattr(entry, "check_files", check_then_move_sitti)
     with pytest.raises(ImportFailed) as exc:
         import_files([write("recs.csv", [REC_HEAD, rec()])])
     assert len(calls) == 2

@@ -22,9 +22,14 @@ from typing import Any
 
 from models import session
 from tindak.calendar import WorkCalendar, load_calendar
-from tindak.importer import COLUMNS, At, Problems, Source, Stored, _by_lower, _hint, _short
+from tindak.importer.checks import by_lower, hint
+from tindak.importer.columns import COLUMNS
+from tindak.importer.problems import At, Problems
+from tindak.importer.readers import Source
+from tindak.importer.stored import Stored
 from tindak.settings import get_settings
 from tindak.timeexpr import Deadline, find_date, parse_time
+from tindak.validators import short
 
 # What a header cell says, by the first keyword found in it (checked in this order).
 HEADER_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -319,8 +324,8 @@ class Owners:
             return self._unit_owner(units[0])
         if len(units) > 1:
             names = ", ".join(f"'{self.r.units[c][1]}'" for c in sorted(units)[:4])
-            return f"'{_short(raw)}' names more than one unit ({names}): write the unit's code"
-        return f"'{_short(raw)}' is not a registered unit or person" + self._hint(raw)
+            return f"'{short(raw)}' names more than one unit ({names}): write the unit's code"
+        return f"'{short(raw)}' is not a registered unit or person" + self._hint(raw)
 
     def _hint(self, raw: str) -> str:
         choices = {self.r.units[c][1]: c for c in self.scope}
@@ -331,10 +336,10 @@ class Owners:
             by_norm = {_norm(k): k for k in choices}
             close = difflib.get_close_matches(_norm(raw), list(by_norm), n=1, cutoff=0.6)
             close = [by_norm[c] for c in close]
-        lower = _by_lower(self.scope)
+        lower = by_lower(self.scope)
         if close:
             lower[raw.lower()] = close[0]
-        return _hint(raw, lower)
+        return hint(raw, lower)
 
     def _unit_owner(self, code: str) -> tuple[str, str] | str:
         uid = self.r.units[code][0]
@@ -399,12 +404,12 @@ def read(path: Path, label: str, registry: Stored, cal: WorkCalendar,
         tables = [(i, t, h) for i, t in enumerate(doc.tables) if (h := _header(t))]
     except Exception as exc:  # python-docx raises what its XML parts raise: all mean one thing
         return Reading(Meta(), [], label,
-                       [f"not a readable .docx document ({_short(exc, 80)})"])
+                       [f"not a readable .docx document ({short(exc, 80)})"])
     lines = _lines(doc, {i for i, _, _ in tables})
     meta = _meta(lines, registry, opts, problems)
     if opts.unit is not None and opts.unit not in registry.units:
-        problems.append(f"--unit: unknown unit '{_short(opts.unit)}'"
-                        + _hint(opts.unit, _by_lower(registry.units)))
+        problems.append(f"--unit: unknown unit '{short(opts.unit)}'"
+                        + hint(opts.unit, by_lower(registry.units)))
     if not tables:
         problems.append("no recommendations table: none has a header with "
                         "Masukan/Usulan/Saran/Rekomendasi, Waktu and Penanggung Jawab/PIC/Unit")
@@ -455,7 +460,7 @@ def _item(row: Any, r: int, cols: dict[str, int], names: dict[str, str], positio
         else:
             item.due = due.day
         if item.due is not None and meta.held_on is not None and item.due < meta.held_on:
-            item.problems.append((names["time"], f"'{_short(item.time_text)}' is "
+            item.problems.append((names["time"], f"'{short(item.time_text)}' is "
                                   f"{item.due.isoformat()}, before the forum date "
                                   f"{meta.held_on.isoformat()}"))
     owner = owners.resolve(item.owner_text)
@@ -523,6 +528,6 @@ def preview(path: Path | str, opts: Options | None = None) -> list[str]:
     for item in reading.items:
         rule = f" = {item.deadline.rule()}" if item.deadline and item.deadline.hk else ""
         due = item.due.isoformat() if item.due else "?"
-        out.append(f"  row {item.row}: {item.ref}: '{_short(item.time_text, 30)}'{rule} → {due};"
-                   f" {_short(item.owner_text, 40)} → {item.owner} ({item.unit})")
+        out.append(f"  row {item.row}: {item.ref}: '{short(item.time_text, 30)}'{rule} → {due};"
+                   f" {short(item.owner_text, 40)} → {item.owner} ({item.unit})")
     return out

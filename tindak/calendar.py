@@ -13,7 +13,6 @@ import holidays
 from sqlmodel import Session, select
 
 from models import HolidayOverride
-from tindak.errors import N_, InvalidInput
 
 HK_RULE = re.compile(r"^\s*\+\s*(\d{1,4})\s*hk\s*$", re.IGNORECASE)
 TZ_ABBR = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
@@ -111,14 +110,3 @@ def load_calendar(session: Session, language: str = "id") -> WorkCalendar:
         language=language,
     )
 
-
-def parse_date(value: str) -> date:
-    """YYYY-MM-DD or DD/MM/YYYY (the Indonesian order, never MM/DD)."""
-    text = (value or "").strip()
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise InvalidInput(N_("'%(value)s' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
-                       value=value)

@@ -34,12 +34,12 @@ from models import (
 )
 from models import session as read_session
 from tindak import audit, links, mail
-from tindak.calendar import parse_date
 from tindak.directory import UnitTree, person_by_email
 from tindak.errors import N_, Edge, Forbidden, InvalidInput
 from tindak.mailmodel import DecisionMail
 from tindak.recs import _is_planner_for, can_update, find_rec
 from tindak.settings import get_settings
+from tindak.validators import parse_date
 
 GIVE_REASON = Edge(N_("give it with --reason"), N_("give a reason"))
 GIVE_NOTE = Edge(N_("give it with --note"), N_("give a reason in the note field"))

@@ -4,7 +4,6 @@ an audit record."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,13 +13,11 @@ from sqlmodel import Session
 
 from models import Forum, Person, Recommendation, utcnow, write_session
 from tindak import audit, itemrules
-from tindak.calendar import load_calendar, parse_date, parse_hk
+from tindak.calendar import load_calendar, parse_hk
 from tindak.directory import UnitTree, has_role, normalize_email, person_by_email
 from tindak.errors import Forbidden, InvalidInput, NotFound
 from tindak.i18n import N_
-
-FORMULA_START = itemrules.FORMULA_START  # spreadsheet formula injection, refused as on import
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from tindak.validators import FORMULA_START, REF_MAX, is_email, parse_date
 
 # Field messages are fixed msgids so the page can show them in the reader's language.
 REQUIRED = N_("Required.")
@@ -197,7 +194,7 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
     email = normalize_email(str(chk.data.get("owner") or ""))
     if not email:
         chk.errors["owner"] = REQUIRED
-    elif not EMAIL_RE.match(email):
+    elif not is_email(email):
         chk.errors["owner"] = BAD_EMAIL
     else:
         row = s.execute(sa.select(Person.id, Person.unit_id).where(Person.email == email)).first()
@@ -247,7 +244,7 @@ def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
         actor, tree, mine = _planner(s, by)
         forum = _forum_in_tree(s, forum_id, mine, actor.email)
         chk = _Check(data, {})
-        ref = chk.ident("ref", 100)
+        ref = chk.ident("ref", REF_MAX)
         fields = _rec_fields(s, chk, forum, tree, mine)
         if ref and "ref" not in chk.errors and s.execute(
                 sa.select(Recommendation.id).where(  # refs are matched ignoring case

@@ -5,11 +5,11 @@ and the planner's add and edit forms call these, so no way in accepts what anoth
 |---|---|
 | the owner belongs to the item's unit, a unit above it or a unit below it | `owner_fits` |
 | a `+N hk` deadline is at most a year of working days | `MAX_HK` |
-| dates fall in the years 2000–2100 | `YEARS`, `year_ok` |
+| dates fall in the years 2000–2100 | `YEARS` (of `tindak.validators`), `year_ok` |
 | the deadline is not before the forum | `deadline_ok` |
 | category and priority codes (case, spaces, Indonesian priority names forgiven) | `choice_key` |
 | the text is at most `TEXT_MAX` characters | `TEXT_MAX` |
-| a cell may not start like a spreadsheet formula | `FORMULA_START` |
+| a cell may not start like a spreadsheet formula | `FORMULA_START` (of `tindak.validators`) |
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from typing import TypeVar
 
 from models import CATEGORIES
 from tindak.calendar import MAX_HK  # noqa: F401 - one bound, beside the +N hk parser
+from tindak.validators import FORMULA_START, YEARS  # noqa: F401 - their one home
 
 K = TypeVar("K", bound=Hashable)
 
-YEARS = (2000, 2100)
 TEXT_MAX = 10_000
-FORMULA_START = ("=", "+", "-", "@")
 PRIORITIES = ("high", "normal", "low")
 PRIORITY_ALIASES = {"tinggi": "high", "sedang": "normal", "rendah": "low"}
 

@@ -47,16 +47,15 @@ from models import (
 from tindak import links
 from tindak.errors import N_, Forbidden, InvalidInput, NotFound
 from tindak.settings import get_settings
+from tindak.validators import is_email
 
 COMMENT_MAX = 2000
 VERDICTS = tuple(v.value for v in Verdict)
 
 
 def _valid_email(email: str) -> str:
-    from tindak.importer import EMAIL
-
     email = (email or "").strip().lower()
-    if len(email) > 254 or not EMAIL.match(email):
+    if not is_email(email):
         raise InvalidInput(N_("'%(value)s' is not an email address"), value=email[:60])
     return email
 

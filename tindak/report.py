@@ -27,6 +27,7 @@ from tindak.directory import UnitTree
 from tindak.errors import N_, InvalidInput, NotFound
 from tindak.settings import get_settings
 from tindak.status import days_overdue
+from tindak.validators import FORMULA_START
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 FORMATS = (".pdf", ".xlsx")
@@ -267,7 +268,7 @@ def render_pdf(report: Report) -> bytes:
 
 def _cell(value: Any) -> Any:
     """Text a spreadsheet would run as a formula, written as text (like the export's)."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 

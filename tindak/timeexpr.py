@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from tindak.calendar import MAX_HK
+from tindak.validators import YEARS
 
 MONTHS = {
     "januari": 1, "februari": 2, "pebruari": 2, "maret": 3, "april": 4, "mei": 5, "juni": 6,
@@ -28,7 +29,6 @@ WEEKDAYS = ("senin", "selasa", "rabu", "kamis", "jumat", "sabtu", "minggu")
 UNITS = {"nol": 0, "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6,
          "tujuh": 7, "delapan": 8, "sembilan": 9}
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
-YEARS = (2000, 2100)
 # Words around a time that say nothing about it ("paling lambat Desember 2026").
 NOISE = frozenset("""paling lambat selambat lambatnya sebelum akhir s d sd sampai dengan
     hingga maks maksimal target pada bulan dalam waktu jangka setelah sesudah sejak fkp forum

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from models import CATEGORIES
 from tindak.errors import N_, InvalidInput
-from tindak.importer import COLUMNS, PRIORITIES, ROLES, TIMEZONES
+from tindak.importer.columns import COLUMNS, REQUIRED
+from tindak.importer.rows import ROLES
+from tindak.itemrules import PRIORITIES
+from tindak.settings import TIMEZONES
 
 DATA_ROWS = 2000  # how far down the drop-downs reach
 ROLE_CHOICES = (*ROLES, "planner;owner", "owner;leader", "planner;leader", "planner;owner;leader")
@@ -38,43 +41,55 @@ TEMPLATE_KINDS = ("units", "people", "recommendations")
 LISTS = {"category": CATEGORIES, "role": ROLE_CHOICES, "priority": PRIORITIES,
          "timezone": TIMEZONES}
 
+# What each column of the template holds; whether it must be filled is the import's own
+# rule (REQUIRED), so the guide cannot say otherwise.
+HELP: dict[str, dict[str, str]] = {
+    "units": {
+        "code": "Kode unit kerja, unik (mis. BPS-3404, DINSOS-SULSEL). Tanpa "
+                "spasi di awal/akhir.",
+        "name": "Nama unit kerja / OPD / UPT.",
+        "parent": "Kode unit induk (harus ada di berkas ini atau sudah "
+                  "terdaftar). Kosong = unit teratas.",
+        "timezone": "Asia/Jakarta (WIB), Asia/Makassar (WITA) atau "
+                    "Asia/Jayapura (WIT). Kosong = Asia/Jakarta.",
+    },
+    "people": {
+        "email": "Alamat email, unik; menjadi identitas orang tersebut.",
+        "name": "Nama lengkap dengan gelar.",
+        "unit": "Kode unit kerja orang tersebut.",
+        "role": "planner (perencana/admin), owner (penanggung jawab), "
+                "leader (pimpinan); beberapa peran digabung dengan titik koma, mis. planner;owner. "
+                "Kosong = owner.",
+        "supervisor": "Email atasan langsung (menerima eskalasi). "
+                      "Tidak boleh melingkar.",
+    },
+    "recommendations": {
+        "ref": "Nomor rekomendasi yang tetap dan unik. Mengimpor "
+               "ulang ref yang sama memperbarui data, tidak menggandakan.",
+        "forum": "Judul forum (FKP). Forum dikenali dari judul dan "
+                 "tanggalnya.",
+        "forum_date": "Tanggal forum: sel tanggal Excel, YYYY-MM-DD "
+                      "atau DD/MM/YYYY (hari dulu, lalu bulan).",
+        "unit": "Kode unit penanggung jawab. Kosong = unit "
+                "dari penanggung jawab.",
+        "text": "Isi rekomendasi sebagaimana tercantum dalam Berita "
+                "Acara.",
+        "category": "Salah satu dari 16 kode komponen "
+                    "standar pelayanan (lihat daftar pilihan). Kosong = lainnya.",
+        "owner": "Email penanggung jawab; unitnya harus sama dengan "
+                 "unit rekomendasi, atau di atas/di bawahnya.",
+        "deadline": "Batas waktu: tanggal (seperti forum_date) atau "
+                    "+N hk = N hari kerja setelah tanggal forum (Senin–Jumat, di luar libur "
+                    "nasional dan cuti bersama). Tidak boleh sebelum tanggal forum.",
+        "priority": "high, normal atau low (tinggi, sedang, "
+                    "rendah juga diterima). Kosong = normal.",
+        "place": "Tempat forum.",
+        "minutes_ref": "Nomor atau tautan Berita Acara.",
+    },
+}
 GUIDE: list[tuple[str, str, str, str]] = [
-    ("units", "code", "wajib", "Kode unit kerja, unik (mis. BPS-3404, DINSOS-SULSEL). Tanpa "
-     "spasi di awal/akhir."),
-    ("units", "name", "wajib", "Nama unit kerja / OPD / UPT."),
-    ("units", "parent", "boleh kosong", "Kode unit induk (harus ada di berkas ini atau sudah "
-     "terdaftar). Kosong = unit teratas."),
-    ("units", "timezone", "boleh kosong", "Asia/Jakarta (WIB), Asia/Makassar (WITA) atau "
-     "Asia/Jayapura (WIT). Kosong = Asia/Jakarta."),
-    ("people", "email", "wajib", "Alamat email, unik; menjadi identitas orang tersebut."),
-    ("people", "name", "wajib", "Nama lengkap dengan gelar."),
-    ("people", "unit", "wajib", "Kode unit kerja orang tersebut."),
-    ("people", "role", "boleh kosong", "planner (perencana/admin), owner (penanggung jawab), "
-     "leader (pimpinan); beberapa peran digabung dengan titik koma, mis. planner;owner. "
-     "Kosong = owner."),
-    ("people", "supervisor", "boleh kosong", "Email atasan langsung (menerima eskalasi). "
-     "Tidak boleh melingkar."),
-    ("recommendations", "ref", "wajib", "Nomor rekomendasi yang tetap dan unik. Mengimpor "
-     "ulang ref yang sama memperbarui data, tidak menggandakan."),
-    ("recommendations", "forum", "wajib", "Judul forum (FKP). Forum dikenali dari judul dan "
-     "tanggalnya."),
-    ("recommendations", "forum_date", "wajib", "Tanggal forum: sel tanggal Excel, YYYY-MM-DD "
-     "atau DD/MM/YYYY (hari dulu, lalu bulan)."),
-    ("recommendations", "unit", "boleh kosong", "Kode unit penanggung jawab. Kosong = unit "
-     "dari penanggung jawab."),
-    ("recommendations", "text", "wajib", "Isi rekomendasi sebagaimana tercantum dalam Berita "
-     "Acara."),
-    ("recommendations", "category", "boleh kosong", "Salah satu dari 16 kode komponen "
-     "standar pelayanan (lihat daftar pilihan). Kosong = lainnya."),
-    ("recommendations", "owner", "wajib", "Email penanggung jawab; unitnya harus sama dengan "
-     "unit rekomendasi, atau di atas/di bawahnya."),
-    ("recommendations", "deadline", "wajib", "Batas waktu: tanggal (seperti forum_date) atau "
-     "+N hk = N hari kerja setelah tanggal forum (Senin–Jumat, di luar libur nasional dan "
-     "cuti bersama). Tidak boleh sebelum tanggal forum."),
-    ("recommendations", "priority", "boleh kosong", "high, normal atau low (tinggi, sedang, "
-     "rendah juga diterima). Kosong = normal."),
-    ("recommendations", "place", "boleh kosong", "Tempat forum."),
-    ("recommendations", "minutes_ref", "boleh kosong", "Nomor atau tautan Berita Acara."),
+    (kind, col, "wajib" if col in REQUIRED[kind] else "boleh kosong", text)
+    for kind, columns in HELP.items() for col, text in columns.items()
 ]
 NOTES = [
     "Cara mengisi: isi lembar units, people dan recommendations (baris 1 adalah judul kolom, "

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from tindak.calendar import TZ_ABBR, parse_date
+from tindak.calendar import TZ_ABBR
 from tindak.errors import N_, InvalidInput
 from tindak.settings import TIMEZONES
+from tindak.validators import parse_date
 
 FIRST_YEAR, LAST_YEAR = 1990, 2100  # the years the holiday calendar knows
 MAX_ID = 2**63 - 1  # the largest id a database column holds

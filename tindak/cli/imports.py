@@ -27,8 +27,8 @@ def import_cmd(
     """Import units, people and recommendations (CSV, XLSX, or a Berita Acara in .docx):
     all rows, or none if any row is wrong."""
     from tindak import berita_acara
-    from tindak.calendar import parse_date
     from tindak.importer import import_files
+    from tindak.validators import parse_date
 
     opts = berita_acara.Options(parse_date(forum_date) if forum_date else None, unit, title)
     given = [berita_acara.BeritaAcaraPath(p, opts) if p.lower().endswith(".docx") else p

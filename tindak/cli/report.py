@@ -20,8 +20,8 @@ def report_cmd(
 ) -> None:
     """Write the follow-up report an evaluator asks for: per forum, each recommendation
     with its status, deadlines, completion and evidence; the rates and overdue ages."""
-    from tindak.calendar import parse_date
     from tindak.report import write_report
+    from tindak.validators import parse_date
 
     written, report = write_report(
         path, forum_id=forum, unit=unit, start=parse_date(start) if start else None,

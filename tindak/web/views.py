@@ -19,6 +19,7 @@ from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
 from tindak.rates import implementation_rate
 from tindak.settings import get_settings
+from tindak.validators import FORMULA_START
 from tindak.web.security import Viewer
 
 PUBLIC_FIELDS = ("ref", "text", "category", "priority", "deadline", "status", "progress",
@@ -177,7 +178,7 @@ def _export_cell(value: Any) -> Any:
     """Booleans as true/false; text that a spreadsheet would run as a formula, quoted."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 

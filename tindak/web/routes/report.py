@@ -7,8 +7,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from tindak import report
-from tindak.calendar import parse_date
 from tindak.errors import InvalidInput, NotFound
+from tindak.validators import parse_date
 from tindak.web.render import language
 from tindak.web.security import require_staff
 
