@@ -33,8 +33,9 @@ def plan_batch(ranges: list[tuple[int, int]], first: int, last: int, as_of: date
 
 
 @task(name="compose-messages", retries=2, retry_delay_seconds=[2, 10])
-def compose(run_key: str | None = None, as_of: date | None = None) -> dict:
-    r = followup.compose_pending(run_key=run_key, as_of=as_of)
+def compose(run_key: str | None = None, as_of: date | None = None,
+            timezones: list[str] | None = None) -> dict:
+    r = followup.compose_pending(run_key=run_key, as_of=as_of, timezones=timezones)
     return {"messages": r.messages, "by_kind": r.by_kind}
 
 
@@ -67,7 +68,8 @@ def daily_followup(as_of: date | None = None, timezones: list[str] | None = None
         log.info("checked %d active item(s): %d notice(s) due, %d escalation(s) with "
                  "nobody to go to", summary["items"], summary["notices"],
                  summary["unaddressed"])
-        summary.update(compose(key, as_of))  # on the planning processes, when there are some
+        # On the planning processes, when there are some; this run's people only.
+        summary.update(compose(key, as_of, timezones))
     finally:
         followup.end_run(key)
     log.info("queued %d message(s) %s", summary["messages"], summary.get("by_kind") or "")

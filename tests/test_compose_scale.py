@@ -124,3 +124,25 @@ def test_digests_rendered_in_processes_are_the_digests_of_one_process(make, monk
     monkeypatch.setattr(digest, "POOL_MIN_DIGESTS", 10**6)
     assert digest.plan_digests(MONDAY, ids, now=NOW).messages == 4
     assert snapshot() == pooled
+
+
+def test_another_timezones_run_does_not_take_a_persons_day_from_their_own_run(make):
+    """Runs of two dates at once (a backfill): Tuesday's WITA run must not mail a WIB owner
+    Monday's leftover as "Tuesday's reminder", or Tuesday's own WIB reminder of that owner
+    finds the day's message taken and waits until Wednesday."""
+    wib, wita = make.unit(timezone="Asia/Jakarta"), make.unit(timezone="Asia/Makassar")
+    owner = make.person(unit=wib)
+    make.person(unit=wita)
+    make.rec(ref="A", owner=owner, deadline=MONDAY + timedelta(days=1))  # H-1 on Monday
+    make.rec(ref="B", owner=owner, deadline=MONDAY + timedelta(days=2))  # H-1 on Tuesday
+    tuesday, now = MONDAY + timedelta(days=1), NOW + timedelta(days=1)
+    # Monday's WIB run has planned, not composed yet, when Tuesday's WITA run composes.
+    followup.plan_all(as_of=MONDAY, now=NOW, timezones=["Asia/Jakarta"])
+    assert followup.run_daily(as_of=tuesday, now=now, timezones=["Asia/Makassar"],
+                              deliver=False)["messages"] == 0  # not its people
+    followup.run_daily(as_of=tuesday, now=now, timezones=["Asia/Jakarta"], deliver=False)
+    followup.run_daily(as_of=MONDAY, now=NOW, timezones=["Asia/Jakarta"], deliver=False)
+    assert unlinked() == 0  # every reminder is in a message, none left for Wednesday
+    with session() as s:
+        days = sorted(m.on_date for m in messages(s))
+    assert days == [tuesday]  # one message of the day, A and B together

@@ -306,8 +306,13 @@ def _recipient(level: int, owner: int, unit: int, sup: dict[int, int | None], tr
 
 def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
                     workers: int | None = None, run_key: str | None = None,
-                    as_of: date | None = None) -> ComposeReport:
+                    as_of: date | None = None, timezones: Iterable[str] | None = None
+                    ) -> ComposeReport:
     """Turn planned notices into outbox messages: one per recipient, kind and day.
+
+    With `timezones`, only recipients whose unit keeps one of them: each timezone's run
+    mails its own people, on their own day, so the runs of two timezones (or two dates)
+    at once never split one person's notices of a day over two messages.
 
     Batch by batch of `batch` recipients: the messages are read and rendered (in `workers`
     processes when there are many, each reading its own recipients' notices), then queued
@@ -316,12 +321,13 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
     """
     now = now or datetime.now(UTC)
     report = ComposeReport()
+    tzs = sorted(set(timezones)) if timezones else None
     shared = _plan_pools.get(run_key) if run_key and workers is None else None
     pool = shared or _render_pool(workers)
     try:
         while True:
             skipped = report.skipped
-            _compose_pass(now, batch, pool, report, as_of)
+            _compose_pass(now, batch, pool, report, as_of, tzs)
             # A concurrent run took notices we had read: another pass for what it left.
             if report.skipped == skipped:
                 return report
@@ -331,11 +337,12 @@ def compose_pending(now: datetime | None = None, batch: int = COMPOSE_BATCH,
 
 
 def _compose_pass(now: datetime, batch: int, pool: Executor | None,
-                  report: ComposeReport, as_of: date | None = None) -> None:
+                  report: ComposeReport, as_of: date | None = None,
+                  timezones: list[str] | None = None) -> None:
     after = 0
     waiting: list = []  # the jobs of the batch before, queued once this one is handed out
     while True:
-        recipients = _next_recipients(after, batch)
+        recipients = _next_recipients(after, batch, timezones)
         jobs = _compose_jobs(recipients, pool, as_of, now)
         _queue_composed([c for job in waiting for c in job.result()], now, report)
         if not recipients:
@@ -343,14 +350,18 @@ def _compose_pass(now: datetime, batch: int, pool: Executor | None,
         after, waiting = recipients[-1], jobs
 
 
-def _next_recipients(after: int, batch: int) -> list[int]:
-    """The next `batch` recipients (by id, above `after`) with notices not yet in a message."""
+def _next_recipients(after: int, batch: int, timezones: list[str] | None = None
+                     ) -> list[int]:
+    """The next `batch` recipients (by id, above `after`) with notices not yet in a message;
+    with `timezones`, only those whose unit keeps one of them."""
     N = Notice.__table__  # type: ignore[attr-defined]
+    q = sa.select(N.c.recipient_id).where(N.c.outbox_id.is_(None), N.c.recipient_id > after)
+    if timezones:
+        q = (q.join(Person, Person.id == N.c.recipient_id).join(Unit, Unit.id == Person.unit_id)
+             .where(Unit.timezone.in_(timezones)))
     with session() as s:
         return list(s.connection().execute(
-            sa.select(N.c.recipient_id).where(N.c.outbox_id.is_(None), N.c.recipient_id > after)
-            .group_by(N.c.recipient_id).order_by(N.c.recipient_id).limit(batch)
-        ).scalars())
+            q.group_by(N.c.recipient_id).order_by(N.c.recipient_id).limit(batch)).scalars())
 
 
 @dataclass
@@ -755,7 +766,7 @@ def run_daily(as_of: date | None = None, now: datetime | None = None,
     key = f"run-{uuid.uuid4().hex}"
     try:
         plan = plan_ranges(active_id_ranges(timezones), as_of, now, timezones, run_key=key)
-        comp = compose_pending(now, run_key=key, as_of=as_of)
+        comp = compose_pending(now, run_key=key, as_of=as_of, timezones=timezones)
     finally:
         end_run(key)
     out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
