@@ -109,6 +109,19 @@ def test_serve_schedules_both_flows_per_timezone_runs_them_and_stops_cleanly(
         assert run_url.startswith(f"http://127.0.0.1:{port}/runs/flow-run/")
         seen = api(url, f"/flow_runs/{run_url.rsplit('/', 1)[1]}")
         assert seen["name"] == "daily-2026-03-10" and seen["state"]["type"] == "COMPLETED"
+        # The serve process ran it, warm: its output has the run's log (Prefect's console).
+        assert "Flow run 'daily-2026-03-10'" in (tmp_path / "serve.log").read_text()
+
+        # A command with other settings is declined by the serve and runs the flow itself
+        # (still on this server): it would not have its settings applied otherwise.
+        other = subprocess.run([sys.executable, "-m", "tindak.cli", "run", "daily",
+                                "--as-of", "2026-03-11"], env={**env, "TINDAK_LANGUAGE": "id"},
+                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert other.returncode == 0, other.stderr
+        assert "diperiksa" in other.stdout  # its own language (the serve's is English)
+        other_url = re.search(r"Run flow Prefect: (\S+)", other.stdout)[1]  # type: ignore[index]
+        assert api(url, f"/flow_runs/{other_url.rsplit('/', 1)[1]}")["name"] == "daily-2026-03-11"
+        assert "Flow run 'daily-2026-03-11'" not in (tmp_path / "serve.log").read_text()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

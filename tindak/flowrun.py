@@ -7,6 +7,7 @@ and the Prefect UI tell the same story.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
@@ -16,12 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from models import Outbox, Unit, get_engine, session
+from tindak import control
 from tindak.calendar import local_today
 from tindak.database import migrate
 from tindak.errors import N_, InvalidInput, Msg
-from tindak.runtime import configure_prefect, ui_url
+from tindak.runtime import configure_prefect, running_serve, ui_url
 from tindak.scheduler import entrypoint, load_flow
-from tindak.settings import TIMEZONES, get_settings
+from tindak.settings import TIMEZONES, fingerprint, get_settings
 
 MAX_LISTED = 100  # messages listed in a run's artifact; the rest are counted
 
@@ -54,6 +56,9 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
     PREFECT_API_URL or of a running `tindak serve`, else on an ephemeral API."""
     migrate()  # schema first: a clear error before Prefect starts
     check_as_of(as_of, allow_future)  # a date after today only when the person says so
+    served = _on_serve(name, as_of, timezones)
+    if served is not None:
+        return served
     imported = "prefect" in sys.modules  # then Prefect has read its settings already
     api = configure_prefect(quiet=True, find_server=True)
     run = load_flow(entrypoint("daily" if name == "daily" else "digest"))
@@ -63,6 +68,24 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
     if api is not None:
         summary["prefect_run_url"] = ui_url(api, state.state_details.flow_run_id)
     return summary
+
+
+def _on_serve(name: str, as_of: date | None, timezones: list[str] | None) -> dict | None:
+    """The run, done by this home's running `tindak serve` (warm: no Prefect start-up
+    here); None when there is none, or it declines (other settings, another server named
+    in PREFECT_API_URL): then this process runs the flow."""
+    settings = get_settings()
+    info = running_serve(settings.prefect_home)
+    if not info or not info.get("control_url"):
+        return None
+    explicit = os.environ.get("PREFECT_API_URL")
+    if explicit and explicit.rstrip("/") != str(info["api_url"]).rstrip("/"):
+        return None
+    try:
+        return control.ask(str(info["control_url"]), str(info.get("control_token")), name,
+                           as_of, timezones, settings.language, fingerprint(settings))
+    except control.Unreachable:
+        return None
 
 
 def _on_server(api: str | None) -> Any:

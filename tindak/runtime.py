@@ -54,11 +54,19 @@ def server_file(prefect_home: Path) -> Path:
     return prefect_home / SERVER_FILE
 
 
-def announce_server(prefect_home: Path, url: str) -> Path:
-    """Tell later `tindak run` commands where this process's server is (atomic write)."""
+def announce_server(prefect_home: Path, url: str, control: tuple[str, str] | None = None
+                    ) -> Path:
+    """Tell later `tindak run` commands where this process's server is (atomic write), and
+    where this process takes their runs (`control`: its URL and token; the file is the
+    owner's alone, mode 0600, since the token lets one start a run)."""
     path = server_file(prefect_home)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"api_url": url, "pid": os.getpid()}))
+    info: dict[str, object] = {"api_url": url, "pid": os.getpid()}
+    if control is not None:
+        info["control_url"], info["control_token"] = control
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(info))
     os.replace(tmp, path)
     return path
 
@@ -75,6 +83,13 @@ def withdraw_server(prefect_home: Path) -> None:
 
 def running_server(prefect_home: Path) -> str | None:
     """The API URL of this home's `tindak serve`, if it runs and its server answers."""
+    info = running_serve(prefect_home)
+    return str(info["api_url"]) if info else None
+
+
+def running_serve(prefect_home: Path) -> dict | None:
+    """What this home's `tindak serve` announced (api_url, pid, control_url and
+    control_token), if it runs and its server answers."""
     path = server_file(prefect_home)
     try:
         info = json.loads(path.read_text())
@@ -88,7 +103,7 @@ def running_server(prefect_home: Path) -> str | None:
         return None
     except PermissionError:  # alive, another user's: still worth asking the server
         pass
-    return url if server_answers(url) else None
+    return info if server_answers(url) else None
 
 
 def server_answers(api_url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:

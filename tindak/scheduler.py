@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ import yaml
 from sqlmodel import col
 
 from models import Unit, session
+from tindak.control import Runner
+from tindak.control import start as start_control
 from tindak.database import migrate
 from tindak.errors import TindakError
-from tindak.runtime import announce_server, configure_prefect, withdraw_server
-from tindak.settings import get_settings
+from tindak.runtime import announce_server, configure_prefect, ui_url, withdraw_server
+from tindak.settings import fingerprint, get_settings
 
 # The deployments and their cron schedules are declared once, here; `prefect deploy --all`
 # reads the same file on a server with workers.
@@ -162,6 +165,7 @@ def serve(port: int = 4200) -> None:
     migrate()
     home = get_settings().prefect_home
     proc, url, log = start_server(port)
+    control = None
     os.environ["PREFECT_API_URL"] = url  # this process and the flow runs it starts
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
@@ -172,7 +176,9 @@ def serve(port: int = 4200) -> None:
         served = deployments(tzs)
         for line in instructions(url, log, served):
             print(line)
-        announce_server(home, url)
+        control, control_url, token = start_control(runs_for_cli(url),
+                                                    fingerprint(get_settings()))
+        announce_server(home, url, (control_url, token))
         print("Serving; Ctrl-C stops the scheduler and the server.", flush=True)
         with temporary_settings(updates={PREFECT_API_URL: url}):
             prefect.serve(*served, print_starting_message=False)
@@ -181,8 +187,33 @@ def serve(port: int = 4200) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         withdraw_server(home)
+        if control is not None:
+            control.shutdown()
         stop_server(proc)
         print("stopped: scheduler and Prefect server", flush=True)
+
+
+def runs_for_cli(api_url: str) -> Runner:
+    """How this serve runs a flow that `tindak run` asked for: here, warm, on its server.
+
+    Without Prefect's flow heartbeat: the one who asked watches the run (and learns when
+    this process dies under it), and the heartbeat thread, which wakes once a second, would
+    hold every run up to a second longer at its end.
+    """
+    from prefect.settings import temporary_settings
+
+    flows: dict[str, Any] = {}
+
+    def run(name: str, as_of: date | None, timezones: list[str] | None,
+            lang: str | None) -> dict:
+        if name not in flows:
+            flows[name] = load_flow(entrypoint(name))
+        with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+            state = flows[name](as_of=as_of, timezones=timezones, return_state=True)
+        summary: dict = state.result()
+        summary["prefect_run_url"] = ui_url(api_url, state.state_details.flow_run_id)
+        return summary
+    return run
 
 
 def instructions(url: str, log: Path, served: list) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -145,6 +147,15 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def fingerprint(settings: Settings) -> str:
+    """A digest of every setting, secrets included (never the secrets themselves): two
+    processes with the same fingerprint would do the same run."""
+    values = {k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
+              for k, v in settings.model_dump().items()}
+    raw = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 @lru_cache(maxsize=1)
