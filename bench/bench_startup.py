@@ -8,7 +8,10 @@ Prints one JSON line per figure (median, fastest and slowest wall seconds of the
 median CPU seconds of the process tree), like bench/run.py's figures:
 
   startup_ephemeral  no server: each run starts Prefect's ephemeral API in a subprocess
-  startup_server     `tindak serve` is up: the run finds it (TINDAK_HOME/prefect) and uses it
+  startup_server     `tindak serve` is up: the run finds it (TINDAK_HOME/prefect) and asks it
+                     to run the flow (warm, in the serve's process)
+  startup_api_url    a bare Prefect server in PREFECT_API_URL (no `tindak serve`): the run
+                     imports Prefect and runs the flow in its own process, on that server
   cli_import         `import tindak.cli` alone, the start of every command
 
 Not part of bench/run.py: these figures do not depend on the size of the data.
@@ -30,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from run import RUN_TINDAK, Database, base_env, machine, measure  # noqa: E402
 
+from tindak.runtime import server_answers  # noqa: E402
 from tindak.scheduler import stop_server  # noqa: E402
 
 AS_OF = "2026-11-25"
@@ -66,6 +70,22 @@ def start_serve(env: dict[str, str], home: Path, port: int) -> subprocess.Popen:
     return proc
 
 
+def start_bare_server(env: dict[str, str], home: Path, port: int) -> subprocess.Popen:
+    """`prefect server start` as a Prefect user starts one, no `tindak serve`."""
+    log = (home / "bare-server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+         str(port), "--analytics-off"], env=dict(env, PREFECT_HOME=str(home / "bare-prefect")),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not server_answers(f"http://127.0.0.1:{port}/api"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            sys.exit(f"prefect server did not start: {(home / 'bare-server.log').read_text()}")
+        time.sleep(0.5)
+    return proc
+
+
 def stop(proc: subprocess.Popen) -> None:
     stop_server(proc, timeout=60)  # `tindak serve` stops its Prefect server too
 
@@ -95,6 +115,14 @@ def main() -> None:
             finally:
                 stop(serve)
             figs.append(figure("startup_server", db.kind, m))
+            bare = start_bare_server(env, home, args.port + 1)
+            try:
+                api_env = dict(env, PREFECT_API_URL=f"http://127.0.0.1:{args.port + 1}/api")
+                measure(run, api_env)
+                m = rounds_of(run, api_env, args.rounds)
+            finally:
+                stop(bare)
+            figs.append(figure("startup_api_url", db.kind, m))
         finally:
             db.drop()
     print(json.dumps({"bench": "machine", "machine": machine()}), flush=True)
