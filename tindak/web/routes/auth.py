@@ -12,18 +12,12 @@ from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.links import owner_token
 from tindak.web import signin
+from tindak.web.csrf import checked_form
+from tindak.web.forms import text_field
+from tindak.web.identity import Viewer, current_person, require_viewer
+from tindak.web.ratelimit import TooManyRequests, client_ip
 from tindak.web.render import language, page
-from tindak.web.security import (
-    TooManyRequests,
-    Viewer,
-    checked_form,
-    client_ip,
-    current_person,
-    require_viewer,
-    sign_in,
-    sign_out,
-    text_field,
-)
+from tindak.web.session import sign_in, sign_out
 
 router = APIRouter()
 

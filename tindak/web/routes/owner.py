@@ -13,9 +13,11 @@ from tindak.errors import Forbidden, InvalidInput
 from tindak.i18n import error_text
 from tindak.links import read_owner_token
 from tindak.web import views
+from tindak.web.csrf import checked_form
+from tindak.web.forms import RowId, text_field
 from tindak.web.render import language, page
 from tindak.web.reports import report_from_form
-from tindak.web.security import RowId, checked_form, flash, text_field
+from tindak.web.session import flash
 
 router = APIRouter(prefix="/o")
 

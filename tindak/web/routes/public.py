@@ -12,8 +12,10 @@ from tindak import delivery, public_loop
 from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.web import signin, views
+from tindak.web.csrf import checked_form
+from tindak.web.forms import RowId, text_field
+from tindak.web.ratelimit import TooManyRequests, client_ip
 from tindak.web.render import language, page
-from tindak.web.security import RowId, TooManyRequests, checked_form, client_ip, text_field
 
 router = APIRouter()
 

@@ -14,29 +14,18 @@ from tindak import extensions, forums, recs
 from tindak.errors import N_, Forbidden, ImportFailed, InvalidInput
 from tindak.i18n import error_text, gettext_for
 from tindak.web import views
+from tindak.web.csrf import checked_form
+from tindak.web.forms import RowId, text_field, text_fields
+from tindak.web.identity import require_importer, require_planner, require_staff, require_viewer
 from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
 from tindak.web.render import language, page
-from tindak.web.security import (
-    RowId,
-    checked_form,
-    flash,
-    require_importer,
-    require_planner,
-    require_staff,
-    require_viewer,
-    spool_upload,
-    temp_dir,
-    text_field,
-)
+from tindak.web.session import flash
+from tindak.web.uploads import spool_upload, temp_dir
 
 router = APIRouter(prefix="/kelola")
 
 FORUM_FIELDS = ("title", "held_on", "unit", "place", "minutes_ref")
 REC_FIELDS = ("ref", "text", "unit", "category", "priority", "owner", "deadline", "public_note")
-
-
-def _fields(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
-    return {n: text_field(form, n) for n in names}
 
 
 @router.get("")
@@ -85,7 +74,7 @@ def rec_page(request: Request, rec_id: RowId) -> Response:
 def rec_edit(request: Request, rec_id: RowId,
              form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
-    data = _fields(form, REC_FIELDS)
+    data = text_fields(form, REC_FIELDS)
     try:
         forums.edit_rec(rec_id, data, by=viewer.email)
     except forums.FormErrors as exc:
@@ -172,7 +161,7 @@ def forum_new(request: Request) -> Response:
 @router.post("/forum/baru")
 def forum_create(request: Request, form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
-    data = _fields(form, FORUM_FIELDS)
+    data = text_fields(form, FORUM_FIELDS)
     try:
         forum_id = forums.create_forum(data, by=viewer.email)
     except forums.FormErrors as exc:
@@ -207,7 +196,7 @@ def forum_page(request: Request, forum_id: RowId) -> Response:
 def forum_edit(request: Request, forum_id: RowId,
                form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
-    data = _fields(form, FORUM_FIELDS)
+    data = text_fields(form, FORUM_FIELDS)
     try:
         forums.update_forum(forum_id, data, by=viewer.email)
     except forums.FormErrors as exc:
@@ -220,7 +209,7 @@ def forum_edit(request: Request, forum_id: RowId,
 def rec_add(request: Request, forum_id: RowId,
             form: FormData = Depends(checked_form)) -> Response:
     viewer = require_planner(request)
-    data = _fields(form, REC_FIELDS)
+    data = text_fields(form, REC_FIELDS)
     try:
         ref = forums.add_rec(forum_id, data, by=viewer.email)
     except forums.FormErrors as exc:
