@@ -20,6 +20,14 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def within_limits(request: Request, per_ip: RateLimiter, per_email: RateLimiter, email: str,
+                  refusal: str) -> None:
+    """Count one hit of this client, then (only when it is within its limit) of `email`;
+    TooManyRequests with `refusal` (a msgid) when either is over its limit."""
+    if not (per_ip.hit(client_ip(request)) and per_email.hit(email)):
+        raise TooManyRequests(refusal)
+
+
 class RateLimiter:
     """At most `limit` hits per key in a sliding `window` of seconds (one process's memory)."""
 
