@@ -55,7 +55,7 @@ from tindak.links import (
 )
 from tindak.settings import get_settings
 from tindak.web import create_app
-from tindak.web.security import BODY_MAX_BYTES
+from tindak.web.middleware import BODY_MAX_BYTES
 from tindak.web.signin import link_base, login_url
 
 # ---------------------------------------------------------------- helpers
@@ -542,7 +542,7 @@ def _session_cookie(data: dict[str, Any]) -> str:
 def test_a_session_ends_a_working_day_after_sign_in_however_busy(org, home):
     """Each saved form re-signs the cookie, so its own age says nothing: the sign-in time
     inside it does. A cookie stolen (or left signed in) keeps working no longer than that."""
-    from tindak.web.security import SESSION_MAX_AGE
+    from tindak.web.session import SESSION_MAX_AGE
 
     c = _raw_client()
     for age, signed_in in [(SESSION_MAX_AGE - 600, True), (SESSION_MAX_AGE + 600, False),

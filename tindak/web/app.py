@@ -1,5 +1,6 @@
-"""The FastAPI app: middleware (body cap, signed session, headers, language), the error
-pages that translate TindakError to HTTP statuses, and the routers."""
+"""The FastAPI app: its middleware (body cap, signed session, headers, language: see
+tindak.web.middleware), the error pages that translate TindakError to HTTP statuses, and
+the routers."""
 
 from __future__ import annotations
 
@@ -10,60 +11,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tindak.errors import TindakError
-from tindak.i18n import LANGUAGES, error_text
+from tindak.i18n import error_text
 from tindak.settings import get_settings
-from tindak.web.render import LANG_COOKIE, language, page
-from tindak.web.security import (
-    SECURITY_HEADERS,
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    BodyLimit,
-    RateLimiter,
-    SignInRequired,
-)
+from tindak.web.identity import SignInRequired
+from tindak.web.middleware import BodyLimit, Headers
+from tindak.web.ratelimit import RateLimiter
+from tindak.web.render import language, page
+from tindak.web.session import SESSION_COOKIE, SESSION_MAX_AGE
 
 STATIC = Path(__file__).parent / "static"
-# Signed-in pages, sign-in links and "my page": never kept by a shared cache or a shared
-# computer's browser after sign-out.
-PRIVATE_PATHS = ("/kelola", "/pimpinan", "/masuk/", "/saya", "/langganan/", "/berhenti/",
-                 "/tanggapan/")
-
-
-class Headers:
-    """ASGI middleware: security headers on every response; `?lang=` remembered in a cookie."""
-
-    def __init__(self, app: ASGIApp, secure: bool):
-        self.app, self.secure = app, secure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        query = scope.get("query_string", b"").decode("latin-1")
-        lang = next((p[5:] for p in query.split("&") if p.startswith("lang=")), None)
-
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in SECURITY_HEADERS.items():
-                    headers.setdefault(key, value)
-                if scope["path"].startswith("/o/"):  # an owner's page: keep it out of caches
-                    headers["Cache-Control"] = "no-store"
-                elif scope["path"].startswith(PRIVATE_PATHS):  # names and emails: the same
-                    headers.setdefault("Cache-Control", "no-store")
-                if lang in LANGUAGES:
-                    flags = "; Secure" if self.secure else ""
-                    headers.append("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; "
-                                   f"Max-Age=31536000; HttpOnly; SameSite=Lax{flags}")
-            await send(message)
-
-        await self.app(scope, receive, wrapped)
 
 
 def create_app() -> FastAPI:

@@ -74,7 +74,8 @@ def language(request: Request) -> str:
 
 def page(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     """Render templates/web/<template> with the request's language, user, CSRF token and flash."""
-    from tindak.web.security import current_person, pop_flash
+    from tindak.web.identity import current_person
+    from tindak.web.session import pop_flash
 
     lang = language(request)
     path = request.url.path
@@ -99,7 +100,7 @@ class _LazyCsrf:
         self.request = request
 
     def __str__(self) -> str:
-        from tindak.web.security import csrf_token
+        from tindak.web.csrf import csrf_token
 
         return csrf_token(self.request)
 

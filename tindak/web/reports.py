@@ -10,7 +10,8 @@ from starlette.datastructures import FormData
 
 from tindak import recs
 from tindak.errors import N_, InvalidInput
-from tindak.web.security import spool_upload, temp_dir, text_field, upload_field
+from tindak.web.forms import text_field, upload_field
+from tindak.web.uploads import spool_upload, temp_dir
 
 
 def _progress(raw: str) -> int | None:

@@ -20,7 +20,7 @@ from tindak.errors import N_, Forbidden, NotFound
 from tindak.rates import implementation_rate
 from tindak.settings import get_settings
 from tindak.validators import FORMULA_START
-from tindak.web.security import Viewer
+from tindak.web.identity import Viewer
 
 PUBLIC_FIELDS = ("ref", "text", "category", "priority", "deadline", "status", "progress",
                  "overdue", "days_overdue", "public_note")

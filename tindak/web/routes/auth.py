@@ -12,18 +12,12 @@ from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.links import owner_token
 from tindak.web import signin
+from tindak.web.csrf import checked_form
+from tindak.web.forms import text_field
+from tindak.web.identity import Viewer, current_person, require_viewer
+from tindak.web.ratelimit import within_limits
 from tindak.web.render import language, page
-from tindak.web.security import (
-    TooManyRequests,
-    Viewer,
-    checked_form,
-    client_ip,
-    current_person,
-    require_viewer,
-    sign_in,
-    sign_out,
-    text_field,
-)
+from tindak.web.session import sign_in, sign_out
 
 router = APIRouter()
 
@@ -62,10 +56,8 @@ async def signin_request(request: Request, background: BackgroundTasks,
                          form: FormData = Depends(checked_form)) -> Response:
     email = normalize_email(text_field(form, "email", 254))
     # Refused the same way whether or not the email is known: nobody learns who has an account.
-    if not (request.app.state.login_per_ip.hit(client_ip(request))
-            and request.app.state.login_per_email.hit(email)):
-        raise TooManyRequests(N_("too many sign-in requests: wait a quarter of an hour and "
-                              "try again"))
+    within_limits(request, request.app.state.login_per_ip, request.app.state.login_per_email,
+                  email, N_("too many sign-in requests: wait a quarter of an hour and try again"))
     base = signin.link_base(str(request.base_url))
     queued = await run_in_threadpool(signin.request_login, email, base, language(request))
     if queued is not None:

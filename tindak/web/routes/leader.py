@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tindak.web import views
+from tindak.web.identity import require_staff
 from tindak.web.render import language, page
-from tindak.web.security import require_staff
 
 router = APIRouter(prefix="/pimpinan")
 

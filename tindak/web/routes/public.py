@@ -12,8 +12,10 @@ from tindak import delivery, public_loop
 from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.web import signin, views
+from tindak.web.csrf import checked_form
+from tindak.web.forms import RowId, text_field
+from tindak.web.ratelimit import within_limits
 from tindak.web.render import language, page
-from tindak.web.security import RowId, TooManyRequests, checked_form, client_ip, text_field
 
 router = APIRouter()
 
@@ -40,10 +42,9 @@ async def subscribe(request: Request, forum_id: RowId, background: BackgroundTas
                     form: FormData = Depends(checked_form)) -> Response:
     email = normalize_email(text_field(form, "email", 254))
     # Counted the same whether or not the address is subscribed: nobody learns who is.
-    if not (request.app.state.subscribe_per_ip.hit(client_ip(request))
-            and request.app.state.subscribe_per_email.hit(email)):
-        raise TooManyRequests(N_("too many subscription requests: wait a quarter of an hour "
-                                 "and try again"))
+    within_limits(request, request.app.state.subscribe_per_ip,
+                  request.app.state.subscribe_per_email, email,
+                  N_("too many subscription requests: wait a quarter of an hour and try again"))
     base = signin.link_base(str(request.base_url))
     queued = await run_in_threadpool(public_loop.request_subscription, email, forum_id, base,
                                      language(request))

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from tindak import report
 from tindak.errors import InvalidInput, NotFound
 from tindak.validators import parse_date
+from tindak.web.identity import require_staff
 from tindak.web.render import language
-from tindak.web.security import require_staff
 
 router = APIRouter(prefix="/kelola")
 MEDIA = {"pdf": "application/pdf",

@@ -3,6 +3,7 @@ forums and their items by form, the import upload, the verification queue, evide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +15,18 @@ from tindak import extensions, forums, recs
 from tindak.errors import N_, Forbidden, ImportFailed, InvalidInput
 from tindak.i18n import error_text, gettext_for
 from tindak.web import views
+from tindak.web.csrf import checked_form
+from tindak.web.forms import RowId, text_field, text_fields
+from tindak.web.identity import require_importer, require_planner, require_staff, require_viewer
 from tindak.web.imports import IMPORT_MAX_BYTES, IMPORT_TYPES, run_import
 from tindak.web.render import language, page
-from tindak.web.security import (
-    RowId,
-    checked_form,
-    flash,
-    require_importer,
-    require_planner,
-    require_staff,
-    require_viewer,
-    spool_upload,
-    temp_dir,
-    text_field,
-)
+from tindak.web.session import flash
+from tindak.web.uploads import spool_upload, temp_dir
 
 router = APIRouter(prefix="/kelola")
 
 FORUM_FIELDS = ("title", "held_on", "unit", "place", "minutes_ref")
 REC_FIELDS = ("ref", "text", "unit", "category", "priority", "owner", "deadline", "public_note")
-
-
-def _fields(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
-    return {n: text_field(form, n) for n in names}
 
 
 @router.get("")
@@ -81,33 +71,59 @@ def rec_page(request: Request, rec_id: RowId) -> Response:
     return _rec_page(request, rec_id)
 
 
+def _save_form(request: Request, form: FormData, names: tuple[str, ...],
+               save: Callable[[dict[str, str], str], Any],
+               again: Callable[[dict[str, str], dict[str, str]], HTMLResponse],
+               done: Callable[[Any], tuple[str, dict[str, str], str]]) -> Response:
+    """A planner's form (the fields `names`) saved by `save(data, by)`. Refused fields show
+    the page again by `again(errors, data)` (422, with what was typed); once saved, `done`
+    of what `save` returned says the flash (key, params) and where to go."""
+    viewer = require_planner(request)
+    data = text_fields(form, names)
+    try:
+        saved = save(data, viewer.email)
+    except forums.FormErrors as exc:
+        return again(exc.fields, data)
+    key, params, target = done(saved)
+    flash(request, key, **params)
+    return RedirectResponse(target, status_code=303)
+
+
 @router.post("/rekomendasi/{rec_id}")
 def rec_edit(request: Request, rec_id: RowId,
              form: FormData = Depends(checked_form)) -> Response:
+    return _save_form(
+        request, form, REC_FIELDS,
+        save=lambda data, by: forums.edit_rec(rec_id, data, by=by),
+        again=lambda errors, data: _rec_page(request, rec_id, 422, errors=errors, values=data),
+        done=lambda _: ("saved", {}, f"/kelola/rekomendasi/{rec_id}"))
+
+
+def _decide(request: Request, rec_id: int, form: FormData, yes: str,
+            decide: Callable[[str, str, bool, str], dict[str, Any]], if_yes: str, if_no: str,
+            target: str, error_kind: str = "verify") -> Response:
+    """A planner's decision on an item of their tree: `decide(ref, by, said_yes, note)`,
+    where the form's decision is `yes` or not. A refused one (a wrong decision, or one not
+    theirs to make) shows the queue again with the error by the item."""
     viewer = require_planner(request)
-    data = _fields(form, REC_FIELDS)
+    ref = views.ref_in_tree(rec_id, viewer)
+    said_yes = text_field(form, "decision", 10) == yes
     try:
-        forums.edit_rec(rec_id, data, by=viewer.email)
-    except forums.FormErrors as exc:
-        return _rec_page(request, rec_id, 422, errors=exc.fields, values=data)
-    flash(request, "saved")
-    return RedirectResponse(f"/kelola/rekomendasi/{rec_id}", status_code=303)
+        res = decide(ref, viewer.email, said_yes, text_field(form, "note", 5000))
+    except (InvalidInput, Forbidden) as exc:
+        return _queue_page(request, exc.http_status, error=error_text(exc, language(request)),
+                           error_item=rec_id, error_kind=error_kind)
+    flash(request, if_yes if said_yes else if_no, ref=res["ref"])
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/rekomendasi/{rec_id}/verifikasi")
 def rec_verify(request: Request, rec_id: RowId,
                form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
-    ref = views.ref_in_tree(rec_id, viewer)
-    reject = text_field(form, "decision", 10) == "reject"
-    try:
-        res = recs.verify_rec(ref, by=viewer.email, reject=reject,
-                              note=text_field(form, "note", 5000))
-    except (InvalidInput, Forbidden) as exc:  # a wrong decision, or one not theirs to make
-        return _queue_page(request, exc.http_status, error=error_text(exc, language(request)),
-                           error_item=rec_id)
-    flash(request, "rejected" if reject else "verified", ref=res["ref"])
-    return RedirectResponse("/kelola/verifikasi", status_code=303)
+    return _decide(request, rec_id, form, "reject",
+                   lambda ref, by, reject, note: recs.verify_rec(ref, by=by, reject=reject,
+                                                                 note=note),
+                   if_yes="rejected", if_no="verified", target="/kelola/verifikasi")
 
 
 @router.post("/rekomendasi/{rec_id}/perpanjangan")
@@ -115,17 +131,11 @@ def rec_extension(request: Request, rec_id: RowId,
                   form: FormData = Depends(checked_form)) -> Response:
     """Approve or reject the extension request waiting on an item (extensions decides who
     may: a planner of the tree who neither asked nor owns it)."""
-    viewer = require_planner(request)
-    ref = views.ref_in_tree(rec_id, viewer)
-    approve = text_field(form, "decision", 10) == "approve"
-    try:
-        res = extensions.decide_extension(ref, viewer.email, approve=approve,
-                                          note=text_field(form, "note", 5000))
-    except (InvalidInput, Forbidden) as exc:
-        return _queue_page(request, exc.http_status, error=error_text(exc, language(request)),
-                           error_item=rec_id, error_kind="extension")
-    flash(request, "extension_approved" if approve else "extension_rejected", ref=res["ref"])
-    return RedirectResponse("/kelola/verifikasi#perpanjangan", status_code=303)
+    return _decide(request, rec_id, form, "approve",
+                   lambda ref, by, approve, note: extensions.decide_extension(
+                       ref, by, approve=approve, note=note),
+                   if_yes="extension_approved", if_no="extension_rejected",
+                   target="/kelola/verifikasi#perpanjangan", error_kind="extension")
 
 
 def _queue_page(request: Request, status_code: int = 200, error: str | None = None,
@@ -171,14 +181,11 @@ def forum_new(request: Request) -> Response:
 
 @router.post("/forum/baru")
 def forum_create(request: Request, form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
-    data = _fields(form, FORUM_FIELDS)
-    try:
-        forum_id = forums.create_forum(data, by=viewer.email)
-    except forums.FormErrors as exc:
-        return _new_forum_page(request, 422, exc.fields, data)
-    flash(request, "forum_created")
-    return RedirectResponse(f"/kelola/forum/{forum_id}", status_code=303)
+    return _save_form(
+        request, form, FORUM_FIELDS,
+        save=lambda data, by: forums.create_forum(data, by=by),
+        again=lambda errors, data: _new_forum_page(request, 422, errors, data),
+        done=lambda forum_id: ("forum_created", {}, f"/kelola/forum/{forum_id}"))
 
 
 def _forum_page(request: Request, forum_id: int, status_code: int = 200,
@@ -206,27 +213,23 @@ def forum_page(request: Request, forum_id: RowId) -> Response:
 @router.post("/forum/{forum_id}")
 def forum_edit(request: Request, forum_id: RowId,
                form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
-    data = _fields(form, FORUM_FIELDS)
-    try:
-        forums.update_forum(forum_id, data, by=viewer.email)
-    except forums.FormErrors as exc:
-        return _forum_page(request, forum_id, 422, forum_errors=exc.fields, forum_values=data)
-    flash(request, "saved")
-    return RedirectResponse(f"/kelola/forum/{forum_id}", status_code=303)
+    return _save_form(
+        request, form, FORUM_FIELDS,
+        save=lambda data, by: forums.update_forum(forum_id, data, by=by),
+        again=lambda errors, data: _forum_page(request, forum_id, 422, forum_errors=errors,
+                                               forum_values=data),
+        done=lambda _: ("saved", {}, f"/kelola/forum/{forum_id}"))
 
 
 @router.post("/forum/{forum_id}/rekomendasi")
 def rec_add(request: Request, forum_id: RowId,
             form: FormData = Depends(checked_form)) -> Response:
-    viewer = require_planner(request)
-    data = _fields(form, REC_FIELDS)
-    try:
-        ref = forums.add_rec(forum_id, data, by=viewer.email)
-    except forums.FormErrors as exc:
-        return _forum_page(request, forum_id, 422, rec_errors=exc.fields, rec_values=data)
-    flash(request, "rec_added", ref=ref)
-    return RedirectResponse(f"/kelola/forum/{forum_id}#add", status_code=303)
+    return _save_form(
+        request, form, REC_FIELDS,
+        save=lambda data, by: forums.add_rec(forum_id, data, by=by),
+        again=lambda errors, data: _forum_page(request, forum_id, 422, rec_errors=errors,
+                                               rec_values=data),
+        done=lambda ref: ("rec_added", {"ref": ref}, f"/kelola/forum/{forum_id}#add"))
 
 
 @router.get("/impor", response_class=HTMLResponse)
