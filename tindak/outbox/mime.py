@@ -272,6 +272,9 @@ def build_message(row: Any, mail_from: str | None = None) -> EmailMessage:
 # ---------------------------------------------------------------- the plain reference
 
 
+_UNFOLDED = policy.SMTP.clone(max_line_length=1_000_000, cte_type="7bit")
+
+
 def _address(box: Mailbox) -> Address:
     local, _, domain = box.addr.rpartition("@")
     return Address(display_name=box.name, username=local, domain=domain)
@@ -281,7 +284,9 @@ def reference_message(row: Any, mail_from: str | None = None) -> EmailMessage:
     """The same message as `prepare`, built plainly with `email.message.EmailMessage` (the
     reference tests/test_mime.py holds the fast path to; not used to send)."""
     sender, to, cc, message_id = _envelope(row, mail_from)
-    msg = EmailMessage(policy=policy.SMTP)
+    # Headers unfolded: the stdlib's folder puts a space into a long non-ASCII display name
+    # when it splits it into encoded words (it would not be the same name any more).
+    msg = EmailMessage(policy=_UNFOLDED)
     msg["From"] = _address(sender)
     msg["To"] = [_address(b) for b in to]
     if cc:
@@ -293,8 +298,9 @@ def reference_message(row: Any, mail_from: str | None = None) -> EmailMessage:
     msg["X-Auto-Response-Suppress"] = "All"
     for name, value in _extra_values(getattr(row, "headers", None), row.id):
         msg[name] = value
-    msg.set_content(_lf(row.body_text), subtype="plain", charset="utf-8")
-    msg.add_alternative(_lf(row.body_html), subtype="html", charset="utf-8")
+    msg.set_content(_lf(row.body_text), subtype="plain", charset="utf-8",
+                    cte="quoted-printable")
+    msg.add_alternative(_lf(row.body_html), subtype="html", charset="utf-8", cte="base64")
     inlines = _inlines(row.attachments, row.id)
     if inlines:
         html = msg.get_payload()[1]
