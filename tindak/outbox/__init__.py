@@ -7,6 +7,8 @@
 - `deliver`: the one delivery loop, and `report` what a run did.
 
 Callers import from here: `from tindak.outbox import deliver, send_soon, list_outbox`.
+Imported eagerly, so `tindak.outbox.deliver` is always the function, never the module of
+that name (whose other names: `from tindak.outbox.deliver import ...`).
 """
 
 from tindak.outbox.deliver import (
