@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yagmail  # noqa: E402
 
 from models import Outbox, dispose_engines, get_engine, insert_messages, messages  # noqa: E402
-from tindak import delivery  # noqa: E402
-from tindak.mail import new_message_id, prepare, render_notice  # noqa: E402
+from tindak import outbox  # noqa: E402
+from tindak.mail import render_notice  # noqa: E402
 from tindak.mailmodel import ItemLine, NoticeMail  # noqa: E402
+from tindak.outbox import new_message_id, prepare  # noqa: E402
 from tindak.settings import get_settings, reset_settings  # noqa: E402
 from tindak.smtp_sink import SinkHandler, SmtpSink  # noqa: E402
 
@@ -172,7 +173,7 @@ def main() -> None:
         s = get_settings()
 
         queue(100, "warm")  # warm-up: connections, statement caches, the sink
-        delivery.deliver()
+        outbox.deliver()
         bare_loop(sink.port, [prepare(r, s.mail_from) for r in load_rows()])
 
         bare_times, deliver_times, sizes = [], [], []
@@ -185,7 +186,7 @@ def main() -> None:
             assert handler.count == received + args.n
 
             t0 = time.perf_counter()
-            report = delivery.deliver()
+            report = outbox.deliver()
             deliver_times.append(time.perf_counter() - t0)
             assert report.sent == args.n and not report.errors, report.summary()
 

@@ -291,7 +291,7 @@ def _queue_for_workers(url: str, n: int, tag: str) -> None:
     from bench_delivery import sample_message
 
     from models import insert_messages
-    from tindak.mail import new_message_id
+    from tindak.outbox import new_message_id
 
     engine = sa.create_engine(url)
     r = sample_message(1)

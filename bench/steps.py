@@ -77,14 +77,14 @@ def digest(as_of: str) -> dict:
 
 
 def deliver() -> dict:
-    """One delivery worker: tindak.delivery.deliver() until nothing is left."""
+    """One delivery worker: tindak.outbox.deliver() until nothing is left."""
     from dataclasses import asdict
 
     from models import get_engine
-    from tindak import delivery
+    from tindak import outbox
 
     get_engine()
-    report = asdict(delivery.deliver())
+    report = asdict(outbox.deliver())
     return {k: report[k] for k in ("sent", "failed", "unknown", "dead", "requeued")}
 
 

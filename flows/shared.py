@@ -12,21 +12,21 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 
-from tindak import delivery
+from tindak import outbox
 from tindak.calendar import tz_abbr
 from tindak.flowrun import headline, story
 
 
 @task(name="recover-stale-deliveries")
 def recover() -> dict:
-    return asdict(delivery.recover_stale())
+    return asdict(outbox.recover_stale())
 
 
 @task(name="deliver-batch", task_run_name="deliver-{n}")
 def deliver_batch(run_id: str, n: int) -> dict | None:
     """One batch over one SMTP connection. Raises (so Prefect retries) only when the server
     could not be reached and every message of the batch went back to the queue."""
-    report = delivery.deliver_batch(run_id)
+    report = outbox.deliver_batch(run_id)
     if report is None:
         return None
     if report.stopped and not report.sent and not report.unknown:
@@ -37,13 +37,13 @@ def deliver_batch(run_id: str, n: int) -> dict | None:
 def deliver_all(settings) -> dict:
     """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
     log = get_run_logger()
-    total = delivery.DeliveryReport(**recover())
+    total = outbox.DeliveryReport(**recover())
     if total.requeued or total.unknown:
         log.warning("a delivery run that died left %d message(s) claimed (queued again) and "
                     "%d in doubt (marked unknown)", total.requeued, total.unknown)
     send = deliver_batch.with_options(retries=settings.delivery_retries,
                                       retry_delay_seconds=list(settings.delivery_retry_delays))
-    run_id = delivery.new_run_id()
+    run_id = outbox.new_run_id()
     n = 0
     while True:
         n += 1
@@ -56,14 +56,14 @@ def deliver_all(settings) -> dict:
         result = state.result()
         if result is None:
             break
-        batch = delivery.DeliveryReport(**result)
+        batch = outbox.DeliveryReport(**result)
         log.info("delivery batch %d: %s", n, batch.summary())
         for line in batch.errors:
             log.warning("%s", line)
         total.merge(batch)
         if batch.stopped:
             break
-    return {**asdict(delivery.finish(total)), "run_id": run_id}
+    return {**asdict(outbox.finish(total)), "run_id": run_id}
 
 
 def _failure_line(state) -> str:

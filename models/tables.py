@@ -331,7 +331,7 @@ class OutboxBody(SQLModel, table=True):
     body_html: str
     attachments: str = "[]"  # JSON list of {cid, mime, b64} for inline images
     # JSON object of extra headers (List-Unsubscribe, List-Unsubscribe-Post: RFC 8058);
-    # only names of `tindak.mail.EXTRA_HEADERS` are ever written to a message.
+    # only names of `tindak.outbox.mime.EXTRA_HEADERS` are ever written to a message.
     headers: str | None = None
 
 

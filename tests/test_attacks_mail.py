@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from models import Outbox, Person, messages, session
 from tests.hostile import ATTACK, Page, evil
-from tindak import delivery, digest, followup, mail
+from tindak import digest, followup, mail, outbox
 from tindak.errors import ImportFailed
 from tindak.importer import import_files
 from tindak.mailmodel import DigestMail, ItemLine, NoticeMail, UnitCount
@@ -124,7 +124,7 @@ def test_payloads_in_every_text_are_escaped_in_html_and_plain_in_text(make, sett
         "login": [],
     }
     for row in _all_mail(people):
-        msg = mail.build_message(row)
+        msg = outbox.build_message(row)
         assert_plain_headers(msg, row)
         html_part = msg.get_body(("html",)).get_content()
         text_part = msg.get_body(("plain",)).get_content()
@@ -149,7 +149,7 @@ def test_the_sign_in_mail_carries_only_its_link(make, settings_env, org):
         s.commit()
     assert request_login(org.admin.email, BASE, "en")
     [row] = _rows("login")
-    msg = mail.build_message(row)
+    msg = outbox.build_message(row)
     assert_plain_headers(msg, row)
     page = assert_inert_html(msg.get_body(("html",)).get_content(), "login")
     assert [a["href"] for t, a in page.tags if t == "a"] == [
@@ -163,10 +163,10 @@ def test_very_long_texts_make_sound_messages(make, settings_env):
             for k in ("unit", "subunit", "leader", "supervisor", "owner", "title", "text")}
     people = _plant(make, long)
     for row in _all_mail(people):
-        msg = mail.build_message(row)
+        msg = outbox.build_message(row)
         assert_plain_headers(msg, row)
         assert len(str(msg["Subject"])) < 1000
-        raw = mail.prepare(row).data
+        raw = outbox.prepare(row).data
         assert max(len(line) for line in raw.split(b"\r\n")) <= 998  # RFC 5322 line limit
         text = msg.get_body(("plain",)).get_content()
         assert len(text) < 20_000  # long texts are shortened
@@ -217,10 +217,10 @@ def test_line_breaks_in_names_units_titles_and_refs_forge_no_header(make, settin
     people = _plant(make, CRLF_NAMES, ref="R-1\r\nBcc: evil@evil.example")
     rows = _all_mail(people)
     for row in rows:
-        msg = mail.build_message(row)
+        msg = outbox.build_message(row)
         assert_plain_headers(msg, row)
         assert "evil" not in str(msg["To"]) + str(msg["Cc"] or "") + str(msg["From"])
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.sent == len(rows), report
     for got in smtp_settings.received:
         assert not any("evil" in r for r in got.rcpt_tos), got.rcpt_tos
@@ -235,7 +235,7 @@ def test_an_address_with_a_line_break_in_the_database_is_never_sent(make, smtp_s
     owner = make.person(email="owner@x.go.id\r\nBcc: evil@evil.example", unit=unit)
     make.rec(owner=owner, unit=unit, deadline=DEADLINE)
     followup.run_daily(as_of=RUN_DAY, deliver=False)
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.sent == 0 and smtp_settings.received == []
     assert {r.status for r in _rows()} == {"dead"}
 
@@ -283,7 +283,7 @@ def test_a_name_with_line_breaks_from_an_import_forges_no_header(home, tmp_path,
     rows = _rows()
     assert {r.kind for r in rows} == {"reminder", "escalation"}
     for row in rows:
-        assert_plain_headers(mail.build_message(row), row)
+        assert_plain_headers(outbox.build_message(row), row)
 
 
 def test_a_nul_in_an_imported_text_is_refused_with_the_row(home, tmp_path):
@@ -300,7 +300,7 @@ def test_eml_fallback_names_come_from_no_header_text(make, settings_env, home):
     settings_env(BASE_URL=BASE)
     people = _plant(make, {**CRLF_NAMES, "owner": "../../../etc/passwd"}, ref="../../x")
     _all_mail(people)
-    delivery.deliver()
+    outbox.deliver()
     files = [p for p in home.rglob("*.eml")]
     assert files and all(Path(home / "outbox") in p.parents for p in files)
 

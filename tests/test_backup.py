@@ -619,7 +619,7 @@ def test_a_manifest_whose_sizes_lie_is_refused(make, tmp_path, capsys):
 def test_messages_in_flight_when_the_backup_was_taken_are_unknown_and_not_resent(
         make, tmp_path, fresh_home, capsys, smtp_settings):
     # Issue 11, finding 3: the lost-machine case sent these a second time.
-    from tindak import delivery
+    from tindak import outbox
 
     populate(make, tmp_path)
     with write_session() as s:  # a delivery run was handing these two to the server
@@ -637,7 +637,7 @@ def test_messages_in_flight_when_the_backup_was_taken_are_unknown_and_not_resent
     code, out, err = run(capsys, "restore", str(path))
     assert code == 0, err
     assert "2 message(s) were being delivered" in out and "not resent" in out
-    delivery.deliver()
+    outbox.deliver()
     subjects = [str(m["Subject"]) for m in smtp_settings.messages]
     assert "Pengingat 1" in subjects  # the pending one goes out: delivery works
     assert not [s for s in subjects if s.startswith("Dalam pengiriman")]

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from models import Outbox, get_engine, insert_messages
-from tindak import delivery
+from tindak import outbox
 from tindak.errors import DeliveryError, InvalidInput, NotFound
-from tindak.mail import new_message_id
+from tindak.outbox import new_message_id
 
 pytestmark = pytest.mark.usefixtures("english")  # these read the English words
 
@@ -56,11 +56,11 @@ def row(oid: int):
 
 def test_queued_messages_are_sent_once_and_a_second_run_sends_nothing(smtp_settings):
     ids = queue(3)
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert (report.sent, report.pending_left, report.mode, report.errors) == (3, 0, "smtp", [])
     assert set(statuses().values()) == {"sent"}
     assert row(ids[0]).sent_at is not None
-    again = delivery.deliver()
+    again = outbox.deliver()
     assert again.sent == 0
     assert len(smtp_settings.received) == 3
 
@@ -69,7 +69,7 @@ def test_a_message_arrives_as_multipart_alternative_with_real_text(smtp_settings
     queue(1, subject="[Tindak] 1 rekomendasi: 1 terlambat",
           body_text="Yth. Bapak/Ibu Budi,\n\nAda 1.\n",
           body_html="<html><body><p>Yth. <b>Bapak/Ibu</b> Budi</p></body></html>")
-    delivery.deliver()
+    outbox.deliver()
     (msg,) = smtp_settings.messages
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",))
@@ -83,7 +83,7 @@ def test_a_message_arrives_as_multipart_alternative_with_real_text(smtp_settings
 
 def test_same_sender_recipient_subject_still_get_unique_message_ids(smtp_settings):
     queue(2, recipient="same@example.go.id", subject="[Tindak] same")
-    delivery.deliver()
+    outbox.deliver()
     ids = smtp_settings.message_ids()
     assert len(ids) == 2 and len(set(ids)) == 2
     assert all(i.endswith("@pemkot.example.go.id>") for i in ids)
@@ -92,13 +92,13 @@ def test_same_sender_recipient_subject_still_get_unique_message_ids(smtp_setting
 def test_the_stored_message_id_is_the_one_sent(smtp_settings):
     mid = new_message_id()
     queue(1, message_id=mid)
-    delivery.deliver()
+    outbox.deliver()
     assert smtp_settings.message_ids() == [mid]
 
 
 def test_cc_is_delivered_to_the_cc_address(smtp_settings):
     queue(1, recipient="atasan@example.go.id", cc="staf@example.go.id,atasan@example.go.id")
-    delivery.deliver()
+    outbox.deliver()
     (got,) = smtp_settings.received
     assert got.rcpt_tos == ("atasan@example.go.id", "staf@example.go.id")
     assert got.mail_from == "tindak@pemkot.example.go.id"
@@ -109,7 +109,7 @@ def test_non_ascii_subject_and_names_survive(smtp_settings, settings_env):
     settings_env(MAIL_FROM="Dinas Ṡosial — Tindak <tindak@dinsos.example.go.id>")
     queue(1, recipient="Budi Ṡantoso <budi@example.go.id>",
           subject="[Tindak] 2 rekomendasi – tenggat 2 Februari 2026 ✓")
-    delivery.deliver()
+    outbox.deliver()
     (got,) = smtp_settings.received
     assert got.data.isascii()  # encoded on the wire, whatever the server supports
     msg = got.message
@@ -121,7 +121,7 @@ def test_non_ascii_subject_and_names_survive(smtp_settings, settings_env):
 
 def test_a_subject_with_line_breaks_cannot_forge_headers(smtp_settings):
     queue(1, subject="Hello\r\nBcc: victim@evil.example\r\nX-Forged: yes")
-    delivery.deliver()
+    outbox.deliver()
     (got,) = smtp_settings.received
     assert got.message["Bcc"] is None and got.message["X-Forged"] is None
     assert got.message["Subject"] == "Hello Bcc: victim@evil.example X-Forged: yes"
@@ -130,7 +130,7 @@ def test_a_subject_with_line_breaks_cannot_forge_headers(smtp_settings):
 
 def test_a_recipient_with_line_breaks_is_refused_not_sent(smtp_settings):
     (oid,) = queue(1, recipient="a@example.go.id\r\nBcc: victim@evil.example")
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.dead == 1 and report.sent == 0
     assert "line break" in row(oid).last_error
     assert smtp_settings.received == []
@@ -139,7 +139,7 @@ def test_a_recipient_with_line_breaks_is_refused_not_sent(smtp_settings):
 def test_inline_chart_travels_as_multipart_related_with_its_cid(smtp_settings):
     queue(1, kind="digest", body_html='<p><img src="cid:chart.1@tindak"></p>',
           attachments=json.dumps([{"cid": "chart.1@tindak", "mime": "image/png", "b64": PNG}]))
-    delivery.deliver()
+    outbox.deliver()
     (msg,) = smtp_settings.messages
     html = msg.get_body(("html",))
     assert "cid:chart.1@tindak" in html.get_content()
@@ -154,14 +154,14 @@ def test_a_refused_recipient_fails_and_the_next_run_delivers_it(smtp_settings):
     (ok,) = queue(1, recipient="x@example.go.id")
     (bad,) = queue(1, recipient="nobody@example.go.id")
     smtp_settings.refuse.add("nobody@example.go.id")
-    first = delivery.deliver()
+    first = outbox.deliver()
     assert (first.sent, first.failed) == (1, 1)
     r = row(bad)
     assert (r.status, r.attempts) == ("failed", 1)
     assert "550" in r.last_error and "nobody@example.go.id" in first.errors[0]
     assert statuses()[ok] == "sent"
     smtp_settings.refuse.clear()
-    second = delivery.deliver()
+    second = outbox.deliver()
     assert (second.sent, second.failed, second.pending_left) == (1, 0, 0)
     assert [m.rcpt_tos for m in smtp_settings.received].count(("nobody@example.go.id",)) == 1
 
@@ -169,7 +169,7 @@ def test_a_refused_recipient_fails_and_the_next_run_delivers_it(smtp_settings):
 def test_a_failed_message_is_not_retried_within_the_same_run(smtp_settings):
     (oid,) = queue(1, recipient="nobody@example.go.id")
     smtp_settings.refuse.add("nobody@example.go.id")
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.failed == 1 and row(oid).attempts == 1
 
 
@@ -178,29 +178,29 @@ def test_a_message_becomes_dead_after_max_attempts_and_retry_requeues_it(
     settings_env(MAX_ATTEMPTS=2)
     (oid,) = queue(1, recipient="nobody@example.go.id")
     smtp_settings.refuse.add("nobody@example.go.id")
-    delivery.deliver()
-    report = delivery.deliver()
+    outbox.deliver()
+    report = outbox.deliver()
     assert report.dead == 1 and row(oid).status == "dead"
-    assert delivery.deliver().failed == 0  # dead rows are left alone
+    assert outbox.deliver().failed == 0  # dead rows are left alone
     smtp_settings.refuse.clear()
-    assert delivery.retry(oid)["was"] == "dead"
-    assert delivery.deliver().sent == 1
+    assert outbox.retry(oid)["was"] == "dead"
+    assert outbox.deliver().sent == 1
 
 
 def test_a_temporary_refusal_of_everything_keeps_messages_for_the_next_run(smtp_settings):
     queue(3)
     smtp_settings.temp_fail = True
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.failed == 3 and report.sent == 0
     assert all("451" in (row(i).last_error or "") for i in statuses())
     smtp_settings.temp_fail = False
-    assert delivery.deliver().sent == 3
+    assert outbox.deliver().sent == 3
 
 
 def test_server_down_keeps_messages_pending_with_a_clear_error(smtp_settings):
     ids = queue(2)
     smtp_settings.stop()
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.sent == 0 and report.stopped and report.pending_left == 2
     assert "cannot use SMTP server 127.0.0.1" in report.errors[0]
     assert set(statuses().values()) == {"pending"}
@@ -208,19 +208,19 @@ def test_server_down_keeps_messages_pending_with_a_clear_error(smtp_settings):
     with pytest.raises(DeliveryError, match="cannot use SMTP server"):
         report.raise_if_stopped()
     smtp_settings.start()
-    assert delivery.deliver().sent == 2
+    assert outbox.deliver().sent == 2
 
 
 def test_a_hang_up_during_data_marks_unknown_and_is_never_resent(smtp_settings):
     first, *rest = queue(3)
     smtp_settings.drop_data = True
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert (report.unknown, report.sent, report.stopped) == (1, 0, True)
     assert statuses() == {first: "unknown", rest[0]: "pending", rest[1]: "pending"}
-    assert [r["id"] for r in delivery.list_outbox("unknown")] == [first]
-    assert "may have accepted" in delivery.list_outbox("unknown")[0]["last_error"]
+    assert [r["id"] for r in outbox.list_outbox("unknown")] == [first]
+    assert "may have accepted" in outbox.list_outbox("unknown")[0]["last_error"]
     smtp_settings.drop_data = False
-    again = delivery.deliver()
+    again = outbox.deliver()
     assert again.sent == 2 and statuses()[first] == "unknown"
     assert len(smtp_settings.dropped) == 1 and len(smtp_settings.received) == 2
 
@@ -229,7 +229,7 @@ def test_a_slow_server_beyond_the_timeout_leaves_the_message_unknown(smtp_settin
     settings_env(SMTP_TIMEOUT=0.2)
     (oid,) = queue(1)
     smtp_settings.delay = 0.6
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.unknown == 1 and row(oid).status == "unknown"
     assert "timed out" in row(oid).last_error
 
@@ -244,37 +244,37 @@ def test_stale_claimed_goes_back_to_pending_and_stale_sending_to_unknown(
                             (fresh, "claimed", recent)):
             conn.execute(T.update().where(T.c.id == oid)
                          .values(status=st, claimed_by="dead-run", claimed_at=at))
-    report = delivery.recover_stale(now=NOW)
+    report = outbox.recover_stale(now=NOW)
     assert (report.requeued, report.unknown) == (1, 1)
     assert statuses() == {claimed: "pending", sending: "unknown", fresh: "claimed"}
-    delivery.deliver(now=NOW)
+    outbox.deliver(now=NOW)
     assert statuses() == {claimed: "sent", sending: "unknown", fresh: "claimed"}
     assert smtp_settings.received[0].message["Message-ID"] == row(claimed).message_id
 
 
 def test_retry_refuses_sent_and_pending_messages(smtp_settings):
     sent, pending = queue(2)
-    delivery.deliver(limit=1)
+    outbox.deliver(limit=1)
     assert statuses() == {sent: "sent", pending: "pending"}
     with pytest.raises(InvalidInput, match="already sent"):
-        delivery.retry(sent)
+        outbox.retry(sent)
     with pytest.raises(InvalidInput, match="already queued"):
-        delivery.retry(pending)
+        outbox.retry(pending)
     with pytest.raises(NotFound):
-        delivery.retry(999_999)
+        outbox.retry(999_999)
     with pytest.raises(InvalidInput, match="unknown outbox status"):
-        delivery.list_outbox("lost")
+        outbox.list_outbox("lost")
 
 
 def test_two_runs_at_once_deliver_each_message_exactly_once(smtp_settings, settings_env):
     settings_env(BATCH_SIZE=25)
     queue(200)
-    reports: list[delivery.DeliveryReport] = []
+    reports: list[outbox.DeliveryReport] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            reports.append(delivery.deliver())
+            reports.append(outbox.deliver())
         except BaseException as exc:  # surfaced below: a thread must not hide a failure
             errors.append(exc)
 
@@ -293,26 +293,26 @@ def test_two_runs_at_once_deliver_each_message_exactly_once(smtp_settings, setti
 def test_deliver_batch_takes_one_batch_and_says_when_nothing_is_left(smtp_settings, settings_env):
     settings_env(BATCH_SIZE=2)
     queue(3)
-    run_id = delivery.new_run_id()
-    assert delivery.recover_stale().requeued == 0
-    assert delivery.deliver_batch(run_id).sent == 2
-    assert delivery.deliver_batch(run_id).sent == 1
-    assert delivery.deliver_batch(run_id) is None
+    run_id = outbox.new_run_id()
+    assert outbox.recover_stale().requeued == 0
+    assert outbox.deliver_batch(run_id).sent == 2
+    assert outbox.deliver_batch(run_id).sent == 1
+    assert outbox.deliver_batch(run_id) is None
 
 
 def test_without_smtp_host_messages_become_parseable_eml_files(home):
     ids = queue(2, recipient="Budi <budi/../x@example.go.id>", subject="[Tindak] Ṡubjek")
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert (report.mode, report.eml_written, report.sent) == ("eml", 2, 2)
     assert "written as .eml files" in report.summary()
-    files = delivery.eml_files()
+    files = outbox.eml_files()
     assert [f.parent for f in files] == [home / "outbox"] * 2
     assert all("/" not in f.name.replace(f.suffix, "") for f in files)
     msg = message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert msg["Subject"] == "[Tindak] Ṡubjek"
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Text 0\n"
     assert row(ids[0]).eml_path == str(files[0])
-    assert delivery.deliver().eml_written == 0
+    assert outbox.deliver().eml_written == 0
 
 
 def test_security_settings_map_to_yagmail(settings_env):
@@ -320,17 +320,17 @@ def test_security_settings_map_to_yagmail(settings_env):
                  SMTP_USER="tindak", SMTP_PASSWORD="s3cret")
     from tindak.settings import get_settings
 
-    opts = delivery.smtp_options(get_settings())
+    opts = outbox.smtp_options(get_settings())
     assert (opts["smtp_ssl"], opts["smtp_starttls"], opts["port"]) == (True, False, 465)
     assert (opts["user"], opts["password"], opts["smtp_skip_login"]) == (
         {"tindak": "tindak"}, "s3cret", False)  # a dict: yagmail would append @gmail.com
     assert opts["context"].verify_mode.name == "CERT_REQUIRED"
     settings_env(SMTP_SECURITY="starttls")
-    opts = delivery.smtp_options(get_settings())
+    opts = outbox.smtp_options(get_settings())
     assert (opts["smtp_ssl"], opts["port"]) == (False, 587)
     assert opts["smtp_starttls"]["context"].check_hostname
     settings_env(SMTP_SECURITY="none", SMTP_USER="", SMTP_PASSWORD="")
-    opts = delivery.smtp_options(get_settings())
+    opts = outbox.smtp_options(get_settings())
     assert (opts["smtp_ssl"], opts["smtp_starttls"]) == (False, False)
     assert opts["smtp_skip_login"] and opts["user"] is None
 
@@ -348,7 +348,7 @@ def test_ssl_against_a_plain_server_fails_cleanly_and_keeps_the_queue(
         smtp_settings, settings_env):
     settings_env(SMTP_SECURITY="ssl")
     queue(1)
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert report.stopped and report.sent == 0 and report.pending_left == 1
     assert "cannot use SMTP server" in report.errors[0]
 
@@ -361,7 +361,7 @@ def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_setting
     settings_env(DELIVERY_LEASE_SECONDS=1)
     queue(30)
     smtp_settings.delay, smtp_settings.delay_after = 30, 5  # the 6th message hangs
-    code = "from tindak import delivery; delivery.deliver()"
+    code = "from tindak import outbox; outbox.deliver()"
     child = subprocess.Popen([sys.executable, "-c", code])  # inherits the test's TINDAK_*
     try:
         deadline = time.monotonic() + 20
@@ -373,9 +373,9 @@ def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_setting
         child.wait()
     smtp_settings.delay = 0
     later = datetime.now(UTC) + timedelta(seconds=5)
-    recovered = delivery.recover_stale(now=later)
+    recovered = outbox.recover_stale(now=later)
     assert recovered.unknown >= 1 and recovered.requeued >= 1
-    report = delivery.deliver(now=later)
+    report = outbox.deliver(now=later)
     assert report.sent == 30 - recovered.unknown
     time.sleep(0.1)
     ids = smtp_settings.message_ids()
@@ -393,28 +393,28 @@ def test_a_run_killed_mid_batch_never_sends_twice_and_loses_nothing(smtp_setting
 def test_a_to_refused_for_now_is_retried_alone_and_the_cc_never_gets_it_twice(smtp_settings):
     (oid,) = queue(1, recipient="full@example.go.id", cc="atasan@example.go.id")
     smtp_settings.temp_refuse.add("full@example.go.id")
-    first = delivery.deliver()
+    first = outbox.deliver()
     assert [r.rcpt_tos for r in smtp_settings.received] == [("atasan@example.go.id",)]
     assert (first.sent, first.failed, first.partly_sent) == (0, 1, 1)
     assert row(oid).status == "failed"
     assert "full@example.go.id: 452" in first.errors[0]
     smtp_settings.temp_refuse.clear()
-    second = delivery.deliver()
+    second = outbox.deliver()
     assert (second.sent, second.failed) == (1, 0)
     assert [r.rcpt_tos for r in smtp_settings.received] == [
         ("atasan@example.go.id",), ("full@example.go.id",)]
     # The same message (one Message-ID), its headers still naming both.
     assert len(set(smtp_settings.message_ids())) == 1
     assert smtp_settings.messages[1]["Cc"] == "atasan@example.go.id"
-    assert row(oid).status == "sent" and delivery.deliver().sent == 0
+    assert row(oid).status == "sent" and outbox.deliver().sent == 0
 
 
 def test_a_recipient_refused_for_now_until_max_attempts_ends_dead(smtp_settings, settings_env):
     settings_env(MAX_ATTEMPTS=2)
     (oid,) = queue(1, recipient="owner@example.go.id", cc="full@example.go.id")
     smtp_settings.temp_refuse.add("full@example.go.id")
-    delivery.deliver()
-    assert delivery.deliver().dead == 1 and row(oid).status == "dead"
+    outbox.deliver()
+    assert outbox.deliver().dead == 1 and row(oid).status == "dead"
     assert [r.rcpt_tos for r in smtp_settings.received] == [("owner@example.go.id",)]
     assert "452" in row(oid).last_error
 
@@ -423,21 +423,21 @@ def test_a_permanently_refused_cc_is_shown_per_recipient_and_not_retried_by_itse
         smtp_settings, tindak):
     (oid,) = queue(1, recipient="owner@example.go.id", cc="nobody@example.go.id")
     smtp_settings.refuse.add("nobody@example.go.id")
-    report = delivery.deliver()
+    report = outbox.deliver()
     assert (report.sent, report.dead, report.partly_sent) == (0, 1, 1)
     assert row(oid).status == "dead"
-    assert delivery.deliver().sent == 0 and len(smtp_settings.received) == 1
+    assert outbox.deliver().sent == 0 and len(smtp_settings.received) == 1
     out = tindak("outbox", "list")
     assert out.returncode == 0, out.stderr
     assert "owner@example.go.id: accepted" in out.stdout
     assert "nobody@example.go.id: refused 550 5.1.1 No such user here" in out.stdout
-    [listed] = delivery.list_outbox("dead")
+    [listed] = outbox.list_outbox("dead")
     assert {(r["address"], r["state"]) for r in listed["recipients"]} == {
         ("owner@example.go.id", "accepted"), ("nobody@example.go.id", "refused")}
     # Once the address exists, a retry goes to it alone.
     smtp_settings.refuse.clear()
-    delivery.retry(oid)
-    assert delivery.deliver().sent == 1 and row(oid).status == "sent"
+    outbox.retry(oid)
+    assert outbox.deliver().sent == 1 and row(oid).status == "sent"
     assert [r.rcpt_tos for r in smtp_settings.received] == [
         ("owner@example.go.id",), ("nobody@example.go.id",)]
 
@@ -464,7 +464,7 @@ def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
 
     smtp_settings.before_reply = lock_after_six
     try:
-        report = delivery.deliver()
+        report = outbox.deliver()
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -478,7 +478,7 @@ def test_a_writer_holding_the_lock_mid_run_does_not_make_the_run_misreport(
     assert "21 still claimed (the next run recovers them)" in lines[1]
     assert "6 handled but not recorded" in lines[1]
     # The next run after the lease: the 15 untouched go out, the 6 sent are never resent.
-    later = delivery.deliver(now=datetime.now(UTC) + timedelta(hours=1))
+    later = outbox.deliver(now=datetime.now(UTC) + timedelta(hours=1))
     assert (later.sent, later.unknown, later.in_flight_left) == (15, 6, 0)
     ids = smtp_settings.message_ids()
     assert len(ids) == 21 and len(set(ids)) == 21

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from models import get_engine
 from tests import faults
 from tests.faults import FaultSink
-from tindak import delivery, followup
+from tindak import followup, outbox
 
 pytestmark = pytest.mark.usefixtures("english")  # these read the English words
 
@@ -179,7 +179,7 @@ def test_kill_9_during_delivery_never_sends_twice_nor_loses_a_message(
         assert code == -signal.SIGKILL or (strategy == "timer" and zygote.done(pid)), label
 
         # Recovery: a later run, once the dead run's lease (1 s) has run out.
-        report = delivery.deliver(now=datetime.now(UTC) + timedelta(seconds=5))
+        report = outbox.deliver(now=datetime.now(UTC) + timedelta(seconds=5))
         assert report.unknown == at_kill.get("sending", 0), label
         assert report.requeued == at_kill.get("claimed", 0), label
         got = Counter(handler.mids)

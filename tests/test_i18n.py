@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "tindak" / "locale" / "id" / "LC_MESSAGES" / "messages.po"
 # The mail part of Tindak; the web app adds templates/web and its modules to this list.
 SOURCES = [ROOT / "templates" / "email", ROOT / "tindak" / "cli"] + [
-    ROOT / "tindak" / f for f in ("i18n.py", "mail.py", "charts.py", "delivery.py",
+    ROOT / "tindak" / f for f in ("i18n.py", "mail.py", "charts.py", "outbox",
                                   # what the CLI and the import say (words: issue 10.6)
                                   "errors.py", "recs.py", "importer", "workbook.py",
                                   "holidays_admin.py", "forums.py", "backup",

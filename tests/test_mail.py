@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tindak import mail
+from tindak import mail, outbox
 from tindak.charts import digest_chart
 from tindak.errors import DeliveryError
 from tindak.mailmodel import DigestMail, ItemLine, NoticeMail, UnitCount
@@ -256,7 +256,7 @@ def outbox_row(**over) -> SimpleNamespace:
 
 def test_build_message_structure_and_headers(home):
     png = base64.b64encode(b"\x89PNG\r\n\x1a\nxx").decode()
-    msg = mail.build_message(outbox_row(
+    msg = outbox.build_message(outbox_row(
         cc="Siti <siti@example.go.id>",
         attachments=json.dumps([{"cid": "c1@tindak", "mime": "image/png", "b64": png}])))
     assert [p.get_content_type() for p in msg.walk()] == [
@@ -270,12 +270,12 @@ def test_build_message_structure_and_headers(home):
 
 
 def test_the_same_row_always_gives_the_same_bytes(home):
-    assert mail.prepare(outbox_row()).data == mail.prepare(outbox_row()).data
+    assert outbox.prepare(outbox_row()).data == outbox.prepare(outbox_row()).data
 
 
 def test_new_message_ids_are_unique_and_use_the_sender_domain(settings_env):
     settings_env(MAIL_FROM="Tindak <noreply@pemkot.example.go.id>")
-    ids = {mail.new_message_id() for _ in range(1000)}
+    ids = {outbox.new_message_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(i.startswith("<") and i.endswith("@pemkot.example.go.id>") for i in ids)
 
@@ -290,11 +290,11 @@ def test_new_message_ids_are_unique_and_use_the_sender_domain(settings_env):
 ])
 def test_line_breaks_and_bad_addresses_are_refused(home, field, value):
     with pytest.raises(DeliveryError):
-        mail.prepare(outbox_row(**{field: value}))
+        outbox.prepare(outbox_row(**{field: value}))
 
 
 def test_a_subject_with_line_breaks_stays_one_header(home):
-    msg = mail.build_message(outbox_row(subject="A\r\nBcc: x@evil.example"))
+    msg = outbox.build_message(outbox_row(subject="A\r\nBcc: x@evil.example"))
     assert msg["Bcc"] is None
     assert msg["Subject"] == "A Bcc: x@evil.example"
 

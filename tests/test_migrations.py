@@ -8,7 +8,7 @@ from alembic import command
 
 from models import messages, session
 from models.db import _alembic_config, dispose_engines, get_engine
-from tindak import mail
+from tindak import outbox
 from tindak.settings import get_settings
 
 
@@ -32,7 +32,7 @@ def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
     assert (row.key, row.status, row.body_text, row.body_html) == (
         "k1", "pending", "Yth. Budi,\nAda 1 rekomendasi.", "<p>Yth. <b>Budi</b></p>")
     assert not {"body_text", "body_html", "attachments"} & columns
-    msg = mail.build_message(row)
+    msg = outbox.build_message(row)
     assert msg["Message-ID"] == "<1@tindak.test>"
     assert "Ada 1 rekomendasi." in msg.get_body(("plain",)).get_content()
 
@@ -40,7 +40,7 @@ def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
 
 def test_a_database_of_0002_gains_per_recipient_state_and_its_queue_still_delivers(
         home, smtp_settings):
-    from tindak import delivery
+    from tindak import outbox
 
     engine = sa.create_engine(get_settings().db_url)
     with engine.begin() as conn:
@@ -60,9 +60,9 @@ def test_a_database_of_0002_gains_per_recipient_state_and_its_queue_still_delive
     with session() as s:
         assert "outbox_recipient" in sa.inspect(s.connection()).get_table_names()
     smtp_settings.temp_refuse.add("full@example.go.id")
-    assert delivery.deliver().partly_sent == 1
+    assert outbox.deliver().partly_sent == 1
     smtp_settings.temp_refuse.clear()
-    assert delivery.deliver().sent == 1
+    assert outbox.deliver().sent == 1
     assert [r.rcpt_tos for r in smtp_settings.received] == [
         ("atasan@example.go.id",), ("full@example.go.id",)]
 

@@ -229,11 +229,11 @@ def _updates(smtp, email: str) -> list:  # type: ignore[no-untyped-def]
 
 
 def _send_week(as_of: date, now: datetime | None = None):  # type: ignore[no-untyped-def]
-    from tindak import delivery
+    from tindak import outbox
 
     report = public_loop.plan_updates(as_of, now=now or datetime.combine(
         as_of, datetime.min.time(), UTC).replace(hour=1))
-    delivery.deliver()
+    outbox.deliver()
     return report
 
 

@@ -178,12 +178,12 @@ def test_the_nonce_is_burnt_in_the_database(org, client):
 
 def test_a_sign_in_mail_reaches_the_smtp_server_at_once_and_only_once(org, client,
                                                                      smtp_settings):
-    from tindak import delivery
+    from tindak import outbox
 
     res = client.post_form("/masuk", {"email": org.admin.email})
     assert res.status_code == 200
     [got] = smtp_settings.wait_for(lambda r: org.admin.email in r.rcpt_tos, timeout=10)
-    assert delivery.deliver().sent == 0  # the next daily run finds nothing left to send
+    assert outbox.deliver().sent == 0  # the next daily run finds nothing left to send
     assert len(smtp_settings.received) == 1
     link = next(w for w in got.message.get_body(("plain",)).get_content().split()
                 if "/masuk/" in w)
@@ -192,7 +192,7 @@ def test_a_sign_in_mail_reaches_the_smtp_server_at_once_and_only_once(org, clien
 
 def test_a_sign_in_mail_the_server_cannot_take_now_waits_for_the_next_run(org, client,
                                                                           smtp_settings):
-    from tindak import delivery
+    from tindak import outbox
 
     smtp_settings.stop()
     res = client.post_form("/masuk", {"email": org.admin.email})
@@ -200,5 +200,5 @@ def test_a_sign_in_mail_the_server_cannot_take_now_waits_for_the_next_run(org, c
     [queued] = _login_rows()
     assert queued.status == "pending" and "cannot use SMTP server" in queued.last_error
     smtp_settings.start()
-    assert delivery.deliver().sent == 1
+    assert outbox.deliver().sent == 1
     assert [r.rcpt_tos for r in smtp_settings.received] == [(org.admin.email,)]

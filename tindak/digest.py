@@ -49,8 +49,8 @@ from models import (
 )
 from tindak.directory import UnitTree
 from tindak.errors import NotFound
-from tindak.followup import message_key, queue_messages
 from tindak.mailmodel import DigestMail, ItemLine, Rendered, UnitCount
+from tindak.outbox.store import message_key, queue_messages
 from tindak.pool import render_pool
 from tindak.rates import OnTimeTally, completion_days, implementation_rate
 from tindak.settings import get_settings

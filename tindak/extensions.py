@@ -161,9 +161,9 @@ def decide_extension(ref: str, by: str, approve: bool, note: str | None = None,
                   "extension": {"until": ext.until.isoformat(), "status": ext.status,
                                 "reason": ext.reason, "requested_by": requester.email,  # type: ignore[union-attr]
                                 "decided_by": actor.email}}
-    from tindak import delivery
+    from tindak.outbox import send_soon
 
-    delivery.send_soon([outbox_id])  # after the commit: no transaction across SMTP I/O
+    send_soon([outbox_id])  # after the commit: no transaction across SMTP I/O
     return result
 
 

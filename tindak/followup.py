@@ -7,9 +7,6 @@ written to the outbox, with its notices, in one transaction before anyone tries 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +28,6 @@ from models import (
     Recommendation,
     Unit,
     get_engine,
-    insert_messages,
     session,
     write_session,
 )
@@ -39,6 +35,7 @@ from tindak.calendar import WorkCalendar, load_calendar, local_today, today_for
 from tindak.directory import UnitTree, nearest_leader
 from tindak.links import owner_url
 from tindak.mailmodel import ItemLine, NoticeMail, Rendered
+from tindak.outbox.store import message_key, queue_messages
 from tindak.pool import render_pool
 from tindak.rules import REMINDER, Item, Ladder, due_notices
 from tindak.settings import get_settings
@@ -602,43 +599,6 @@ def _queue_composed(found: list[tuple[_Draft, Rendered | None]], now: datetime,
                 report.by_kind[d.kind] = report.by_kind.get(d.kind, 0) + 1
 
 
-def message_key(kind: str, email: str, on: date, parts: Iterable[object]) -> str:
-    """A message's unique key: the same recipient, day and content never queue twice."""
-    raw = f"{kind}|{email}|{on.isoformat()}|{','.join(str(p) for p in parts)}"
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def outbox_row(key: str, kind: str, on: date, to: str, cc: list[str], r: Rendered,
-               now: datetime) -> dict:
-    """The outbox columns and bodies of one rendered message (for `insert_messages`)."""
-    from tindak.mail import new_message_id
-
-    return {
-        "key": key, "kind": kind, "on_date": on, "recipient": to, "cc": ",".join(cc),
-        "subject": r.subject, "body_text": r.text, "body_html": r.html,
-        "message_id": new_message_id(),
-        "attachments": json.dumps([{"cid": a.cid, "mime": a.mime,
-                                    "b64": base64.b64encode(a.data).decode()}
-                                   for a in r.attachments]),
-        "headers": json.dumps(r.headers) if r.headers else None,
-        "status": "pending", "attempts": 0, "created_at": now,
-    }
-
-
-def queue_messages(s: Session, msgs: list[tuple[str, str, date, str, list[str], Rendered]],
-                   now: datetime) -> dict[str, int]:
-    """Write rendered messages (key, kind, date, to, cc, rendered) to the outbox in the
-    caller's transaction; key → id of those that were new (a key already queued is left
-    alone)."""
-    return insert_messages(s, [outbox_row(*m, now) for m in msgs], skip_existing=True)
-
-
-def queue_message(s: Session, key: str, kind: str, on: date, to: str, cc: list[str],
-                  r: Rendered, now: datetime) -> int | None:
-    """Write one rendered message to the outbox; None when its key was already queued."""
-    return queue_messages(s, [(key, kind, on, to, cc, r)], now).get(key)
-
-
 @dataclass(frozen=True)
 class _Who:
     """A recipient as a message needs them."""
@@ -772,9 +732,9 @@ def run_daily(as_of: date | None = None, now: datetime | None = None,
     out = {"items": plan.items, "notices": plan.notices, "unaddressed": plan.unaddressed,
            "unaddressed_refs": plan.unaddressed_refs, "messages": comp.messages}
     if deliver:
-        from tindak import delivery
+        from tindak import outbox
 
-        out["delivery"] = delivery.deliver()
+        out["delivery"] = outbox.deliver()
     return out
 
 

@@ -96,7 +96,7 @@ class Rendered:
     text: str
     html: str
     attachments: list[Inline] = field(default_factory=list)
-    headers: dict[str, str] | None = None  # extra headers (tindak.mail.EXTRA_HEADERS)
+    headers: dict[str, str] | None = None  # extra headers (tindak.outbox.mime.EXTRA_HEADERS)
 
 
 @dataclass

@@ -76,7 +76,7 @@ def _confirmation(email: str, forum: Forum, base: str, lang: str, invited: bool,
                   key: str) -> dict[str, Any]:
     """The outbox row of a confirmation (or invitation) mail with its signed link."""
     from tindak import mail
-    from tindak.followup import outbox_row
+    from tindak.outbox.store import outbox_row
 
     url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"  # type: ignore[arg-type]
     rendered = mail.render_subscribe(lang, forum.title, url, links.SUBSCRIBE_MAX_AGE // 86400,
@@ -92,7 +92,7 @@ def forum_title(forum_id: int) -> dict[str, Any]:
 
 def request_subscription(email: str, forum_id: int, base: str | None, lang: str) -> int | None:
     """Queue a confirmation mail for `email` to follow forum `forum_id`: its outbox id, for
-    the caller to send at once (`delivery.send_soon`); None when the address is already
+    the caller to send at once (`outbox.send_soon`); None when the address is already
     subscribed or links cannot be made. The caller answers the same either way."""
     email = _valid_email(email)
     with session() as s:
@@ -109,7 +109,7 @@ def queue_invitations(s: Session, invites: list[tuple[str, int]], base: str,
     """Queue an invitation for each (email, forum id) not yet subscribed, in the caller's
     transaction (the import's): the key is per address and forum, so importing the same
     participants again invites nobody twice. Returns the outbox ids of those queued."""
-    from tindak.followup import message_key
+    from tindak.outbox.store import message_key
 
     rows = []
     forums: dict[int, Forum] = {}
@@ -362,8 +362,8 @@ def plan_updates(as_of: date, timezones: list[str] | None = None,
     last update (up to the midnight that begins `as_of`, in the forum's timezone)."""
     from tindak import mail
     from tindak.digest import digest_key_day
-    from tindak.followup import message_key, queue_messages
     from tindak.mailmodel import PublicUpdateMail
+    from tindak.outbox.store import message_key, queue_messages
 
     settings = get_settings()
     report = UpdateReport()

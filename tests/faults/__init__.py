@@ -307,7 +307,7 @@ class FaultSink(SmtpSink):
 
 def enqueue(n: int, tag: str) -> list[int]:
     """n messages straight into the outbox, as the follow-up engine writes them."""
-    from tindak.mail import new_message_id
+    from tindak.outbox import new_message_id
 
     rows = [dict(key=f"{tag}-{i}", kind="reminder", on_date=NOW.date(),
                  recipient=f"{tag}-{i}@example.go.id", cc="", subject=f"[Tindak] {tag} {i}",

@@ -9,7 +9,7 @@ imports Tindak once, says 'zygote', then obeys lines on stdin:
     go PID                                   it starts its work; says 'done PID {...}' at the end
     reap PID                                 says 'exit PID CODE' once it has ended (-9: killed)
 
-Modes: `deliver` (tindak.delivery.deliver(), what `tindak run daily` ends with) and
+Modes: `deliver` (tindak.outbox.deliver(), what `tindak run daily` ends with) and
 `plan-compose AS_OF PLAN_BATCH COMPOSE_BATCH [WORKERS]` (the daily flow's planning and
 composing, batch by batch as its tasks run them; with WORKERS, rendered by that many
 processes however few the messages). A fork costs milliseconds where a fresh interpreter
@@ -27,10 +27,10 @@ from datetime import date
 
 
 def work(mode: str, args: list[str]) -> dict:
-    from tindak import delivery, followup
+    from tindak import followup, outbox
 
     if mode == "deliver":
-        return asdict(delivery.deliver())
+        return asdict(outbox.deliver())
     if mode == "plan-compose":
         as_of, plan_batch, compose_batch = date.fromisoformat(args[0]), int(args[1]), int(args[2])
         workers = int(args[3]) if len(args) > 3 else None
@@ -72,7 +72,7 @@ def zygote() -> None:
     import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 
     import models  # noqa: F401
-    from tindak import delivery, followup  # noqa: F401
+    from tindak import followup, outbox  # noqa: F401
 
     print("zygote", flush=True)
     gates: dict[int, int] = {}

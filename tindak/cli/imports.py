@@ -35,7 +35,7 @@ def import_cmd(
              for p in paths]
     report = import_files(given, dry_run=dry_run, by=by)
     if report.invitations:  # participants invited: sent now (what fails waits for a run)
-        from tindak.delivery import send_soon
+        from tindak.outbox import send_soon
 
         send_soon(report.invitations)
     if dry_run:  # each Waktu shown as the date it became

@@ -82,12 +82,12 @@ def outbox_list_cmd(
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """List outgoing messages and their delivery status."""
-    from tindak import delivery
+    from tindak import outbox
 
     if fmt not in ("table", "json"):
         raise InvalidInput(N_("unknown format '%(value)s' (one of: table, json)"),
                                 value=fmt)
-    rows = delivery.list_outbox(status.value if status else None)
+    rows = outbox.list_outbox(status.value if status else None)
     if fmt == "json":
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1, default=str)
         print()
@@ -114,9 +114,9 @@ def outbox_retry_cmd(
     message_id: int = typer.Argument(..., metavar="ID", help="The outbox message's ID."),
 ) -> None:
     """Re-queue a failed, dead or unknown message (it is sent by the next run)."""
-    from tindak import delivery
+    from tindak import outbox
 
-    delivery.retry(args.outbox_id(message_id))
+    outbox.retry(args.outbox_id(message_id))
     say(N_("message %(id)s re-queued: the next `tindak run daily` delivers it"), id=message_id)
 
 

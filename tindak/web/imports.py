@@ -35,7 +35,7 @@ def run_import(paths: list[Path], dry_run: bool, by: str) -> dict[str, Any]:
     # The web writes only inside the planner's own organisation; the CLI anywhere.
     report = import_files(paths, dry_run=dry_run, by=by, scope=by)
     if report.invitations:  # participants invited: their mail goes now, as a sign-in's does
-        from tindak.delivery import send_soon
+        from tindak.outbox import send_soon
 
         send_soon(report.invitations)
     order = ("units", "people", "forums", "recommendations", "participants")

@@ -53,7 +53,7 @@ def link_base(request_base: str) -> str | None:
 
 def request_login(email: str, base: str | None, lang: str) -> int | None:
     """Queue a sign-in mail (outbox kind "login") when `email` is a person: its outbox id,
-    for the caller to send at once (`delivery.send_soon`); None otherwise.
+    for the caller to send at once (`outbox.send_soon`); None otherwise.
 
     The caller answers the same whatever this returns, so nobody learns who has an account.
     """

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from tindak import delivery
+from tindak import outbox
 from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.links import owner_token
@@ -62,7 +62,7 @@ async def signin_request(request: Request, background: BackgroundTasks,
     queued = await run_in_threadpool(signin.request_login, email, base, language(request))
     if queued is not None:
         # After the answer, not before: the page says the same whether the address is known.
-        background.add_task(delivery.send_soon, [queued])
+        background.add_task(outbox.send_soon, [queued])
     return page(request, "signin_sent.html", email=email)
 
 

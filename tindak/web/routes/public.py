@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from tindak import delivery, public_loop
+from tindak import outbox, public_loop
 from tindak.directory import normalize_email
 from tindak.errors import N_
 from tindak.web import signin, views
@@ -49,7 +49,7 @@ async def subscribe(request: Request, forum_id: RowId, background: BackgroundTas
     queued = await run_in_threadpool(public_loop.request_subscription, email, forum_id, base,
                                      language(request))
     if queued is not None:
-        background.add_task(delivery.send_soon, [queued])
+        background.add_task(outbox.send_soon, [queued])
     return page(request, "public/subscribe_sent.html", email=email, forum_id=forum_id)
 
 
