@@ -17,8 +17,9 @@ the work grows with the data, not with leaders × data. Rendering and queueing t
 from __future__ import annotations
 
 import heapq
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
@@ -144,6 +145,26 @@ class _Capped:
         return self.lists
 
 
+@dataclass
+class _Figures:
+    """A unit's counts by status, overdue and extended items, and on time both ways (SPEC §7:
+    against the Berita Acara's deadline and the one in force): its own, or its tree's."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    extended: int = 0
+    orig: OnTimeTally = field(default_factory=OnTimeTally)
+    cur: OnTimeTally = field(default_factory=OnTimeTally)
+
+    def merge(self, other: _Figures) -> None:
+        for status, n in other.counts.items():
+            self.counts[status] = self.counts.get(status, 0) + n
+        self.late += other.late
+        self.extended += other.extended
+        self.orig.merge(other.orig)
+        self.cur.merge(other.cur)
+
+
 def _unit_chunks(units: list[int] | None) -> Iterator[Any]:
     """WHERE clauses on an item's unit covering these units, IN_LIST at a time."""
     if units is None:
@@ -185,12 +206,7 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
     week_start, week_end = week_of(as_of)
     late_where = sa.and_(R.status.in_(ACTIVE_STATUSES), R.deadline < as_of)
 
-    own_counts: dict[int, dict[str, int]] = {}
-    own_late: dict[int, int] = {}
-    own_extended: dict[int, int] = {}
-    # On time both ways (SPEC §7): against the Berita Acara's deadline and the one in force.
-    own_orig: dict[int, OnTimeTally] = {}
-    own_cur: dict[int, OnTimeTally] = {}
+    own: defaultdict[int, _Figures] = defaultdict(_Figures)  # each unit's own items
     completed_items: list[tuple[int, int, date, date]] = []  # unit, id, original, in force
     original = sa.func.coalesce(R.original_deadline, R.deadline)
     overdue, at_risk, escalated = _Capped(), _Capped(), _Capped()
@@ -207,9 +223,11 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                       sa.func.count(R.original_deadline))
             .where(where).group_by(R.unit_id, R.status)
         ):
-            own_counts.setdefault(uid, dict.fromkeys(STATUSES, 0))[status] = n
-            own_late[uid] = own_late.get(uid, 0) + int(late or 0)
-            own_extended[uid] = own_extended.get(uid, 0) + int(moved or 0)
+            fig = own[uid]
+            fig.counts = fig.counts or dict.fromkeys(STATUSES, 0)
+            fig.counts[status] = n
+            fig.late += int(late or 0)
+            fig.extended += int(moved or 0)
         for uid, rid, status, deadline, first in db.execute(
             sa.select(R.unit_id, R.id, R.status, R.deadline, original)
             .where(where, R.status != Status.not_actionable.value,
@@ -220,10 +238,8 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
             if status == Status.completed.value:  # its day done is read below, in bulk
                 completed_items.append((uid, rid, first, deadline))
                 continue
-            if uid not in own_orig:
-                own_orig[uid], own_cur[uid] = OnTimeTally(), OnTimeTally()
-            own_orig[uid].add(status, first, None, as_of)
-            own_cur[uid].add(status, deadline, None, as_of)
+            own[uid].orig.add(status, first, None, as_of)
+            own[uid].cur.add(status, deadline, None, as_of)
         for uid, deadline, rid in db.execute(
             sa.select(R.unit_id, R.deadline, R.id).where(where, late_where)
             .execution_options(yield_per=5000)
@@ -265,34 +281,18 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
     unit_of = {rid: uid for uid, rid, _, _ in completed_items}
     done_on = completion_days(s, sorted(unit_of), lambda rid: tree.tz[unit_of[rid]])
     for uid, rid, first, deadline in completed_items:
-        if uid not in own_orig:
-            own_orig[uid], own_cur[uid] = OnTimeTally(), OnTimeTally()
-        own_orig[uid].add(Status.completed.value, first, done_on.get(rid), as_of)
-        own_cur[uid].add(Status.completed.value, deadline, done_on.get(rid), as_of)
+        own[uid].orig.add(Status.completed.value, first, done_on.get(rid), as_of)
+        own[uid].cur.add(Status.completed.value, deadline, done_on.get(rid), as_of)
 
     # Counts of each unit's whole tree, children before parents.
-    tree_counts: dict[int, dict[str, int]] = {}
-    tree_late: dict[int, int] = {}
-    tree_extended: dict[int, int] = {}
-    tree_orig: dict[int, OnTimeTally] = {}
-    tree_cur: dict[int, OnTimeTally] = {}
+    whole: dict[int, _Figures] = {}
     for uid in order:
-        counts = dict(own_counts.get(uid) or dict.fromkeys(STATUSES, 0))
-        late = own_late.get(uid, 0)
-        moved = own_extended.get(uid, 0)
-        orig, cur = OnTimeTally(), OnTimeTally()
-        if uid in own_orig:
-            orig.merge(own_orig[uid])
-            cur.merge(own_cur[uid])
+        fig = _Figures(dict.fromkeys(STATUSES, 0))
+        if uid in own:
+            fig.merge(own[uid])
         for k in kids.get(uid, ()):
-            for status, n in tree_counts[k].items():
-                counts[status] = counts.get(status, 0) + n
-            late += tree_late[k]
-            moved += tree_extended[k]
-            orig.merge(tree_orig[k])
-            cur.merge(tree_cur[k])
-        tree_counts[uid], tree_late[uid], tree_extended[uid] = counts, late, moved
-        tree_orig[uid], tree_cur[uid] = orig, cur
+            fig.merge(whole[k])
+        whole[uid] = fig
     lists = {
         "overdue": _roll_up(order, kids, overdue.done(), roots),
         "at_risk": _roll_up(order, kids, at_risk.done(), roots),
@@ -313,17 +313,17 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
     out = []
     for leader in leaders:
         root = leader.unit_id
-        counts = tree_counts[root]
+        counts = whole[root].counts
         total = sum(counts.values())
         rate = implementation_rate(counts)
         # The chart's bars: the leader's own unit, and each unit right below it with its tree.
-        bars = [(root, own_counts[root])] if root in own_counts else []
-        bars += [(k, tree_counts[k]) for k in kids.get(root, ()) if any(tree_counts[k].values())]
+        bars = [(root, own[root].counts)] if root in own and own[root].counts else []
+        bars += [(k, whole[k].counts) for k in kids.get(root, ()) if any(whole[k].counts.values())]
         out.append((leader.id, DigestMail(
             leader_name=leader.name, leader_email=leader.email,
             unit_name=tree.name.get(root, ""), week_start=week_start, week_end=week_end,
             counts=dict(counts), total=total, completion_rate=rate,
-            overdue_count=tree_late[root],
+            overdue_count=whole[root].late,
             overdue=_pick(lines, lists["overdue"][root]),
             escalations=_pick(lines, lists["escalations"][root]),
             completions=_pick(lines, done_by_window[windows[root]][root]),
@@ -332,9 +332,9 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                 bars, key=lambda b: tree.name.get(b[0], ""))],
             dashboard_url=f"{base_url}/pimpinan" if base_url else None,
             lang=settings.language,
-            extended=tree_extended[root],
-            on_time_original=tree_orig[root].result(),
-            on_time_current=tree_cur[root].result(),
+            extended=whole[root].extended,
+            on_time_original=whole[root].orig.result(),
+            on_time_current=whole[root].cur.result(),
             disputed=_pick(lines, disputed_by_window[windows[root]][root]),
         )))
     return out
