@@ -19,7 +19,7 @@ from models import (
     session,
     write_session,
 )
-from tindak import digest
+from tindak import digest_contents
 from tindak.directory import UnitTree
 from tindak.settings import get_settings
 from tindak.status import is_at_risk
@@ -59,7 +59,7 @@ def national(make):
             status=status, progress=100 if status == "completed" else rng.choice([0, 10, 60]),
             deadline=MONDAY + timedelta(days=rng.randint(-60, 60)),
         ))
-    week_start, _ = digest.week_of(MONDAY)
+    week_start, _ = digest_contents.week_of(MONDAY)
     with write_session() as s:
         for r in recs[::3]:  # escalations in and out of the past week, and other notices
             on = week_start + timedelta(days=rng.randint(-3, 8))
@@ -76,8 +76,8 @@ def national(make):
 
 def plain_digest(leader, as_of: date) -> dict:
     """The leader's figures read the plain way: every item of the tree, in Python."""
-    cap, points = digest.LIST_CAP, get_settings().at_risk_points
-    week_start, _ = digest.week_of(as_of)
+    cap, points = digest_contents.LIST_CAP, get_settings().at_risk_points
+    week_start, _ = digest_contents.week_of(as_of)
     with session() as s:
         tree = UnitTree.load(s)
         units = tree.subtree(leader.unit_id)
@@ -130,18 +130,18 @@ def figures(d) -> dict:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("cap", [3, 50])
 def test_batched_digests_are_the_plain_per_leader_figures(make, monkeypatch, cap):
     leaders = national(make)
-    monkeypatch.setattr(digest, "LIST_CAP", cap)  # 3: every list is cut, merged and cut
+    monkeypatch.setattr(digest_contents, "LIST_CAP", cap)  # 3: every list is cut, merged and cut
     # Tiny batches and IN lists: leaders of one tree in different batches, units in chunks.
-    monkeypatch.setattr(digest, "BATCH_UNITS", 3)
-    monkeypatch.setattr(digest, "BATCH_LEADERS", 2)
-    monkeypatch.setattr(digest, "IN_LIST", 2)
+    monkeypatch.setattr(digest_contents, "BATCH_UNITS", 3)
+    monkeypatch.setattr(digest_contents, "BATCH_LEADERS", 2)
+    monkeypatch.setattr(digest_contents, "IN_LIST", 2)
     ids = [p.id for p in leaders]
-    batched = dict(digest.digests_for_leaders(ids[::-1], MONDAY))
+    batched = dict(digest_contents.digests_for_leaders(ids[::-1], MONDAY))
     assert sorted(batched) == sorted(ids)
     for leader in leaders:
         want = plain_digest(leader, MONDAY)
         assert figures(batched[leader.id]) == want, leader.unit_id
-        assert digest.digest_for_leader(leader.id, MONDAY) == batched[leader.id]
+        assert digest_contents.digest_for_leader(leader.id, MONDAY) == batched[leader.id]
     # The data exercise what they should: capped lists, both kinds of weekly list, bars.
     gub = figures(batched[leaders[0].id])
     assert set(gub["per_unit"]) == {"Pemerintah Provinsi", "Dinas Kesehatan",
@@ -156,7 +156,7 @@ def test_batched_digests_are_the_plain_per_leader_figures(make, monkeypatch, cap
 def test_one_batch_reads_a_whole_large_tree_as_a_small_one(make, monkeypatch):
     """One leader whose tree alone is larger than a batch still gets their digest whole."""
     leaders = national(make)
-    monkeypatch.setattr(digest, "BATCH_UNITS", 1)
-    got = dict(digest.digests_for_leaders([leaders[0].id, leaders[7].id], MONDAY))
+    monkeypatch.setattr(digest_contents, "BATCH_UNITS", 1)
+    got = dict(digest_contents.digests_for_leaders([leaders[0].id, leaders[7].id], MONDAY))
     assert figures(got[leaders[0].id]) == plain_digest(leaders[0], MONDAY)
     assert figures(got[leaders[7].id]) == plain_digest(leaders[7], MONDAY)

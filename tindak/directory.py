@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -68,6 +68,63 @@ class UnitTree:
             if c == code:
                 return uid
         raise NotFound(N_("unknown unit '%(code)s'"), code=code)
+
+
+@dataclass
+class Units:
+    """The unit tree with its children map made once: many digests, one load."""
+
+    tree: UnitTree
+    kids: dict[int, list[int]]
+    _sizes: dict[int, int] = field(default_factory=dict)
+    _order: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, s: Session) -> Units:
+        tree = UnitTree.load(s)
+        return cls(tree, tree.children())
+
+    def subtree(self, root: int) -> set[int]:
+        seen, stack = set(), [root]
+        while stack:
+            uid = stack.pop()
+            if uid not in seen:
+                seen.add(uid)
+                stack.extend(self.kids.get(uid, ()))
+        return seen
+
+    def size(self, root: int) -> int:
+        if root not in self._sizes:
+            self._sizes[root] = len(self.subtree(root))
+        return self._sizes[root]
+
+    def tree_order(self) -> dict[int, int]:
+        """unit → its place when the whole forest is walked top-down (each unit after its
+        parent, a unit's tree in one run)."""
+        if not self._order:
+            tops = sorted(u for u, p in self.tree.parent.items() if p not in self.tree.parent)
+            stack = tops[::-1]
+            while stack:
+                uid = stack.pop()
+                if uid not in self._order:
+                    self._order[uid] = len(self._order)
+                    stack.extend(sorted(self.kids.get(uid, ()), reverse=True))
+        return self._order
+
+    def post_order(self, roots: Iterable[int]) -> list[int]:
+        """Every unit of these trees, each after all the units below it."""
+        out: list[int] = []
+        seen: set[int] = set()
+        stack = [(r, False) for r in roots]
+        while stack:
+            uid, below_done = stack.pop()
+            if below_done:
+                out.append(uid)
+            elif uid not in seen:
+                seen.add(uid)
+                stack.append((uid, True))
+                stack.extend((k, False) for k in self.kids.get(uid, ()))
+        return out
 
 
 def has_role(person: Person, role: str) -> bool:

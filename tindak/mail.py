@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +35,7 @@ from tindak.mailmodel import (
     PublicUpdateMail,
     Rendered,
 )
+from tindak.mailtext import tidy_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
 TEXT_LIMIT = 280  # characters of a recommendation's text shown in a message
@@ -99,53 +99,6 @@ def environment() -> Environment:
 
 def _render(name: str, ctx: dict[str, Any]) -> str:
     return environment().get_template(name).render(**ctx)
-
-
-def _tidy_text(text: str, width: int = 76) -> str:
-    """Long lines wrapped, at most one blank line in a row: the text part reads cleanly."""
-    out: list[str] = []
-    for line in text.splitlines():
-        line = line.rstrip()
-        if line == "" and (not out or out[-1] == ""):
-            continue
-        if len(line) > width:
-            indent = " " * (len(line) - len(line.lstrip()))
-            hang = indent + ("  " if line.lstrip().startswith(("* ", "- ")) else "")
-            out.extend(_wrap(line, width, hang))
-            continue
-        out.append(line)
-    return "\n".join(out).strip("\n") + "\n"
-
-
-_SPACES = re.compile(r"( +)")
-
-
-def _wrap(line: str, width: int, hang: str) -> list[str]:
-    """textwrap.wrap(line, width, subsequent_indent=hang, break_long_words=False,
-    break_on_hyphens=False), line for line; without tabs, 5x faster than textwrap."""
-    if "\t" in line:
-        return textwrap.wrap(line, width, initial_indent="", subsequent_indent=hang,
-                             break_long_words=False, break_on_hyphens=False)
-    chunks = [c for c in _SPACES.split(line) if c]
-    chunks.reverse()
-    lines: list[str] = []
-    while chunks:
-        indent = hang if lines else ""
-        room = width - len(indent)
-        if lines and chunks[-1].strip() == "":
-            del chunks[-1]
-        cur: list[str] = []
-        size = 0
-        while chunks and size + len(chunks[-1]) <= room:
-            size += len(chunks[-1])
-            cur.append(chunks.pop())
-        if chunks and not cur and len(chunks[-1]) > room:
-            cur.append(chunks.pop())  # a word longer than the line stands alone
-        if cur and cur[-1].strip() == "":
-            del cur[-1]
-        if cur:
-            lines.append(indent + "".join(cur))
-    return lines
 
 
 # ---------------------------------------------------------------- notices
@@ -330,7 +283,7 @@ def render_notice(m: NoticeMail) -> Rendered:
     }
     return Rendered(
         subject=subject,
-        text=_tidy_text(_render(f"{name}.txt", ctx)),
+        text=tidy_text(_render(f"{name}.txt", ctx)),
         html=_render(f"{name}.html", ctx),
     )
 
@@ -346,7 +299,7 @@ def render_extension_decision(m: DecisionMail) -> Rendered:
         subject = t.gettext("[Tindak] Extension of %(ref)s not approved") % {"ref": m.ref}
     ctx = {"lang": lang, "subject": one_line(subject), "m": m, "cta_url": web_url(m.page_url)}
     return Rendered(subject=one_line(subject),
-                    text=_tidy_text(_render("extension.txt", ctx)),
+                    text=tidy_text(_render("extension.txt", ctx)),
                     html=_render("extension.html", ctx))
 
 
@@ -359,7 +312,7 @@ def render_subscribe(lang: str, forum: str, url: str, days: int, invited: bool) 
                        % {"forum": forum})[:500]
     ctx = {"lang": lang, "subject": subject, "forum": forum, "url": url, "days": days,
            "invited": invited}
-    return Rendered(subject=subject, text=_tidy_text(_render("subscribe.txt", ctx)),
+    return Rendered(subject=subject, text=tidy_text(_render("subscribe.txt", ctx)),
                     html=_render("subscribe.html", ctx))
 
 
@@ -372,7 +325,7 @@ def render_public_update(m: PublicUpdateMail) -> Rendered:
                                   "[Tindak] %(num)d changes in the follow-up of your forums",
                                   count) % {"num": count})
     ctx = {"lang": lang, "subject": subject, "m": m}
-    return Rendered(subject=subject, text=_tidy_text(_render("update.txt", ctx)),
+    return Rendered(subject=subject, text=tidy_text(_render("update.txt", ctx)),
                     html=_render("update.html", ctx),
                     headers={"List-Unsubscribe": f"<{m.unsubscribe_url}>",
                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
@@ -415,7 +368,7 @@ def render_digest(d: DigestMail) -> Rendered:
     }
     return Rendered(
         subject=subject,
-        text=_tidy_text(_render("digest.txt", ctx)),
+        text=tidy_text(_render("digest.txt", ctx)),
         html=_render("digest.html", ctx),
         attachments=attachments,
     )
