@@ -21,7 +21,7 @@ from tindak import control
 from tindak.calendar import local_today
 from tindak.database import migrate
 from tindak.errors import N_, InvalidInput, Msg
-from tindak.runtime import configure_prefect, running_serve, ui_url
+from tindak.runtime import configure_prefect, no_heartbeat, running_serve, ui_url
 from tindak.scheduler import entrypoint, load_flow
 from tindak.settings import TIMEZONES, fingerprint, get_settings
 
@@ -62,7 +62,7 @@ def run_flow(name: str, as_of: date | None, timezones: list[str] | None,
     imported = "prefect" in sys.modules  # then Prefect has read its settings already
     api = configure_prefect(quiet=True, find_server=True)
     run = load_flow(entrypoint("daily" if name == "daily" else "digest"))
-    with _on_server(api if imported else None), _no_heartbeat():
+    with _on_server(api if imported else None), no_heartbeat():
         state = run(as_of=as_of, timezones=timezones, return_state=True)
     summary: dict = state.result()
     if api is not None:
@@ -86,14 +86,6 @@ def _on_serve(name: str, as_of: date | None, timezones: list[str] | None) -> dic
                            as_of, timezones, settings.language, fingerprint(settings))
     except control.Unreachable:
         return None
-
-
-def _no_heartbeat() -> Any:
-    """No Prefect flow heartbeat for a run the person watches from the terminal: its thread
-    wakes once a second, and joining it holds the end of every run up to a second."""
-    from prefect.settings import temporary_settings  # after configure_prefect
-
-    return temporary_settings(updates={"flows.heartbeat_frequency": None})
 
 
 def _on_server(api: str | None) -> Any:

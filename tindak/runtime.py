@@ -14,6 +14,7 @@ import os
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tindak.settings import get_settings
 
@@ -48,6 +49,15 @@ def configure_prefect(quiet: bool = False, find_server: bool = False) -> str | N
     if quiet and "prefect" in sys.modules:
         _quiet_console()
     return api
+
+
+def no_heartbeat() -> Any:
+    """Prefect's settings for a run someone watches (`tindak run`, or the serve running it for
+    them): no flow heartbeat, whose thread wakes once a second and whose join holds the end of
+    every run up to a second. Call once Prefect is configured."""
+    from prefect.settings import temporary_settings
+
+    return temporary_settings(updates={"flows.heartbeat_frequency": None})
 
 
 def server_file(prefect_home: Path) -> Path:

@@ -30,7 +30,13 @@ from tindak.control import Runner
 from tindak.control import start as start_control
 from tindak.database import migrate
 from tindak.errors import TindakError
-from tindak.runtime import announce_server, configure_prefect, ui_url, withdraw_server
+from tindak.runtime import (
+    announce_server,
+    configure_prefect,
+    no_heartbeat,
+    ui_url,
+    withdraw_server,
+)
 from tindak.settings import fingerprint, get_settings
 
 # The deployments and their cron schedules are declared once, here; `prefect deploy --all`
@@ -194,21 +200,15 @@ def serve(port: int = 4200) -> None:
 
 
 def runs_for_cli(api_url: str) -> Runner:
-    """How this serve runs a flow that `tindak run` asked for: here, warm, on its server.
-
-    Without Prefect's flow heartbeat: the one who asked watches the run (and learns when
-    this process dies under it), and the heartbeat thread, which wakes once a second, would
-    hold every run up to a second longer at its end.
-    """
-    from prefect.settings import temporary_settings
-
+    """How this serve runs a flow that `tindak run` asked for: here, warm, on its server,
+    without a heartbeat (the one who asked watches it, and learns if this process dies)."""
     flows: dict[str, Any] = {}
 
     def run(name: str, as_of: date | None, timezones: list[str] | None,
             lang: str | None) -> dict:
         if name not in flows:
             flows[name] = load_flow(entrypoint(name))
-        with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        with no_heartbeat():
             state = flows[name](as_of=as_of, timezones=timezones, return_state=True)
         summary: dict = state.result()
         summary["prefect_run_url"] = ui_url(api_url, state.state_details.flow_run_id)

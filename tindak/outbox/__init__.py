@@ -4,14 +4,12 @@
 - `mime`: the MIME message of a row (fast bytes, and a plain EmailMessage reference);
 - `marks`: each message's status marks during a batch (fast, and a plain reference);
 - `transports`: SMTP through yagmail, or .eml files, behind one open / send / close;
-- `deliver`: the one delivery loop, and `report` what a run did.
+- `loop`: the one delivery loop (`deliver`), and `report` what a run did.
 
 Callers import from here: `from tindak.outbox import deliver, send_soon, list_outbox`.
-Imported eagerly, so `tindak.outbox.deliver` is always the function, never the module of
-that name (whose other names: `from tindak.outbox.deliver import ...`).
 """
 
-from tindak.outbox.deliver import (
+from tindak.outbox.loop import (
     deliver,
     deliver_batch,
     deliver_now,
@@ -29,7 +27,6 @@ from tindak.outbox.store import (
     message_key,
     new_run_id,
     outbox_row,
-    queue_message,
     queue_messages,
     retry,
 )
@@ -38,6 +35,6 @@ from tindak.outbox.transports import eml_files, smtp_options, transport_for
 __all__ = [
     "DeliveryReport", "Prepared", "build_message", "claim", "count_in_flight", "count_queued",
     "deliver", "deliver_batch", "deliver_now", "eml_files", "finish", "list_outbox",
-    "message_key", "new_message_id", "new_run_id", "outbox_row", "prepare", "queue_message",
-    "queue_messages", "recover_stale", "retry", "send_soon", "smtp_options", "transport_for",
+    "message_key", "new_message_id", "new_run_id", "outbox_row", "prepare", "queue_messages",
+    "recover_stale", "retry", "send_soon", "smtp_options", "transport_for",
 ]

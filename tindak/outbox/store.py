@@ -1,5 +1,5 @@
 """The outbox as a queue (SPEC §6): queue rendered messages, claim them, recover what a dead
-run left, count, list and re-queue. Sending lives in `tindak.outbox.deliver`.
+run left, count, list and re-queue. Sending lives in `tindak.outbox.loop`.
 
 - queue: a message is unique per key (`message_key`: the same recipient, day and content
   never queue twice) and is written, envelope and body together, in the caller's
@@ -91,12 +91,6 @@ def queue_messages(s: Any, msgs: list[tuple[str, str, date, str, list[str], Rend
     caller's transaction; key → id of those that were new (a key already queued is left
     alone)."""
     return insert_messages(s, [outbox_row(*m, now) for m in msgs], skip_existing=True)
-
-
-def queue_message(s: Any, key: str, kind: str, on: date, to: str, cc: list[str],
-                  r: Rendered, now: datetime) -> int | None:
-    """Write one rendered message to the outbox; None when its key was already queued."""
-    return queue_messages(s, [(key, kind, on, to, cc, r)], now).get(key)
 
 
 # ---------------------------------------------------------------- claim and recover

@@ -1,5 +1,5 @@
 """Transports: where a built message goes, behind one interface (`open`, `send`, `close`),
-like Django's mail backends. Delivery (`tindak.outbox.deliver`) runs the same loop over
+like Django's mail backends. Delivery (`tindak.outbox.loop`) runs the same loop over
 either; `transport_for(settings)` picks one.
 
 - `SMTPTransport`: one connection through yagmail (TLS verified against the system's CAs,
