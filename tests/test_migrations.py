@@ -108,3 +108,33 @@ def test_a_database_of_0003_keeps_its_deadlines_and_gains_extensions(home):
     [row] = list(recs.list_recs())
     assert (row["deadline"], row["original_deadline"], row["extension"]) == (
         "2026-06-30", "2026-06-30", None)
+
+
+def test_the_newest_revision_read_from_file_names_is_alembics_head():
+    """The schema step skips alembic when the database is at the newest revision, read from
+    the migration files' names: that reading must be alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    from models.db import newest_revision
+
+    script = ScriptDirectory.from_config(_alembic_config(None))
+    assert newest_revision() == script.get_current_head()
+    chain = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert chain == sorted(chain), "revisions are numbered in the order they apply"
+
+
+def test_a_database_newer_than_this_tindak_is_refused_and_left_as_it_was(home):
+    import pytest
+
+    from tindak.database import upgrade
+    from tindak.errors import SchemaError
+
+    engine = sa.create_engine(get_settings().db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(SchemaError, match="0099, newer than this Tindak"):
+        upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
+    engine.dispose()
