@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
+from flows.flow import flow
 from flows.shared import add, artifact_key, deliver_all, finish
 from tindak import followup
 from tindak.database import migrate

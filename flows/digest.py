@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
+from flows.flow import flow
 from flows.shared import add, artifact_key, deliver_all, finish
 from tindak import digest, public_loop
 from tindak.database import migrate
