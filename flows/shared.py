@@ -10,20 +10,22 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from tindak import outbox
 from tindak.calendar import tz_abbr
 from tindak.flowrun import headline, story
+from tindak.settings import Settings
 
 
 @task(name="recover-stale-deliveries")
-def recover() -> dict:
-    return asdict(outbox.recover_stale())
+def recover() -> outbox.DeliveryReport:
+    return outbox.recover_stale()
 
 
 @task(name="deliver-batch", task_run_name="deliver-{n}")
-def deliver_batch(run_id: str, n: int) -> dict | None:
+def deliver_batch(run_id: str, n: int) -> outbox.DeliveryReport | None:
     """One batch over one SMTP connection. Raises (so Prefect retries) only when the server
     could not be reached and every message of the batch went back to the queue."""
     report = outbox.deliver_batch(run_id)
@@ -31,13 +33,13 @@ def deliver_batch(run_id: str, n: int) -> dict | None:
         return None
     if report.stopped and not report.sent and not report.unknown:
         report.raise_if_stopped()
-    return asdict(report)
+    return report
 
 
-def deliver_all(settings) -> dict:
+def deliver_all(settings: Settings) -> dict[str, Any]:
     """Deliver batch after batch (one task, one SMTP connection each) until none is left."""
     log = get_run_logger()
-    total = outbox.DeliveryReport(**recover())
+    total = recover()
     if total.requeued or total.unknown:
         log.warning("a delivery run that died left %d message(s) claimed (queued again) and "
                     "%d in doubt (marked unknown)", total.requeued, total.unknown)
@@ -53,10 +55,9 @@ def deliver_all(settings) -> dict:
             total.error(_failure_line(state))
             log.error("delivery stopped: %s", total.errors[-1])
             break
-        result = state.result()
-        if result is None:
+        batch = state.result()
+        if batch is None:
             break
-        batch = outbox.DeliveryReport(**result)
         log.info("delivery batch %d: %s", n, batch.summary())
         for line in batch.errors:
             log.warning("%s", line)
@@ -66,25 +67,12 @@ def deliver_all(settings) -> dict:
     return {**asdict(outbox.finish(total)), "run_id": run_id}
 
 
-def _failure_line(state) -> str:
+def _failure_line(state: State[Any]) -> str:
     try:
         state.result()
     except Exception as exc:  # the task's own error, already one clear line
         return str(exc)
     return "delivery failed"
-
-
-def add(summary: dict, part: dict) -> None:
-    """Add a batch task's counts into the run's summary (lists are joined)."""
-    for k, v in part.items():
-        if isinstance(v, list):
-            summary.setdefault(k, []).extend(v)
-        elif isinstance(v, dict):
-            into = summary.setdefault(k, {})
-            for kk, vv in v.items():
-                into[kk] = into.get(kk, 0) + vv
-        else:
-            summary[k] = summary.get(k, 0) + v
 
 
 def artifact_key(flow: str, timezones: list[str] | None) -> str:
@@ -93,7 +81,7 @@ def artifact_key(flow: str, timezones: list[str] | None) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{flow}-{zones}".lower()).strip("-")
 
 
-def finish(summary: dict, title: str, key: str) -> Any:
+def finish(summary: dict[str, Any], title: str, key: str) -> Any:
     """Log the summary, leave it as the run's artifact, and complete with it as the state's
     message; the caller (CLI, tests) still gets the summary dict as the result."""
     log = get_run_logger()

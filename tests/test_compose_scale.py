@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from models import Notice, Outbox, messages, session, write_session
 from tindak import followup
+from tindak.followup import compose, plan
 
 MONDAY = date(2026, 3, 9)
 NOW = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
@@ -43,8 +44,8 @@ def test_render_processes_give_the_same_outbox_as_one_process(make, monkeypatch)
             make.rec(ref=f"R{i}-{k}", owner=owner, deadline=MONDAY + timedelta(days=1 - 9 * k))
     planned = followup.plan_all(as_of=MONDAY, now=NOW)
     assert planned.notices > 40  # counted on PostgreSQL too (RETURNING, not rowcount)
-    monkeypatch.setattr(followup, "POOL_MIN_MESSAGES", 0)
-    monkeypatch.setattr(followup, "RENDER_CHUNK", 3)
+    monkeypatch.setattr(compose, "POOL_MIN_MESSAGES", 0)
+    monkeypatch.setattr(compose, "RENDER_CHUNK", 3)
     pooled = followup.compose_pending(now=NOW, batch=7, workers=2)
     assert unlinked() == 0
     first = snapshot()
@@ -77,14 +78,14 @@ def test_planning_processes_plan_what_one_process_plans(make, monkeypatch, setti
                            deadline=MONDAY + timedelta(days=1 - 6 * k))
             if k == 1:
                 five_days_late.add(rec.id)
-    monkeypatch.setattr(followup, "PLAN_POOL_MIN_ITEMS", 0)
+    monkeypatch.setattr(plan, "PLAN_POOL_MIN_ITEMS", 0)
     ranges = followup.active_id_ranges(size=7)
     assert len(ranges) > 4
     pooled = followup.plan_ranges(ranges, as_of=MONDAY, now=NOW)
     first = planned()
     with write_session() as s:
         s.execute(sa.delete(Notice))
-    monkeypatch.setattr(followup, "PLAN_POOL_MIN_ITEMS", 10**9)
+    monkeypatch.setattr(plan, "PLAN_POOL_MIN_ITEMS", 10**9)
     serial = followup.plan_ranges(ranges, as_of=MONDAY, now=NOW)
     assert (pooled.items, pooled.notices) == (serial.items, serial.notices) == (60, len(first))
     assert planned() == first
@@ -99,7 +100,7 @@ def test_a_message_whose_notices_another_run_queued_is_skipped_not_doubled(make)
     composed = followup.compose_chunk([owner.id])  # read and rendered, not yet queued
     assert followup.compose_pending(now=NOW).messages == 1  # the other run
     report = followup.ComposeReport()
-    followup._queue_composed(composed, NOW, report)
+    compose._queue_composed(composed, NOW, report)
     assert (report.messages, report.skipped) == (0, 1)
     assert len(snapshot()) == 1
 

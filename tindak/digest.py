@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from models import Outbox, Person, Unit, session, write_session
+from tindak import pool
 from tindak.digest_contents import (
     BATCH_LEADERS,
     IN_LIST,
@@ -30,7 +31,6 @@ from tindak.digest_contents import (
 from tindak.directory import Units
 from tindak.mailmodel import DigestMail, Rendered
 from tindak.outbox.store import message_key, queue_messages
-from tindak.pool import shared_render_pool
 
 __all__ = ["DigestReport", "digest_for_leader", "digest_key_day", "digests_for_leaders",
            "leaders_by_timezone", "plan_digests", "week_of"]
@@ -46,6 +46,12 @@ class DigestReport:
     messages: int = 0
     skipped: int = 0  # already queued for this week
 
+    def add(self, other: DigestReport) -> None:
+        """Count another batch's digests into these."""
+        self.leaders += other.leaders
+        self.messages += other.messages
+        self.skipped += other.skipped
+
 
 def digest_key_day(as_of: date) -> date:
     """The date a digest's key carries: one per leader per ISO week, whatever day it runs.
@@ -59,8 +65,10 @@ def leaders_by_timezone(timezones: list[str] | None = None) -> dict[str, list[in
     in the order of their units in the tree: a slice of the list holds a leader and those
     below them, whose trees are read together."""
     with session() as s:
-        rows = s.execute(sa.select(Person.id, Person.roles, Person.unit_id, Unit.timezone)
-                         .join(Unit, Unit.id == Person.unit_id).order_by(Person.id)).all()
+        rows = s.execute(sa.select(col(Person.id), col(Person.roles), col(Person.unit_id),
+                                   col(Unit.timezone))
+                         .join(Unit, col(Unit.id) == col(Person.unit_id))
+                         .order_by(col(Person.id))).all()
         place = Units.load(s).tree_order()
     out: dict[str, list[int]] = {}
     for pid, roles, _unit, tz in sorted(rows, key=lambda r: (place.get(r[2], len(place)),
@@ -76,22 +84,25 @@ def _render_all(digests: list[DigestMail]) -> list[Rendered]:
     return [mail.render_digest(d) for d in digests]
 
 
-def plan_digests(as_of: date, ids: list[int], now: datetime | None = None) -> DigestReport:
-    """Build, render and queue the digests of these leaders (skipping those already queued)."""
+def plan_digests(as_of: date, ids: list[int], now: datetime | None = None,
+                 run_key: str | None = None) -> DigestReport:
+    """Build, render and queue the digests of these leaders (skipping those already queued).
+    A run's tasks (`run_key`) render on the run's processes, made by the first that needs
+    them and shut down at the run's end (`tindak.pool.end_run`)."""
     now = now or datetime.now(UTC)
     report = DigestReport(leaders=len(ids))
     key_day = digest_key_day(as_of)
     with session() as s:
-        emails = {}
+        emails: dict[int, str] = {}
         for i in range(0, len(ids), IN_LIST):
-            emails.update(s.execute(sa.select(Person.id, Person.email)
-                                    .where(Person.id.in_(ids[i:i + IN_LIST]))).all())
+            emails.update(s.execute(sa.select(col(Person.id), col(Person.email))
+                                    .where(col(Person.id).in_(ids[i:i + IN_LIST]))).all())
         keys = {pid: message_key("digest", email, key_day, []) for pid, email in emails.items()}
         done: set[str] = set()
         values = list(keys.values())
         for i in range(0, len(values), IN_LIST):
-            done.update(s.execute(sa.select(Outbox.key)
-                                  .where(Outbox.key.in_(values[i:i + IN_LIST]))).scalars())
+            done.update(s.execute(sa.select(col(Outbox.key))
+                                  .where(col(Outbox.key).in_(values[i:i + IN_LIST]))).scalars())
     todo = [pid for pid in dict.fromkeys(ids) if pid in keys and keys[pid] not in done]
     report.skipped = len(ids) - len(todo)
 
@@ -105,9 +116,8 @@ def plan_digests(as_of: date, ids: list[int], now: datetime | None = None) -> Di
             report.skipped += len(part) - len(new)
 
     # The chart costs most: many digests render on every core while the next batch is read.
-    pooled = shared_render_pool() if len(todo) >= POOL_MIN_DIGESTS else nullcontext(None)
-    with pooled as pool:
-        if pool is None:
+    with pool.for_run(run_key, len(todo) >= POOL_MIN_DIGESTS) as executor:
+        if executor is None:
             for batch in _chunks(digests_for_leaders(todo, as_of), QUEUE_CHUNK):
                 queue([(pid, r) for (pid, _), r in zip(
                     batch, _render_all([d for _, d in batch]), strict=True)])
@@ -127,7 +137,7 @@ def plan_digests(as_of: date, ids: list[int], now: datetime | None = None) -> Di
 
         for batch in _chunks(digests_for_leaders(todo, as_of), RENDER_CHUNK):
             pending.append(([pid for pid, _ in batch],
-                            pool.submit(_render_all, [d for _, d in batch])))
+                            executor.submit(_render_all, [d for _, d in batch])))
             collect(block=len(pending) > in_flight)
         while pending:
             collect(block=True)

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     ACTIVE_STATUSES,
@@ -54,6 +54,9 @@ BATCH_UNITS = 2000  # ...and whose trees hold about this many units at most (one
 IN_LIST = 5000  # ids in one IN (...): within every database's limit on parameters
 STATUSES = [s.value for s in Status]
 
+# The item id column typed as never NULL (SQLModel types a primary key `int | None`):
+# rows read through it carry `int` ids. type_coerce adds nothing to the SQL.
+ITEM_ID = sa.type_coerce(col(Recommendation.id), sa.Integer)
 Key = tuple[Any, int]  # an item's place in a list: (deadline, id) or (ref, id)
 
 
@@ -97,8 +100,8 @@ def _leaders(s: Session, ids: list[int]) -> list[_Leader]:
     found: dict[int, _Leader] = {}
     for i in range(0, len(ids), IN_LIST):
         for pid, name, email, unit_id in s.execute(
-            sa.select(Person.id, Person.name, Person.email, Person.unit_id)
-            .where(Person.id.in_(ids[i:i + IN_LIST]))
+            sa.select(col(Person.id), col(Person.name), col(Person.email), col(Person.unit_id))
+            .where(col(Person.id).in_(ids[i:i + IN_LIST]))
         ):
             found[pid] = _Leader(pid, name, email, unit_id)
     return [found[pid] for pid in dict.fromkeys(ids) if pid in found]
@@ -171,7 +174,7 @@ def _unit_chunks(units: list[int] | None) -> Iterator[Any]:
         yield sa.true()
         return
     for i in range(0, len(units), IN_LIST):
-        yield Recommendation.unit_id.in_(units[i:i + IN_LIST])
+        yield col(Recommendation.unit_id).in_(units[i:i + IN_LIST])
 
 
 def _roll_up(order: list[int], kids: dict[int, list[int]], own: dict[int, list[Key]],
@@ -204,11 +207,11 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
     order = units.post_order(sorted(roots))
     in_batch = None if len(order) == len(tree.parent) else sorted(order)
     week_start, week_end = week_of(as_of)
-    late_where = sa.and_(R.status.in_(ACTIVE_STATUSES), R.deadline < as_of)
+    late_where = sa.and_(col(R.status).in_(ACTIVE_STATUSES), col(R.deadline) < as_of)
 
     own: defaultdict[int, _Figures] = defaultdict(_Figures)  # each unit's own items
     completed_items: list[tuple[int, int, date, date]] = []  # unit, id, original, in force
-    original = sa.func.coalesce(R.original_deadline, R.deadline)
+    original = sa.func.coalesce(col(R.original_deadline), col(R.deadline))
     overdue, at_risk, escalated = _Capped(), _Capped(), _Capped()
     windows = {leader.unit_id: _week_window(tree.tz.get(leader.unit_id, "Asia/Jakarta"),
                                             week_start, as_of) for leader in leaders}
@@ -218,10 +221,10 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
                                                           for w in windows.values()}
     for where in _unit_chunks(in_batch):
         for uid, status, n, late, moved in db.execute(
-            sa.select(R.unit_id, R.status, sa.func.count(),
+            sa.select(col(R.unit_id), col(R.status), sa.func.count(),
                       sa.func.sum(sa.case((late_where, 1), else_=0)),
-                      sa.func.count(R.original_deadline))
-            .where(where).group_by(R.unit_id, R.status)
+                      sa.func.count(col(R.original_deadline)))
+            .where(where).group_by(col(R.unit_id), col(R.status))
         ):
             fig = own[uid]
             fig.counts = fig.counts or dict.fromkeys(STATUSES, 0)
@@ -229,9 +232,9 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
             fig.late += int(late or 0)
             fig.extended += int(moved or 0)
         for uid, rid, status, deadline, first in db.execute(
-            sa.select(R.unit_id, R.id, R.status, R.deadline, original)
-            .where(where, R.status != Status.not_actionable.value,
-                   sa.or_(R.status == Status.completed.value, R.deadline < as_of,
+            sa.select(col(R.unit_id), ITEM_ID, col(R.status), col(R.deadline), original)
+            .where(where, col(R.status) != Status.not_actionable.value,
+                   sa.or_(col(R.status) == Status.completed.value, col(R.deadline) < as_of,
                           original < as_of))
             .execution_options(yield_per=5000)
         ):
@@ -241,40 +244,42 @@ def _build(s: Session, leaders: list[_Leader], as_of: date,
             own[uid].orig.add(status, first, None, as_of)
             own[uid].cur.add(status, deadline, None, as_of)
         for uid, deadline, rid in db.execute(
-            sa.select(R.unit_id, R.deadline, R.id).where(where, late_where)
+            sa.select(col(R.unit_id), col(R.deadline), ITEM_ID).where(where, late_where)
             .execution_options(yield_per=5000)
         ):
             overdue.add(uid, (deadline, rid))
         for uid, deadline, rid, status, progress, held_on in db.execute(
-            sa.select(R.unit_id, R.deadline, R.id, R.status, R.progress, F.held_on)
-            .join(F, F.id == R.forum_id)
-            .where(where, R.status.in_(ACTIVE_STATUSES), R.deadline >= as_of)
+            sa.select(col(R.unit_id), col(R.deadline), ITEM_ID, col(R.status), col(R.progress),
+                      col(F.held_on))
+            .join(F, col(F.id) == col(R.forum_id))
+            .where(where, col(R.status).in_(ACTIVE_STATUSES), col(R.deadline) >= as_of)
             .execution_options(yield_per=5000)
         ):
             if is_at_risk(status, progress, held_on, deadline, as_of, settings.at_risk_points):
                 at_risk.add(uid, (deadline, rid))
         for uid, deadline, rid in db.execute(
-            sa.select(R.unit_id, R.deadline, R.id).distinct()
-            .join(Notice, Notice.recommendation_id == R.id)
-            .where(where, Notice.stage.like("esc%"), Notice.on_date >= week_start,
-                   Notice.on_date < as_of)
+            sa.select(col(R.unit_id), col(R.deadline), ITEM_ID).distinct()
+            .join(Notice, col(Notice.recommendation_id) == col(R.id))
+            .where(where, col(Notice.stage).like("esc%"), col(Notice.on_date) >= week_start,
+                   col(Notice.on_date) < as_of)
         ):
             escalated.add(uid, (deadline, rid))
         for (since, until), capped in completed.items():  # one window per timezone
             for uid, ref, rid in db.execute(
-                sa.select(R.unit_id, R.ref, R.id).distinct()
-                .join(ProgressUpdate, ProgressUpdate.recommendation_id == R.id)
-                .where(where, ProgressUpdate.kind == "verify", ProgressUpdate.at >= since,
-                       ProgressUpdate.at < until, R.status == Status.completed.value)
+                sa.select(col(R.unit_id), col(R.ref), ITEM_ID).distinct()
+                .join(ProgressUpdate, col(ProgressUpdate.recommendation_id) == col(R.id))
+                .where(where, col(ProgressUpdate.kind) == "verify", col(ProgressUpdate.at) >= since,
+                       col(ProgressUpdate.at) < until, col(R.status) == Status.completed.value)
             ):
                 capped.add(uid, (ref, rid))
         for (since, until), capped in disputed.items():  # "belum sesuai" of the past week
             for uid, ref, rid in db.execute(
-                sa.select(R.unit_id, R.ref, R.id).distinct()
-                .join(PublicAnswer, PublicAnswer.recommendation_id == R.id)
-                .where(where, PublicAnswer.verdict == Verdict.belum_sesuai.value,
-                       PublicAnswer.answered_at >= since, PublicAnswer.answered_at < until,
-                       R.status == Status.completed.value)
+                sa.select(col(R.unit_id), col(R.ref), ITEM_ID).distinct()
+                .join(PublicAnswer, col(PublicAnswer.recommendation_id) == col(R.id))
+                .where(where, col(PublicAnswer.verdict) == Verdict.belum_sesuai.value,
+                       col(PublicAnswer.answered_at) >= since,
+                       col(PublicAnswer.answered_at) < until,
+                       col(R.status) == Status.completed.value)
             ):
                 capped.add(uid, (ref, rid))
 
@@ -358,10 +363,11 @@ def _lines(s: Session, ids: list[int], as_of: date) -> dict[int, ItemLine]:
     out: dict[int, ItemLine] = {}
     for i in range(0, len(ids), IN_LIST):
         for r in db.execute(
-            sa.select(R.id, R.ref, R.text, F.title, U.name, R.deadline, U.timezone, R.status,
-                      R.progress, P.name, P.email)
-            .join(F, F.id == R.forum_id).join(U, U.id == R.unit_id)
-            .join(P, P.id == R.owner_id).where(R.id.in_(ids[i:i + IN_LIST]))
+            sa.select(ITEM_ID, col(R.ref), col(R.text), col(F.title), col(U.name),
+                      col(R.deadline), col(U.timezone), col(R.status), col(R.progress),
+                      col(P.name), col(P.email))
+            .join(F, col(F.id) == col(R.forum_id)).join(U, col(U.id) == col(R.unit_id))
+            .join(P, col(P.id) == col(R.owner_id)).where(col(R.id).in_(ids[i:i + IN_LIST]))
         ):
             days_left = (r[5] - as_of).days
             late = -days_left if r[7] in ACTIVE_STATUSES and days_left < 0 else 0

@@ -1,12 +1,18 @@
-"""Processes for CPU-bound work (planning notices, rendering message bodies and digest
-charts), one per core.
+"""The one pool of processes for CPU-bound work (planning notices, rendering message bodies
+and digest charts), one process per core, with one lifecycle: made when a run first has
+enough work for it, reused by that run's later steps and tasks, shut down at the run's end.
+
+    with pool.for_run(run_key, wanted=len(work) >= SOME_MIN) as executor:
+        ...  # None: do the work in this process
+    pool.end_run(run_key)  # the run's last step (a flow's `finally`)
+
+Without a run key, `for_run` makes a pool for that call alone and shuts it down after.
+Measured against Prefect's ProcessPoolTaskRunner (bench/bench_pools.py): see the README.
 
 forkserver: the children start from a clean server process, not from a copy of one that
 holds Prefect's threads and open database connections. Like every multiprocessing start
 method but fork, they import the main module again: a script that renders at scale keeps
 its work under `if __name__ == "__main__":`.
-
-`render_pool` makes a pool for one run; `shared_render_pool` keeps one warm between runs.
 """
 
 from __future__ import annotations
@@ -18,14 +24,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
 
 MAX_WORKERS = 4
-POOL_KEEP_S = 30.0  # a kept pool outlives its run this long: the next run reuses it
 
 
-def render_pool(workers: int | None = None) -> Executor | None:
-    """A pool of `workers` processes (default: the cores, at most 4); None for fewer than 2."""
+def make_pool(workers: int | None = None) -> ProcessPoolExecutor | None:
+    """A pool of `workers` processes (default: the cores, at most 4); None for fewer than 2.
+    Its processes take this process's TINDAK_* settings and load the mail templates once."""
     n = workers if workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     if n < 2:
         return None
@@ -34,54 +39,54 @@ def render_pool(workers: int | None = None) -> Executor | None:
                                initializer=_warm_up, initargs=(os.getpid(), settings))
 
 
-_pool_lock = threading.Lock()
-_pool: dict[str, Any] = {"executor": None, "env": None, "users": 0, "timer": None}
+_lock = threading.Lock()
+_runs: dict[str, ProcessPoolExecutor] = {}  # run key → its pool, until end_run
+
+
+def run_pool(run_key: str) -> Executor | None:
+    """The pool of a run: made on the first call, the same one after (a pool broken by a
+    dead process is replaced, so a retried task starts afresh)."""
+    with _lock:
+        executor = _runs.get(run_key)
+        if executor is not None and not getattr(executor, "_broken", False):
+            return executor
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            del _runs[run_key]
+        made = make_pool()
+        if made is not None:
+            _runs[run_key] = made
+        return made
+
+
+def started(run_key: str | None) -> Executor | None:
+    """The run's pool if one of its steps made it (a small run has none)."""
+    with _lock:
+        return _runs.get(run_key) if run_key else None
 
 
 @contextmanager
-def shared_render_pool() -> Iterator[Executor | None]:
-    """The render processes one process's runs share, kept POOL_KEEP_S after the last: the
-    digest flow plans the leaders in several tasks, and starting processes (matplotlib,
-    templates) costs ~1 s each time. None where the pool has other TINDAK_* settings and is
-    in use (the caller renders here), or where there are fewer than 2 cores."""
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("TINDAK_"))
-    with _pool_lock:
-        if _pool["timer"] is not None:
-            _pool["timer"].cancel()
-            _pool["timer"] = None
-        if _pool["executor"] is not None and _pool["env"] != env and not _pool["users"]:
-            _pool["executor"].shutdown(wait=False)  # made with other settings
-            _pool["executor"] = None
-        if _pool["executor"] is None:
-            _pool["executor"], _pool["env"] = render_pool(), env
-        executor = _pool["executor"] if _pool["env"] == env else None
-        _pool["users"] += 1
-    failed = False
+def for_run(run_key: str | None, wanted: bool = True,
+            workers: int | None = None) -> Iterator[Executor | None]:
+    """The pool a step uses: the run's (made now if `wanted` and not yet there), or with no
+    run key or explicit `workers`, one for this step alone, shut down after. None: work here."""
+    if run_key is not None and workers is None:
+        yield run_pool(run_key) if wanted else started(run_key)
+        return
+    own = make_pool(workers) if wanted else None
     try:
-        yield executor
-    except BaseException:
-        failed = True
-        raise
+        yield own
     finally:
-        with _pool_lock:
-            _pool["users"] -= 1
-            if failed and not _pool["users"] and _pool["executor"] is not None:
-                # (a render process may have died: the next run starts afresh)
-                _pool["executor"].shutdown(wait=False, cancel_futures=True)
-                _pool["executor"] = None
-            elif not _pool["users"] and _pool["executor"] is not None:
-                timer = threading.Timer(POOL_KEEP_S, _close_idle_pool)
-                timer.daemon = True
-                timer.start()
-                _pool["timer"] = timer
+        if own is not None:
+            own.shutdown(cancel_futures=True)
 
 
-def _close_idle_pool() -> None:
-    with _pool_lock:
-        if not _pool["users"] and _pool["executor"] is not None:
-            _pool["executor"].shutdown(wait=False)
-            _pool["executor"] = None
-            _pool["timer"] = None
+def end_run(run_key: str) -> None:
+    """Shut down the run's pool, if it made one."""
+    with _lock:
+        executor = _runs.pop(run_key, None)
+    if executor is not None:
+        executor.shutdown(cancel_futures=True)
 
 
 def _warm_up(parent: int, settings: dict[str, str]) -> None:
