@@ -147,3 +147,23 @@ def test_another_timezones_run_does_not_take_a_persons_day_from_their_own_run(ma
     with session() as s:
         days = sorted(m.on_date for m in messages(s))
     assert days == [tuesday]  # one message of the day, A and B together
+
+
+def test_a_runs_steps_share_one_pool_made_once_and_shut_down_at_the_runs_end():
+    from tindak import pool
+
+    first = pool.run_pool("a-run")
+    if first is None:
+        pytest.skip("one core: every step works in its own process")
+    try:
+        assert pool.run_pool("a-run") is first  # a later task of the run
+        with pool.for_run("a-run", wanted=False) as executor:  # a small step still uses it
+            assert executor is first
+        with pool.for_run(None, wanted=True, workers=2) as own:  # no run: its own pool
+            assert own is not None and own is not first
+        assert own._shutdown_thread  # gone after the step
+        with pool.for_run(None, wanted=False) as none:
+            assert none is None
+    finally:
+        pool.end_run("a-run")
+    assert pool.started("a-run") is None and first._shutdown_thread

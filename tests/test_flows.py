@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -11,6 +11,7 @@ from tindak.cli import main
 pytestmark = pytest.mark.usefixtures("english")  # these read the English words
 
 MONDAY = date(2026, 3, 9)
+NOW = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
 
 
 def team(make):
@@ -111,3 +112,39 @@ def test_a_runs_story_shows_markup_as_text_and_the_escalations_nobody_got(home):
     md = story(summary, "Daily follow-up 2026-03-09")
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert r"\*\*bold\*\* \[y\](http://e)" in md and r" \| " in md and r"B\_2" in md
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json"])
+def test_task_results_are_reports_that_prefects_result_storage_gives_back(
+        flows, make, serializer):
+    """The tasks return their reports (not dicts), and a persisted result (a retry, a
+    cache, a result store) comes back as the same report in either of Prefect's formats."""
+    from prefect import flow
+    from prefect.serializers import Serializer
+
+    from flows.daily import compose, plan_batch
+    from flows.digest import plan_batch as digest_batch
+    from tindak import digest, followup
+
+    head, _ = team(make)
+    storage = {"persist_result": True, "result_serializer": serializer}
+
+    @flow
+    def run() -> list:
+        ranges = followup.active_id_ranges()
+        planned = plan_batch.with_options(**storage)(
+            ranges, ranges[0][0], ranges[-1][1], MONDAY, NOW, None, "t-run", return_state=True)
+        composed = compose.with_options(**storage)("t-run", MONDAY, None, return_state=True)
+        digests = digest_batch.with_options(**storage)(MONDAY, [head.id], head.id, "t-run",
+                                                       return_state=True)
+        followup.end_run("t-run")
+        return [s.result() for s in (planned, composed, digests)]
+
+    planned, composed, digests = run()
+    assert isinstance(planned, followup.PlanReport) and planned.notices == 3
+    assert isinstance(composed, followup.ComposeReport) and composed.messages == 2
+    assert composed.by_kind == {"reminder": 1, "escalation": 1}
+    assert isinstance(digests, digest.DigestReport) and digests.messages == 1
+    codec = Serializer(type=serializer)  # what a result store writes and reads back
+    assert [codec.loads(codec.dumps(r)) for r in (planned, composed, digests)] == [
+        planned, composed, digests]
