@@ -18,15 +18,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from models import (
-    ACTIVE_STATUSES,
-    Notice,
-    Person,
-    Recommendation,
-    Unit,
-    session,
-    write_session,
-)
+from models import ACTIVE_STATUSES, Notice, Person, Recommendation, Unit, session, write_session
 from tindak import pool
 from tindak.calendar import WorkCalendar, load_calendar, today_for
 from tindak.directory import UnitTree, nearest_leader
