@@ -35,7 +35,9 @@ def work(mode: str, args: list[str]) -> dict:
         as_of, plan_batch, compose_batch = date.fromisoformat(args[0]), int(args[1]), int(args[2])
         workers = int(args[3]) if len(args) > 3 else None
         if workers:
-            followup.POOL_MIN_MESSAGES = 1
+            from tindak.followup import compose
+
+            compose.POOL_MIN_MESSAGES = 1
         notices = 0
         for lo, hi in followup.active_id_ranges(size=plan_batch):
             notices += followup.plan_range(lo, hi, as_of=as_of).notices
