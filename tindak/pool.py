@@ -9,10 +9,11 @@ enough work for it, reused by that run's later steps and tasks, shut down at the
 Without a run key, `for_run` makes a pool for that call alone and shuts it down after.
 
 Why not Prefect's ProcessPoolTaskRunner: bench/bench_pools.py renders 2,000 messages in
-jobs of 50 on 2 processes; this pool took 0.88 s (0.37 s warm), the task runner 15-17 s
-(7-8 s warm) with `.map` or `.submit`, every job a task run whose process also reports
-to the API. The flows keep Prefect's tasks for batches (retries, names, the run's story)
-and this pool for the work inside them.
+jobs of 50 on 2 processes; this pool took 1.35 s (0.61 s warm; 0.76 s in one process),
+the task runner 10.9-12.9 s (2.9-3.8 s warm) with `.map` or `.submit`, every job a task
+run whose process also reports to the API (one sitting, on a loaded machine). The flows
+keep Prefect's tasks for batches (retries, names, the run's story) and this pool for the
+work inside them.
 
 forkserver: the children start from a clean server process, not from a copy of one that
 holds Prefect's threads and open database connections. Like every multiprocessing start
