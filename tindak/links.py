@@ -40,8 +40,10 @@ class _Link:
 
     def loads(self, token: str, max_age: int | None = None) -> dict:
         """The payload; Forbidden when forged or older than `max_age` (default: the kind's)."""
+        if max_age is None:
+            max_age = self.max_age
         try:
-            data: dict = _serializer(self.salt).loads(token, max_age=max_age or self.max_age)
+            data: dict = _serializer(self.salt).loads(token, max_age=max_age)
         except SignatureExpired:
             raise Forbidden(self.expired) from None
         except BadSignature:
