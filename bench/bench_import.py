@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -77,15 +79,40 @@ def fresh_database(url: str | None, home: Path) -> tuple[str, str | None]:
     return f"{url}{sep}options=-csearch_path%3D{schema}", schema
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+@contextmanager
+def bench_home(database_url: str | None) -> Iterator[tuple[Path, str, dict[str, str]]]:
+    """A fresh TINDAK_HOME and database: (home, database URL, the environment of a `tindak`
+    child there). A PostgreSQL schema made for it is dropped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tindak-bench-") as tmp:
+        home = Path(tmp)
+        url, schema = fresh_database(database_url, home)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TINDAK_")}
+        env.update(TINDAK_HOME=str(home), TINDAK_DATABASE_URL=url)
+        try:
+            yield home, url, env
+        finally:
+            if schema and database_url:
+                admin = sa.create_engine(database_url)
+                with admin.begin() as conn:
+                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                admin.dispose()
+
+
+def data_set_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark on a generated data set (and its database)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--recs", type=int, default=100_000)
     ap.add_argument("--people", type=int, default=10_000)
     ap.add_argument("--units", type=int, default=2_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--around", type=date.fromisoformat, default=date(2026, 11, 25))
-    ap.add_argument("--data", type=Path, help="data set folder (default: under bench/out/)")
     ap.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a fresh home)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = data_set_parser(__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, help="data set folder (default: under bench/out/)")
     args = ap.parse_args(argv)
 
     data = args.data or HERE / "out" / (
@@ -98,40 +125,29 @@ def main(argv: list[str] | None = None) -> int:
                           "seconds": round(time.perf_counter() - start, 2)}), flush=True)
 
     db = "postgresql" if args.database_url else "sqlite"
-    with tempfile.TemporaryDirectory(prefix="tindak-bench-") as tmp:
-        home = Path(tmp)
-        url, schema = fresh_database(args.database_url, home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TINDAK_")}
-        env.update(TINDAK_HOME=str(home), TINDAK_DATABASE_URL=url)
-        try:
-            # The schema is created by the first command that opens the database; keep that
-            # out of the import's time, as it is in any office that already runs Tindak.
-            run(["holidays", "list", "--year", "2026"], env, subprocess.DEVNULL)
-            figures = []
-            seconds, peak = run(["import", *map(str, files)], env, subprocess.DEVNULL)
-            figures.append({"bench": "import", "recs": args.recs, "seconds": round(seconds, 2),
-                            "peak_mb": round(peak), "db": db})
-            if (data / "statuses.tsv").exists():
-                apply_statuses(url, data / "statuses.tsv")
-            seconds, peak = run(["import", *map(str, files)], env, subprocess.DEVNULL)
-            figures.append({"bench": "reimport_unchanged", "recs": args.recs,
-                            "seconds": round(seconds, 2), "peak_mb": round(peak), "db": db})
-            out = home / "list.json"
-            with out.open("wb") as f:
-                seconds, peak = run(["recs", "list", "--format", "json"], env, f)
-            listed = sum(1 for line in out.open(encoding="utf-8") if line.startswith('{"ref"'))
-            if listed != args.recs:
-                sys.exit(f"recs list gave {listed} items, expected {args.recs}")
-            figures.append({"bench": "recs_list_json", "recs": listed,
-                            "seconds": round(seconds, 2), "peak_mb": round(peak), "db": db})
-            for fig in figures:
-                print(json.dumps(fig), flush=True)
-        finally:
-            if schema and args.database_url:
-                admin = sa.create_engine(args.database_url)
-                with admin.begin() as conn:
-                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-                admin.dispose()
+    with bench_home(args.database_url) as (home, url, env):
+        # The schema is created by the first command that opens the database; keep that
+        # out of the import's time, as it is in any office that already runs Tindak.
+        run(["holidays", "list", "--year", "2026"], env, subprocess.DEVNULL)
+        figures = []
+        seconds, peak = run(["import", *map(str, files)], env, subprocess.DEVNULL)
+        figures.append({"bench": "import", "recs": args.recs, "seconds": round(seconds, 2),
+                        "peak_mb": round(peak), "db": db})
+        if (data / "statuses.tsv").exists():
+            apply_statuses(url, data / "statuses.tsv")
+        seconds, peak = run(["import", *map(str, files)], env, subprocess.DEVNULL)
+        figures.append({"bench": "reimport_unchanged", "recs": args.recs,
+                        "seconds": round(seconds, 2), "peak_mb": round(peak), "db": db})
+        out = home / "list.json"
+        with out.open("wb") as f:
+            seconds, peak = run(["recs", "list", "--format", "json"], env, f)
+        listed = sum(1 for line in out.open(encoding="utf-8") if line.startswith('{"ref"'))
+        if listed != args.recs:
+            sys.exit(f"recs list gave {listed} items, expected {args.recs}")
+        figures.append({"bench": "recs_list_json", "recs": listed,
+                        "seconds": round(seconds, 2), "peak_mb": round(peak), "db": db})
+        for fig in figures:
+            print(json.dumps(fig), flush=True)
     return 0
 
 

@@ -13,14 +13,10 @@ per figure on stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,18 +24,12 @@ import sqlalchemy as sa
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_import import apply_statuses, fresh_database, run  # noqa: E402
+from bench_import import apply_statuses, bench_home, data_set_parser, run  # noqa: E402
 from generate import generate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recs", type=int, default=100_000)
-    ap.add_argument("--people", type=int, default=10_000)
-    ap.add_argument("--units", type=int, default=2_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--around", type=date.fromisoformat, default=date(2026, 11, 25))
-    ap.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a fresh home)")
+    ap = data_set_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--skip-pdf-all", action="store_true",
                     help="leave out the PDF of every item (the slowest figure)")
     ap.add_argument("--xlsx-only", action="store_true", help="only the XLSX of every item")
@@ -51,46 +41,35 @@ def main(argv: list[str] | None = None) -> int:
     if not all(f.exists() for f in files):
         generate(data, args.recs, args.people, args.units, args.seed, args.around)
     db = "postgresql" if args.database_url else "sqlite"
-    with tempfile.TemporaryDirectory(prefix="tindak-bench-") as tmp:
-        home = Path(tmp)
-        url, schema = fresh_database(args.database_url, home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TINDAK_")}
-        env.update(TINDAK_HOME=str(home), TINDAK_DATABASE_URL=url)
-        try:
-            run(["import", *map(str, files)], env, subprocess.DEVNULL)
-            if (data / "statuses.tsv").exists():
-                apply_statuses(url, data / "statuses.tsv")
-            engine = sa.create_engine(url)
-            with engine.connect() as conn:  # the first top unit: a province's tree
-                province = conn.exec_driver_sql(
-                    "SELECT code FROM unit WHERE parent_id IS NULL ORDER BY id LIMIT 1").scalar()
-            engine.dispose()
-            steps = [("report_xlsx_all", ["--as-of", args.around.isoformat()], ".xlsx"),
-                     ("report_pdf_province", ["--unit", str(province), "--as-of",
-                                              args.around.isoformat()], ".pdf")]
-            if args.xlsx_only:
-                steps = steps[:1]
-            elif not args.skip_pdf_all:
-                steps.append(("report_pdf_all", ["--as-of", args.around.isoformat()], ".pdf"))
-            for name, extra, suffix in steps:
-                out = home / f"{name}{suffix}"
-                log = home / f"{name}.log"
-                with log.open("wb") as f:
-                    seconds, peak = run(["report", str(out), *extra], env, f)
-                said = log.read_text().strip()
-                if args.keep:
-                    args.keep.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(out, args.keep / out.name)
-                print(json.dumps({"bench": name, "recs": args.recs, "seconds": round(seconds, 2),
-                                  "peak_mb": round(peak), "file_mb": round(
-                                      out.stat().st_size / 1e6, 2), "db": db, "said": said}),
-                      flush=True)
-        finally:
-            if schema and args.database_url:
-                admin = sa.create_engine(args.database_url)
-                with admin.begin() as conn:
-                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-                admin.dispose()
+    with bench_home(args.database_url) as (home, url, env):
+        run(["import", *map(str, files)], env, subprocess.DEVNULL)
+        if (data / "statuses.tsv").exists():
+            apply_statuses(url, data / "statuses.tsv")
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:  # the first top unit: a province's tree
+            province = conn.exec_driver_sql(
+                "SELECT code FROM unit WHERE parent_id IS NULL ORDER BY id LIMIT 1").scalar()
+        engine.dispose()
+        steps = [("report_xlsx_all", ["--as-of", args.around.isoformat()], ".xlsx"),
+                 ("report_pdf_province", ["--unit", str(province), "--as-of",
+                                          args.around.isoformat()], ".pdf")]
+        if args.xlsx_only:
+            steps = steps[:1]
+        elif not args.skip_pdf_all:
+            steps.append(("report_pdf_all", ["--as-of", args.around.isoformat()], ".pdf"))
+        for name, extra, suffix in steps:
+            out = home / f"{name}{suffix}"
+            log = home / f"{name}.log"
+            with log.open("wb") as f:
+                seconds, peak = run(["report", str(out), *extra], env, f)
+            said = log.read_text().strip()
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(out, args.keep / out.name)
+            print(json.dumps({"bench": name, "recs": args.recs, "seconds": round(seconds, 2),
+                              "peak_mb": round(peak), "file_mb": round(
+                                  out.stat().st_size / 1e6, 2), "db": db, "said": said}),
+                  flush=True)
     return 0
 
 

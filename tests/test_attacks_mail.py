@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from models import Outbox, Person, messages, session
 from tests.hostile import ATTACK, Page, evil
+from tests.plugins.factories import change
 from tindak import digest, followup, mail, outbox
 from tindak.errors import ImportFailed
 from tindak.importer import import_files
@@ -142,11 +143,7 @@ def test_payloads_in_every_text_are_escaped_in_html_and_plain_in_text(make, sett
 def test_the_sign_in_mail_carries_only_its_link(make, settings_env, org):
     from tindak.web.signin import request_login
 
-    with session() as s:
-        admin = s.get(Person, org.admin.id)
-        admin.name = _evil("planner")
-        s.add(admin)
-        s.commit()
+    change(org.admin, name=_evil("planner"))
     assert request_login(org.admin.email, BASE, "en")
     [row] = _rows("login")
     msg = outbox.build_message(row)

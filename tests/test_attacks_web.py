@@ -43,6 +43,7 @@ from models import (
     session,
 )
 from tests.hostile import Page, evil
+from tests.plugins.factories import change
 from tests.plugins.web import WebClient
 from tindak import recs
 from tindak.links import (
@@ -230,11 +231,7 @@ def test_links_of_a_deleted_person_or_a_changed_email_are_refused(org, client, m
 
     owner_link = _owner_page(org.owner_a)
     sign_in = _path(login_url(org.owner_a.email, "http://testserver"))
-    with session() as s:
-        person = s.get(Person, org.owner_a.id)
-        person.email = "siti.baru@dinsos.go.id"
-        s.add(person)
-        s.commit()
+    change(org.owner_a, email="siti.baru@dinsos.go.id")
     assert client.get(owner_link).status_code == 403
     assert client.post_form(sign_in, csrf_from="/masuk").status_code == 403
     assert client.get("/saya", follow_redirects=False).status_code == 303  # still a visitor
@@ -515,17 +512,9 @@ def test_private_pages_are_kept_out_of_caches(org, client_for, client, tmp_path)
 def test_a_session_follows_the_persons_current_role_and_unit(org, client_for):
     c = client_for(org.planner_a)
     assert c.get(f"/kelola/rekomendasi/{org.rec_a.id}").status_code == 200
-    with session() as s:
-        person = s.get(Person, org.planner_a.id)
-        person.unit_id = org.b.id  # moved to the sibling tree
-        s.add(person)
-        s.commit()
+    change(org.planner_a, unit_id=org.b.id)  # moved to the sibling tree
     assert c.get(f"/kelola/rekomendasi/{org.rec_a.id}").status_code == 403
-    with session() as s:
-        person = s.get(Person, org.planner_a.id)
-        person.roles = "owner"  # no longer a planner
-        s.add(person)
-        s.commit()
+    change(org.planner_a, roles="owner")  # no longer a planner
     assert c.get("/kelola/rekomendasi").status_code == 403
     with session() as s:
         s.delete(s.get(Person, org.planner_a.id))

@@ -137,6 +137,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def good_backup(make: Any, tmp_path: Path,
+                capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, Any]]:
+    """A populated database backed up to good.tar.gz: (the backup, `populate`'s facts)."""
+    facts = populate(make, tmp_path)
+    good = tmp_path / "good.tar.gz"
+    assert run(capsys, "backup", str(good))[0] == 0
+    return good, facts
+
+
 def rewrite(src: Path, dest: Path, change: Callable[[str, bytes], bytes | None]) -> None:
     """Copy a backup, passing each entry through `change` (None drops it)."""
     with tarfile.open(src, "r:gz") as tin, tarfile.open(dest, "w:gz") as tout:
@@ -148,6 +157,15 @@ def rewrite(src: Path, dest: Path, change: Callable[[str, bytes], bytes | None])
             info = tarfile.TarInfo(member.name)
             info.size = len(data)
             tout.addfile(info, io.BytesIO(data))
+
+
+def manifest_with(**fields: object) -> Callable[[str, bytes], bytes]:
+    """A `rewrite` change that sets these fields of the manifest, every other entry kept."""
+    def change(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        return json.dumps({**json.loads(data), **fields}).encode()
+    return change
 
 
 def flip_last_byte(data: bytes) -> bytes:
@@ -295,9 +313,7 @@ def test_backups_taken_while_another_thread_writes_are_consistent(make, tmp_path
 @pytest.mark.parametrize("tamper", ["database", "evidence", "row counts", "extra file"])
 def test_restore_refuses_a_tampered_backup_and_leaves_the_database_untouched(
         make, tmp_path, capsys, tamper):
-    facts = populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
+    good, facts = good_backup(make, tmp_path, capsys)
     recs.update_rec("DINSOS-3", facts["owner"].email, progress=20)  # data newer than the backup
     before = snapshot()
     home = get_settings().home
@@ -363,9 +379,7 @@ def test_restore_refuses_what_is_not_a_backup(home, make, tmp_path, capsys):
 
 
 def test_restore_refuses_a_truncated_backup(make, tmp_path, capsys):
-    populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
+    good, _ = good_backup(make, tmp_path, capsys)
     before = snapshot()
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
@@ -376,20 +390,11 @@ def test_restore_refuses_a_truncated_backup(make, tmp_path, capsys):
 
 
 def test_restore_refuses_a_backup_from_a_newer_tindak(make, tmp_path, capsys):
-    populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
+    good, _ = good_backup(make, tmp_path, capsys)
     before = snapshot()
 
-    def newer(name: str, data: bytes) -> bytes:
-        if name == "manifest.json":
-            m = json.loads(data)
-            m["schema_revision"] = "0099_from_the_future"
-            return json.dumps(m).encode()
-        return data
-
     future = tmp_path / "future.tar.gz"
-    rewrite(good, future, newer)
+    rewrite(good, future, manifest_with(schema_revision="0099_from_the_future"))
     code, _, err = run(capsys, "restore", str(future), "--force")
     assert code == 1
     assert "0099_from_the_future, newer than this Tindak" in err and "upgrade Tindak" in err
@@ -397,19 +402,10 @@ def test_restore_refuses_a_backup_from_a_newer_tindak(make, tmp_path, capsys):
 
 
 def test_restore_refuses_the_other_kind_of_database(make, tmp_path, capsys):
-    populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
-
-    def other(name: str, data: bytes) -> bytes:
-        if name == "manifest.json":
-            m = json.loads(data)
-            m["dialect"] = "sqlite" if PG_URL else "postgresql"
-            return json.dumps(m).encode()
-        return data
+    good, _ = good_backup(make, tmp_path, capsys)
 
     swapped = tmp_path / "other.tar.gz"
-    rewrite(good, swapped, other)
+    rewrite(good, swapped, manifest_with(dialect="sqlite" if PG_URL else "postgresql"))
     code, _, err = run(capsys, "restore", str(swapped), "--force")
     assert code == 1 and "backup but TINDAK_DATABASE_URL is" in err
 
@@ -443,9 +439,7 @@ def test_restore_over_data_needs_force_and_keeps_what_it_replaced(make, tmp_path
 
 
 def test_restore_refuses_a_database_piece_that_is_not_a_database(make, tmp_path, capsys):
-    populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
+    good, _ = good_backup(make, tmp_path, capsys)
     before = snapshot()
     junk = b"not a database at all\n" * 100
     sums: dict[str, str] = {}
@@ -529,9 +523,7 @@ def assert_refused_and_untouched(capsys, path: Path, before: dict, files_before:
 
 def backed_up(make: Any, tmp_path: Path, capsys) -> tuple[Path, dict, list[str]]:
     """A good backup, then live data newer than it: what a bad restore must not touch."""
-    facts = populate(make, tmp_path)
-    good = tmp_path / "good.tar.gz"
-    assert run(capsys, "backup", str(good))[0] == 0
+    good, facts = good_backup(make, tmp_path, capsys)
     recs.update_rec("DINSOS-3", facts["owner"].email, progress=20)
     files = get_settings().home / "files"
     return good, snapshot(), sorted(str(p.relative_to(files)) for p in files.rglob("*"))

@@ -32,12 +32,17 @@ OPENING = ("Pada hari ini Selasa tanggal dua puluh sembilan bulan Oktober tahun 
 HEADER = ("No", "Masukan/Usulan", "Rencana Tindak Lanjut", "Waktu", "Penanggung Jawab")
 
 
-@pytest.fixture
-def base(home: Path) -> Path:
+def with_directory(home: Path) -> Path:
+    """`home`, its database holding the units and people of the office of the tests."""
     (home / "units.csv").write_text(UNITS)
     (home / "people.csv").write_text(PEOPLE)
     import_files([str(home / "units.csv"), str(home / "people.csv")])
     return home
+
+
+@pytest.fixture
+def base(home: Path) -> Path:
+    return with_directory(home)
 
 
 def berita_acara(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = HEADER,

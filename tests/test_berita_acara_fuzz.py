@@ -17,7 +17,7 @@ from docx import Document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_berita_acara import OPENING, PEOPLE, UNITS
+from tests.test_berita_acara import OPENING, with_directory
 from tests.test_fuzz_import import checksum
 from tindak.errors import ImportFailed
 from tindak.importer import import_files
@@ -51,10 +51,7 @@ cell = st.one_of(weird, st.sampled_from(TIMES), st.sampled_from(OWNERS),
 
 @pytest.fixture
 def base(home: Path) -> Path:
-    (home / "units.csv").write_text(UNITS)
-    (home / "people.csv").write_text(PEOPLE)
-    import_files([str(home / "units.csv"), str(home / "people.csv")])
-    return home
+    return with_directory(home)
 
 
 @st.composite

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import sqlite3
-import threading
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -15,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from models import Outbox, get_engine, insert_messages
+from tests.plugins.threads import at_once
 from tindak import outbox
 from tindak.errors import DeliveryError, InvalidInput, NotFound
 from tindak.outbox import new_message_id
@@ -269,21 +269,7 @@ def test_retry_refuses_sent_and_pending_messages(smtp_settings):
 def test_two_runs_at_once_deliver_each_message_exactly_once(smtp_settings, settings_env):
     settings_env(BATCH_SIZE=25)
     queue(200)
-    reports: list[outbox.DeliveryReport] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            reports.append(outbox.deliver())
-        except BaseException as exc:  # surfaced below: a thread must not hide a failure
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    reports = at_once(outbox.deliver, 3)
     ids = smtp_settings.message_ids()
     assert len(ids) == 200 and len(set(ids)) == 200
     assert sum(r.sent for r in reports) == 200

@@ -12,18 +12,26 @@ from tindak import outbox
 from tindak.settings import get_settings
 
 
-def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
+def database_at(revision: str, *rows: str) -> None:
+    """The test database as an earlier Tindak left it: schema `revision`, these rows (SQL
+    statements); its engines closed, so the next command opens it afresh."""
     engine = sa.create_engine(get_settings().db_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0001")
-        conn.execute(sa.text(
-            "INSERT INTO outbox (key, kind, on_date, recipient, cc, subject, body_text, "
-            "body_html, message_id, attachments, status, attempts, created_at) VALUES "
-            "('k1', 'reminder', '2026-03-09', 'budi@example.go.id', '', 'Pengingat', "
-            "'Yth. Budi,\nAda 1 rekomendasi.', '<p>Yth. <b>Budi</b></p>', '<1@tindak.test>', "
-            "'[]', 'pending', 0, '2026-03-09 00:30:00')"))
+        command.upgrade(_alembic_config(conn), revision)
+        for sql in rows:
+            conn.execute(sa.text(sql))
     engine.dispose()
     dispose_engines()
+
+
+def test_queued_messages_survive_the_move_of_bodies_to_their_own_table(home):
+    database_at(
+        "0001",
+        "INSERT INTO outbox (key, kind, on_date, recipient, cc, subject, body_text, "
+        "body_html, message_id, attachments, status, attempts, created_at) VALUES "
+        "('k1', 'reminder', '2026-03-09', 'budi@example.go.id', '', 'Pengingat', "
+        "'Yth. Budi,\nAda 1 rekomendasi.', '<p>Yth. <b>Budi</b></p>', '<1@tindak.test>', "
+        "'[]', 'pending', 0, '2026-03-09 00:30:00')")
 
     get_engine()  # the first command on the old database upgrades it
     with session() as s:
@@ -42,19 +50,14 @@ def test_a_database_of_0002_gains_per_recipient_state_and_its_queue_still_delive
         home, smtp_settings):
     from tindak import outbox
 
-    engine = sa.create_engine(get_settings().db_url)
-    with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0002")
-        conn.execute(sa.text(
-            "INSERT INTO outbox (id, key, kind, on_date, recipient, cc, subject, message_id, "
-            "status, attempts, created_at) VALUES (1, 'k1', 'escalation', '2026-03-09', "
-            "'full@example.go.id', 'atasan@example.go.id', 'Eskalasi', '<1@tindak.test>', "
-            "'pending', 0, '2026-03-09 00:30:00')"))
-        conn.execute(sa.text(
-            "INSERT INTO outbox_body (outbox_id, body_text, body_html, attachments) VALUES "
-            "(1, 'Yth. Atasan', '<p>Yth. Atasan</p>', '[]')"))
-    engine.dispose()
-    dispose_engines()
+    database_at(
+        "0002",
+        "INSERT INTO outbox (id, key, kind, on_date, recipient, cc, subject, message_id, "
+        "status, attempts, created_at) VALUES (1, 'k1', 'escalation', '2026-03-09', "
+        "'full@example.go.id', 'atasan@example.go.id', 'Eskalasi', '<1@tindak.test>', "
+        "'pending', 0, '2026-03-09 00:30:00')",
+        "INSERT INTO outbox_body (outbox_id, body_text, body_html, attachments) VALUES "
+        "(1, 'Yth. Atasan', '<p>Yth. Atasan</p>', '[]')")
 
     get_engine()  # the first command on the old database upgrades it
     with session() as s:
@@ -84,23 +87,16 @@ def test_the_migrations_make_the_schema_the_models_declare(home):
 
 
 def test_a_database_of_0003_keeps_its_deadlines_and_gains_extensions(home):
-    engine = sa.create_engine(get_settings().db_url)
-    with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0003")
-        conn.execute(sa.text(
-            "INSERT INTO unit (id, code, name, timezone) VALUES (1, 'U', 'Unit', 'Asia/Jakarta')"))
-        conn.execute(sa.text(
-            "INSERT INTO person (id, email, name, roles, unit_id) VALUES "
-            "(1, 'a@example.go.id', 'A', 'owner', 1)"))
-        conn.execute(sa.text(
-            "INSERT INTO forum (id, title, held_on, unit_id) VALUES (1, 'FKP', '2026-01-12', 1)"))
-        conn.execute(sa.text(
-            "INSERT INTO recommendation (id, ref, text, category, priority, deadline, status, "
-            "progress, forum_id, unit_id, owner_id, created_at, updated_at, last_progress_at) "
-            "VALUES (1, 'R-1', 'Teks', 'lainnya', 'normal', '2026-06-30', 'open', 0, 1, 1, 1, "
-            "'2026-01-12 00:00:00', '2026-01-12 00:00:00', '2026-01-12 00:00:00')"))
-    engine.dispose()
-    dispose_engines()
+    database_at(
+        "0003",
+        "INSERT INTO unit (id, code, name, timezone) VALUES (1, 'U', 'Unit', 'Asia/Jakarta')",
+        "INSERT INTO person (id, email, name, roles, unit_id) VALUES "
+        "(1, 'a@example.go.id', 'A', 'owner', 1)",
+        "INSERT INTO forum (id, title, held_on, unit_id) VALUES (1, 'FKP', '2026-01-12', 1)",
+        "INSERT INTO recommendation (id, ref, text, category, priority, deadline, status, "
+        "progress, forum_id, unit_id, owner_id, created_at, updated_at, last_progress_at) "
+        "VALUES (1, 'R-1', 'Teks', 'lainnya', 'normal', '2026-06-30', 'open', 0, 1, 1, 1, "
+        "'2026-01-12 00:00:00', '2026-01-12 00:00:00', '2026-01-12 00:00:00')")
 
     from tindak import recs
 

@@ -4,6 +4,7 @@ evaluator's report of their own tree; a top planner uploads a .docx on the impor
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import openpyxl
 
@@ -42,12 +43,15 @@ def test_the_public_and_owners_get_no_report(org, client) -> None:  # type: igno
 
 def test_a_top_planner_imports_a_berita_acara_on_the_import_page(org, client_for,  # type: ignore[no-untyped-def]
                                                                   home) -> None:
-    path = berita_acara(home / "ba.docx", [
-        ("1", "Loket prioritas", "", "Desember 2026", "Siti Aminah"),
-        ("2", "Papan informasi", "", "3 bulan", "Dinas Sosal")],
-        heading=("BERITA ACARA", "FKP DINAS SOSIAL 2026"), number="Nomor: 7/BA/2026",
-        opening="Pada hari ini Senin tanggal dua belas bulan Januari tahun dua ribu dua "
-                "puluh enam, bertempat di Aula.")
+    def document(second_owner: str) -> Path:
+        return berita_acara(home / "ba.docx", [
+            ("1", "Loket prioritas", "", "Desember 2026", "Siti Aminah"),
+            ("2", "Papan informasi", "", "3 bulan", second_owner)],
+            heading=("BERITA ACARA", "FKP DINAS SOSIAL 2026"), number="Nomor: 7/BA/2026",
+            opening="Pada hari ini Senin tanggal dua belas bulan Januari tahun dua ribu dua "
+                    "puluh enam, bertempat di Aula.")
+
+    path = document("Dinas Sosal")  # a typo in the second row's owner
     admin = client_for(org.admin)
     page = "/kelola/impor"
     assert 'accept=".xlsx,.csv,.docx"' in admin.get(page).text
@@ -56,12 +60,7 @@ def test_a_top_planner_imports_a_berita_acara_on_the_import_page(org, client_for
     assert res.status_code == 422
     assert ("ba.docx:3: Penanggung Jawab: &#39;Dinas Sosal&#39; is not a registered unit or "
             "person (did you mean &#39;Dinas Sosial&#39;?)") in res.text
-    fixed = berita_acara(home / "ba.docx", [
-        ("1", "Loket prioritas", "", "Desember 2026", "Siti Aminah"),
-        ("2", "Papan informasi", "", "3 bulan", "Dinas Sosial")],
-        heading=("BERITA ACARA", "FKP DINAS SOSIAL 2026"), number="Nomor: 7/BA/2026",
-        opening="Pada hari ini Senin tanggal dua belas bulan Januari tahun dua ribu dua "
-                "puluh enam, bertempat di Aula.")
+    fixed = document("Dinas Sosial")
     res = admin.post_form(page, {}, files=[("files", ("ba.docx", fixed.read_bytes()))],
                           csrf_from=page)
     assert res.status_code == 200, res.text

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,23 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.prefect import api
+from tests.plugins.processes import free_port
 from tindak import followup
 
 pytestmark = pytest.mark.usefixtures("english")  # these read the English words
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def api(url: str, path: str, body: dict | None = None) -> object:
-    req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]

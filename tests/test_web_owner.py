@@ -9,7 +9,8 @@ import time
 import itsdangerous
 import sqlalchemy as sa
 
-from models import AuditRecord, Person, Recommendation, session
+from models import AuditRecord, Recommendation, session
+from tests.plugins.factories import change
 from tindak import recs
 from tindak.links import owner_token
 from tindak.recs import EVIDENCE_MAX_BYTES
@@ -122,11 +123,7 @@ def test_an_expired_owner_link_is_refused(org, client, monkeypatch):
 
 def test_a_link_stops_working_when_the_owners_email_changes(org, client):
     page = _page(org.owner_a)
-    with session() as s:
-        person = s.get(Person, org.owner_a.id)
-        person.email = "siti.baru@dinsos.go.id"
-        s.add(person)
-        s.commit()
+    change(org.owner_a, email="siti.baru@dinsos.go.id")
     assert client.get(page).status_code == 403
 
 

@@ -73,46 +73,39 @@ class TindakError(Exception):
 
     http_status = 400
 
+    def __init_subclass__(cls, http_status: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if http_status is not None:
+            cls.http_status = http_status
+
     def __init__(self, message: str = "", /, **params: object) -> None:
         self.msgid = message
         self.params = params
         super().__init__(word(self, lambda m: m, "cli") if params else message)
 
 
-class ConfigError(TindakError):
+class ConfigError(TindakError, http_status=500):
     """A setting is missing or wrong."""
 
-    http_status = 500
 
-
-class NotFound(TindakError):
+class NotFound(TindakError, http_status=404):
     """A unit, person, forum or recommendation that does not exist."""
 
-    http_status = 404
 
-
-class Forbidden(TindakError):
+class Forbidden(TindakError, http_status=403):
     """The acting person may not do this."""
 
-    http_status = 403
 
-
-class InvalidInput(TindakError):
+class InvalidInput(TindakError, http_status=422):
     """Input that breaks a rule of the domain (bad status change, bad value)."""
 
-    http_status = 422
 
-
-class SchemaError(TindakError):
+class SchemaError(TindakError, http_status=500):
     """The database schema does not match this version of Tindak."""
 
-    http_status = 500
 
-
-class DeliveryError(TindakError):
+class DeliveryError(TindakError, http_status=502):
     """Mail could not be delivered (the messages stay queued)."""
-
-    http_status = 502
 
 
 class ImportFailed(TindakError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     ACTIVE_STATUSES,
@@ -33,16 +33,14 @@ from models import (
     write_session,
 )
 from models import session as read_session
-from tindak import audit, links, mail
+from tindak import audit, links, mail, recs
 from tindak.directory import UnitTree, person_by_email
 from tindak.errors import N_, Edge, Forbidden, InvalidInput
 from tindak.mailmodel import DecisionMail
-from tindak.recs import _is_planner_for, can_update, find_rec
 from tindak.settings import get_settings
 from tindak.validators import parse_date
 
 GIVE_REASON = Edge(N_("give it with --reason"), N_("give a reason"))
-GIVE_NOTE = Edge(N_("give it with --note"), N_("give a reason in the note field"))
 GIVE_UNTIL = Edge(N_("give it with --until DATE"), N_("choose the new deadline"))
 
 
@@ -66,18 +64,14 @@ NOT_DECIDER = {
 
 
 def why_not_decider(person_id: int, owner_id: int, requester_id: int) -> str | None:
-    """Nobody decides an extension they asked for, nor one of their own item."""
-    if requester_id == person_id:
-        return "requester"
-    if owner_id == person_id:
-        return "owner"
-    return None
+    """Nobody decides an extension they asked for ('requester'), nor one of their own item."""
+    return recs.why_not_decider(person_id, owner_id, requester_id, "requester")
 
 
 def _waiting(s: Session, rec_id: int) -> Extension | None:
-    return s.exec(sa.select(Extension).where(  # type: ignore[call-overload]
-        Extension.recommendation_id == rec_id,
-        Extension.status == ExtensionStatus.requested.value)).scalars().first()
+    return s.execute(sa.select(Extension).where(
+        col(Extension.recommendation_id) == rec_id,
+        col(Extension.status) == ExtensionStatus.requested.value)).scalars().first()
 
 
 def request_extension(ref: str, until: date, reason: str | None, by: str,
@@ -87,11 +81,10 @@ def request_extension(ref: str, until: date, reason: str | None, by: str,
     if not reason:
         raise InvalidInput(N_("an extension needs a reason: %(how)s"), how=GIVE_REASON)
     with write_session() as s:
-        actor = person_by_email(s, by)
-        rec = find_rec(s, ref)
-        if not can_update(s, actor, rec):
-            raise Forbidden(N_("%(email)s may not ask to extend %(ref)s: only its owner or a "
-                               "planner of its unit"), email=actor.email, ref=rec.ref)
+        actor, rec = recs.acting_on(s, by, ref, recs.can_update,
+                                    N_("%(email)s may not ask to extend %(ref)s: only its owner "
+                                       "or a planner of its unit"))
+        assert rec.id is not None and actor.id is not None  # rows read from the database
         if rec.status not in ACTIVE_STATUSES:
             raise InvalidInput(N_("%(ref)s is no longer open or in progress: its deadline "
                                   "cannot be extended"), ref=rec.ref)
@@ -99,16 +92,16 @@ def request_extension(ref: str, until: date, reason: str | None, by: str,
             raise InvalidInput(N_("the new deadline %(until)s must be after the deadline in "
                                   "force, %(deadline)s"),
                                until=until.isoformat(), deadline=rec.deadline.isoformat())
-        waiting = _waiting(s, rec.id)  # type: ignore[arg-type]
+        waiting = _waiting(s, rec.id)
         if waiting is not None:
             raise InvalidInput(N_("%(ref)s already has an extension request waiting for a "
                                   "decision (until %(until)s)"),
                                ref=rec.ref, until=waiting.until.isoformat())
         when = at or utcnow()
-        ext = Extension(recommendation_id=rec.id, previous=rec.deadline, until=until,  # type: ignore[arg-type]
-                        reason=reason, requested_by=actor.id, requested_at=when)  # type: ignore[arg-type]
+        ext = Extension(recommendation_id=rec.id, previous=rec.deadline, until=until,
+                        reason=reason, requested_by=actor.id, requested_at=when)
         s.add(ext)
-        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=reason,  # type: ignore[arg-type]
+        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=reason,
                              kind="extend_request", at=when))
         audit.record(s, actor.email, "extend_request", "recommendation", rec.ref,
                      {"until": until.isoformat(), "reason": reason})
@@ -122,20 +115,17 @@ def decide_extension(ref: str, by: str, approve: bool, note: str | None = None,
                      at: datetime | None = None) -> dict[str, Any]:
     """Approve (the deadline in force becomes the date asked for) or reject (a note says
     why) the request waiting on the item, then tell the one who asked, at once."""
-    note = (note or "").strip() or None
-    if not approve and not note:
-        raise InvalidInput(N_("a rejection needs a reason: %(how)s"), how=GIVE_NOTE)
+    note = recs.decision_note(note, rejecting=not approve)
     with write_session() as s:
-        actor = person_by_email(s, by)
-        rec = find_rec(s, ref)
-        if not _is_planner_for(s, actor, rec.unit_id):
-            raise Forbidden(N_("%(email)s may not decide extensions of %(ref)s: only a planner "
-                               "of its unit"), email=actor.email, ref=rec.ref)
-        ext = _waiting(s, rec.id)  # type: ignore[arg-type]
+        actor, rec = recs.acting_on(s, by, ref, recs.can_decide,
+                                    N_("%(email)s may not decide extensions of %(ref)s: only a "
+                                       "planner of its unit"))
+        assert rec.id is not None and actor.id is not None  # rows read from the database
+        ext = _waiting(s, rec.id)
         if ext is None:
             raise InvalidInput(N_("%(ref)s has no extension request waiting for a decision"),
                                ref=rec.ref)
-        reason = why_not_decider(actor.id, rec.owner_id, ext.requested_by)  # type: ignore[arg-type]
+        reason = why_not_decider(actor.id, rec.owner_id, ext.requested_by)
         if reason is not None:
             raise Forbidden(NOT_DECIDER[reason], email=actor.email, ref=rec.ref)
         when = at or utcnow()
@@ -148,7 +138,7 @@ def decide_extension(ref: str, by: str, approve: bool, note: str | None = None,
             rec.deadline = ext.until
             rec.updated_at = when
             s.add(rec)
-        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=note,  # type: ignore[arg-type]
+        s.add(ProgressUpdate(recommendation_id=rec.id, person_id=actor.id, note=note,
                              kind="extend_approve" if approve else "extend_reject", at=when))
         audit.record(s, actor.email, "extend_approve" if approve else "extend_reject",
                      "recommendation", rec.ref,
@@ -200,14 +190,15 @@ def queue(person_email: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         owner = aliased(Person)
         r, e = Recommendation, Extension
         rows = s.execute(
-            sa.select(r.id, r.ref, r.text, r.deadline, r.unit_id, e.until, e.reason,
-                      asker.email, asker.name, owner.id, owner.name, asker.id, e.requested_at)
-            .join(r, r.id == e.recommendation_id)
-            .join(asker, asker.id == e.requested_by)
-            .join(owner, owner.id == r.owner_id)
-            .where(e.status == ExtensionStatus.requested.value,
-                   r.unit_id.in_(sorted(units)))  # type: ignore[attr-defined]
-            .order_by(e.requested_at, e.id)).all()
+            sa.select(*map(col, (r.id, r.ref, r.text, r.deadline, r.unit_id, e.until, e.reason,
+                                 asker.email, asker.name, owner.id, owner.name, asker.id,
+                                 e.requested_at)))
+            .join(r, col(r.id) == e.recommendation_id)
+            .join(asker, col(asker.id) == e.requested_by)
+            .join(owner, col(owner.id) == r.owner_id)
+            .where(col(e.status) == ExtensionStatus.requested.value,
+                   col(r.unit_id).in_(sorted(units)))
+            .order_by(col(e.requested_at), col(e.id))).all()
     mine: list[dict[str, Any]] = []
     others: list[dict[str, Any]] = []
     for (rid, ref, text, deadline, uid, until, reason, email, name, owner_id, owner_name,
@@ -230,12 +221,13 @@ def approved_moves(rec_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     with read_session() as s:
         for rid, prev, until, when, reason, unit in s.execute(
-                sa.select(e.recommendation_id, e.previous, e.until, e.decided_at, e.reason,
-                          Unit.name)
-                .join(Person, Person.id == e.decided_by).join(Unit, Unit.id == Person.unit_id)
-                .where(e.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
-                       e.status == ExtensionStatus.approved.value)
-                .order_by(e.decided_at, e.id)):
+                sa.select(*map(col, (e.recommendation_id, e.previous, e.until, e.decided_at,
+                                     e.reason, Unit.name)))
+                .join(Person, col(Person.id) == e.decided_by)
+                .join(Unit, col(Unit.id) == Person.unit_id)
+                .where(col(e.recommendation_id).in_(rec_ids),
+                       col(e.status) == ExtensionStatus.approved.value)
+                .order_by(col(e.decided_at), col(e.id))):
             # Who decided, as the public may read it: the decider's unit, never a name.
             out.setdefault(rid, []).append({"previous": prev, "until": until,
                                             "decided_at": when, "reason": reason,

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Forum, Person, Recommendation, utcnow, write_session
 from tindak import audit, itemrules
@@ -129,8 +129,8 @@ def _forum_fields(s: Session, chk: _Check, tree: UnitTree, mine: set[int]) -> di
 def _no_twin(s: Session, chk: _Check, fields: dict[str, Any], forum_id: int | None) -> None:
     if chk.errors:
         return
-    twin = s.execute(sa.select(Forum.id).where(
-        Forum.title == fields["title"], Forum.held_on == fields["held_on"])).scalar()
+    twin = s.execute(sa.select(col(Forum.id)).where(
+        col(Forum.title) == fields["title"], col(Forum.held_on) == fields["held_on"])).scalar()
     if twin is not None and twin != forum_id:
         chk.errors["title"] = DUPLICATE_FORUM
 
@@ -146,34 +146,41 @@ def create_forum(data: dict[str, Any], by: str) -> int:
         forum = Forum(**fields)
         s.add(forum)
         s.flush()
-        audit.record(s, actor.email, "create", "forum", str(forum.id),
-                     {k: (None, v) for k, v in fields.items() if v is not None})
+        audit.record(s, actor.email, "create", "forum", str(forum.id), audit.diff({}, fields))
         return forum.id  # type: ignore[return-value]
 
 
-def _forum_in_tree(s: Session, forum_id: int, mine: set[int], who: str) -> Forum:
+def _planners_forum(s: Session, by: str,
+                    forum_id: int) -> tuple[Person, UnitTree, set[int], Forum]:
+    """`_planner`'s answer and the forum, when it is in the planner's tree."""
+    actor, tree, mine = _planner(s, by)
     forum = s.get(Forum, forum_id)
     if forum is None:
         raise NotFound(N_("no forum %(id)s"), id=forum_id)
     if forum.unit_id not in mine:
         raise Forbidden(N_("%(email)s may not change forum %(id)s: it is not in their unit "
-                           "tree"), email=who, id=forum_id)
-    return forum
+                           "tree"), email=actor.email, id=forum_id)
+    return actor, tree, mine, forum
+
+
+def _apply(row: Forum | Recommendation, fields: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Set `fields` on `row`; what changed, as the audit records it."""
+    changes = audit.diff({k: getattr(row, k) for k in fields}, fields)
+    for k, v in fields.items():
+        setattr(row, k, v)
+    return changes
 
 
 def update_forum(forum_id: int, data: dict[str, Any], by: str) -> None:
     with write_session() as s:
-        actor, tree, mine = _planner(s, by)
-        forum = _forum_in_tree(s, forum_id, mine, actor.email)
+        actor, tree, mine, forum = _planners_forum(s, by, forum_id)
         chk = _Check(data, {})
         fields = _forum_fields(s, chk, tree, mine)
         _no_twin(s, chk, fields, forum_id)
         chk.done()
-        before = {k: getattr(forum, k) for k in fields}
-        for k, v in fields.items():
-            setattr(forum, k, v)
+        changes = _apply(forum, fields)
         s.add(forum)
-        audit.record(s, actor.email, "update", "forum", str(forum_id), audit.diff(before, fields))
+        audit.record(s, actor.email, "update", "forum", str(forum_id), changes)
 
 
 def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
@@ -197,7 +204,8 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
     elif not is_email(email):
         chk.errors["owner"] = BAD_EMAIL
     else:
-        row = s.execute(sa.select(Person.id, Person.unit_id).where(Person.email == email)).first()
+        row = s.execute(sa.select(col(Person.id), col(Person.unit_id))
+                        .where(col(Person.email) == email)).first()
         if row is None:
             chk.errors["owner"] = UNKNOWN_OWNER
         elif out["unit_id"] is not None and not itemrules.owner_fits(
@@ -230,31 +238,30 @@ def _rec_fields(s: Session, chk: _Check, forum: Forum, tree: UnitTree,
 def _next_ref(s: Session, forum: Forum) -> str:
     """FKP<forum id>-<n>: the first free number for this forum."""
     n = s.execute(sa.select(sa.func.count()).select_from(Recommendation)
-                  .where(Recommendation.forum_id == forum.id)).scalar() or 0
+                  .where(col(Recommendation.forum_id) == forum.id)).scalar() or 0
     while True:
         n += 1
         ref = f"FKP{forum.id}-{n:02d}"
-        if s.execute(sa.select(Recommendation.id).where(Recommendation.ref == ref)).first() is None:
+        taken = sa.select(col(Recommendation.id)).where(col(Recommendation.ref) == ref)
+        if s.execute(taken).first() is None:
             return ref
 
 
 def add_rec(forum_id: int, data: dict[str, Any], by: str) -> str:
     """A new recommendation of a forum in the planner's tree; its ref (made when not given)."""
     with write_session() as s:
-        actor, tree, mine = _planner(s, by)
-        forum = _forum_in_tree(s, forum_id, mine, actor.email)
+        actor, tree, mine, forum = _planners_forum(s, by, forum_id)
         chk = _Check(data, {})
         ref = chk.ident("ref", REF_MAX)
         fields = _rec_fields(s, chk, forum, tree, mine)
         if ref and "ref" not in chk.errors and s.execute(
-                sa.select(Recommendation.id).where(  # refs are matched ignoring case
-                    sa.func.lower(Recommendation.ref) == ref.lower())).first():
+                sa.select(col(Recommendation.id)).where(  # refs are matched ignoring case
+                    sa.func.lower(col(Recommendation.ref)) == ref.lower())).first():
             chk.errors["ref"] = DUPLICATE_REF
         chk.done()
         ref = ref or _next_ref(s, forum)
-        s.add(Recommendation(ref=ref, forum_id=forum.id, **fields))
-        audit.record(s, actor.email, "create", "recommendation", ref,
-                     {k: (None, v) for k, v in fields.items() if v is not None})
+        s.add(Recommendation(ref=ref, forum_id=forum_id, **fields))
+        audit.record(s, actor.email, "create", "recommendation", ref, audit.diff({}, fields))
         return ref
 
 
@@ -278,12 +285,9 @@ def edit_rec(rec_id: int, data: dict[str, Any], by: str) -> str:
                 and fields.get("deadline") not in (None, rec.deadline)):
             chk.errors["deadline"] = EXTENDED  # a deadline never moves silently (SPEC §7)
         chk.done()
-        before = {k: getattr(rec, k) for k in fields}
-        changes = audit.diff(before, fields)
-        if not changes:
+        changes = _apply(rec, fields)
+        if not changes:  # nothing set differs: no write, no audit line
             return rec.ref
-        for k, v in fields.items():
-            setattr(rec, k, v)
         rec.updated_at = utcnow()
         s.add(rec)
         audit.record(s, actor.email, "update", "recommendation", rec.ref, changes)

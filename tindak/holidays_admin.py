@@ -7,6 +7,8 @@ so an override row always means something. Only planners change the calendar.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -57,11 +59,18 @@ def _national_name(cal: WorkCalendar, day: date) -> str | None:
     return WorkCalendar(language=cal.language).holiday_name(day)
 
 
-def _weekend(day: date) -> InvalidInput | None:
+@contextmanager
+def _changing(day: date, by: str) -> Iterator[tuple[Session, str, WorkCalendar, str | None]]:
+    """A change of `day` in the calendar by a planner: the write session, the planner's
+    email, the calendar and the holiday's name on that day now (None: a working day).
+    A weekend is refused: it is not a working day either way."""
     if day.weekday() >= 5:
-        return InvalidInput(N_("%(date)s is a %(weekday)s: it is not a working day either way"),
-                            date=day.isoformat(), weekday=Msg(WEEKDAYS[day.weekday()]))
-    return None
+        raise InvalidInput(N_("%(date)s is a %(weekday)s: it is not a working day either way"),
+                           date=day.isoformat(), weekday=Msg(WEEKDAYS[day.weekday()]))
+    with write_session() as s:
+        actor = _planner(s, by)
+        cal = load_calendar(s, get_settings().language)
+        yield s, actor, cal, cal.holiday_name(day)
 
 
 def add_holiday(day: date, name: str, by: str) -> Msg:
@@ -71,12 +80,7 @@ def add_holiday(day: date, name: str, by: str) -> Msg:
         raise InvalidInput(N_("give the holiday a name, e.g. \"Cuti bersama HUT Kabupaten\""))
     if len(name) > 200:
         raise InvalidInput(N_("the holiday's name is longer than 200 characters"))
-    if (why := _weekend(day)) is not None:
-        raise why
-    with write_session() as s:
-        actor = _planner(s, by)
-        cal = load_calendar(s, get_settings().language)
-        current = cal.holiday_name(day)
+    with _changing(day, by) as (s, actor, cal, current):
         if current is not None:
             raise InvalidInput(N_("%(date)s is already a holiday (%(name)s)"),
                                date=day.isoformat(), name=current)
@@ -95,12 +99,7 @@ def add_holiday(day: date, name: str, by: str) -> Msg:
 
 def cancel_holiday(day: date, by: str) -> Msg:
     """Make `day` a working day again; returns one line saying what was done."""
-    if (why := _weekend(day)) is not None:
-        raise why
-    with write_session() as s:
-        actor = _planner(s, by)
-        cal = load_calendar(s, get_settings().language)
-        current = cal.holiday_name(day)
+    with _changing(day, by) as (s, actor, cal, current):
         if current is None:
             raise InvalidInput(N_("%(date)s is not a holiday: nothing to cancel"),
                                date=day.isoformat())

@@ -9,7 +9,7 @@ import mimetypes
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     ACTIVE_STATUSES,
@@ -72,33 +72,33 @@ def list_recs(
         tree = UnitTree.load(s)
         r, f, u, p = Recommendation, Forum, Unit, Person
         q = (
-            sa.select(
+            sa.select(*map(col, (
                 r.id, r.ref, f.title, u.code, p.email, r.text, r.category, r.priority,
                 r.deadline, r.status, r.progress, r.unit_id, f.held_on, p.name,
                 r.updated_at, r.public_note, f.id, r.original_deadline,
-            )
-            .join(f, f.id == r.forum_id)
-            .join(u, u.id == r.unit_id)
-            .join(p, p.id == r.owner_id)
-            .order_by(r.id)
+            )))
+            .join(f, col(f.id) == r.forum_id)
+            .join(u, col(u.id) == r.unit_id)
+            .join(p, col(p.id) == r.owner_id)
+            .order_by(col(r.id))
         )
         if flt.status:
-            q = q.where(r.status == flt.status)
+            q = q.where(col(r.status) == flt.status)
         if flt.overdue:
-            q = q.where(r.status.in_(ACTIVE_STATUSES))
+            q = q.where(col(r.status).in_(ACTIVE_STATUSES))
         if flt.owner:
-            q = q.where(p.email == flt.owner.strip().lower())
+            q = q.where(col(p.email) == flt.owner.strip().lower())
         if flt.owner_id is not None:
-            q = q.where(r.owner_id == flt.owner_id)
+            q = q.where(col(r.owner_id) == flt.owner_id)
         if flt.forum_id is not None:
-            q = q.where(r.forum_id == flt.forum_id)
+            q = q.where(col(r.forum_id) == flt.forum_id)
         units: set[int] | None = None
         if flt.unit:
             units = tree.subtree(tree.id_of(flt.unit))
         if flt.unit_ids is not None:
             units = set(flt.unit_ids) if units is None else units & set(flt.unit_ids)
         if units is not None:
-            q = q.where(r.unit_id.in_(sorted(units)))
+            q = q.where(col(r.unit_id).in_(sorted(units)))
         today_by_tz = {tz: local_today(tz, now) for tz in set(tree.tz.values())}
         extension = extensions_by_item(s)
         result = s.execute(q.execution_options(yield_per=batch))
@@ -135,13 +135,13 @@ def extensions_by_item(s: Session, rec_ids: list[int] | None = None) -> dict[int
     """Item id → its latest extension request as `recs list` shows it (SPEC §7)."""
     asker, decider = aliased(Person), aliased(Person)
     e = Extension
-    q = (sa.select(e.recommendation_id, e.until, e.status, e.reason, asker.email,
-                   decider.email, e.previous, e.note)
-         .join(asker, asker.id == e.requested_by)
-         .outerjoin(decider, decider.id == e.decided_by)
-         .order_by(e.id))
+    q = (sa.select(*map(col, (e.recommendation_id, e.until, e.status, e.reason, asker.email,
+                              decider.email, e.previous, e.note)))
+         .join(asker, col(asker.id) == e.requested_by)
+         .outerjoin(decider, col(decider.id) == e.decided_by)
+         .order_by(col(e.id)))
     if rec_ids is not None:
-        q = q.where(e.recommendation_id.in_(rec_ids))  # type: ignore[attr-defined]
+        q = q.where(col(e.recommendation_id).in_(rec_ids))
     return {rid: {"until": until.isoformat(), "status": status, "reason": reason,
                   "requested_by": who, "decided_by": by}
             for rid, until, status, reason, who, by, _prev, _note in s.execute(q)}
@@ -206,12 +206,12 @@ def find_rec(s: Session, ref: str) -> Recommendation:
     """The item a person means by `ref`: as stored, else the one ref equal to it ignoring
     case and surrounding spaces (refs are stored as the import gave them)."""
     typed = (ref or "").strip()
-    col = Recommendation.ref
-    rec = s.exec(sa.select(Recommendation).where(col == typed)).scalars().first()  # type: ignore[call-overload]
+    ref_col = col(Recommendation.ref)
+    rec = s.execute(sa.select(Recommendation).where(ref_col == typed)).scalars().first()
     if rec is not None:
         return rec
-    found = s.exec(sa.select(Recommendation).where(  # type: ignore[call-overload]
-        sa.func.lower(col) == typed.lower()).limit(2)).scalars().all()
+    found = s.execute(sa.select(Recommendation).where(
+        sa.func.lower(ref_col) == typed.lower()).limit(2)).scalars().all()
     if len(found) > 1:
         raise InvalidInput(N_("more than one recommendation has the ref '%(ref)s' in other "
                               "capitals (%(refs)s): type it exactly"),
@@ -230,6 +230,23 @@ def _is_planner_for(s: Session, person: Person, unit_id: int) -> bool:
 
 def can_update(s: Session, person: Person, rec: Recommendation) -> bool:
     return rec.owner_id == person.id or _is_planner_for(s, person, rec.unit_id)
+
+
+def can_decide(s: Session, person: Person, rec: Recommendation) -> bool:
+    """A planner of the item's unit tree (who decides on reports of done and extensions)."""
+    return _is_planner_for(s, person, rec.unit_id)
+
+
+def acting_on(s: Session, by: str, ref: str,
+              may: Callable[[Session, Person, Recommendation], bool],
+              refusal: str) -> tuple[Person, Recommendation]:
+    """The acting person and the item they mean by `ref`, when `may(s, person, item)`; else
+    Forbidden(`refusal`, its parameters `email` and `ref`)."""
+    actor = person_by_email(s, by)
+    rec = find_rec(s, ref)
+    if not may(s, actor, rec):
+        raise Forbidden(refusal, email=actor.email, ref=rec.ref)
+    return actor, rec
 
 
 def update_rec(
@@ -269,11 +286,10 @@ def update_rec(
                               "%(max)s are accepted"),
                            length=len(evidence_url), max=EVIDENCE_URL_MAX)
     with write_session() as s:
-        actor = person_by_email(s, by)
-        rec = _get_rec(s, ref)
-        if not can_update(s, actor, rec):
-            raise Forbidden(N_("%(email)s may not update %(ref)s: only its owner or a planner "
-                               "of its unit"), email=actor.email, ref=rec.ref)
+        actor, rec = acting_on(s, by, ref, can_update,
+                               N_("%(email)s may not update %(ref)s: only its owner or a planner "
+                                  "of its unit"))
+        assert rec.id is not None and actor.id is not None  # rows read from the database
         planner = _is_planner_for(s, actor, rec.unit_id)
         if rec.status == Status.completed.value:
             raise InvalidInput(N_("%(ref)s is already verified as completed; it cannot be "
@@ -312,7 +328,7 @@ def update_rec(
         s.add(rec)
         s.add(
             ProgressUpdate(
-                recommendation_id=rec.id, person_id=actor.id, progress=progress,  # type: ignore[arg-type]
+                recommendation_id=rec.id, person_id=actor.id, progress=progress,
                 status=new_status, note=note, evidence_url=evidence_url,
                 evidence_file=stored, evidence_name=original, kind="report", at=when,
             )
@@ -333,10 +349,10 @@ def reported_done_by(s: Session, rec_ids: list[int]) -> dict[int, int]:
         return {}
     u = ProgressUpdate
     rows = s.execute(
-        sa.select(u.recommendation_id, u.person_id)
-        .where(u.recommendation_id.in_(rec_ids),  # type: ignore[attr-defined]
-               u.kind == "report", u.status == Status.awaiting_verification.value)
-        .order_by(u.at, u.id)
+        sa.select(col(u.recommendation_id), col(u.person_id))
+        .where(col(u.recommendation_id).in_(rec_ids),
+               col(u.kind) == "report", col(u.status) == Status.awaiting_verification.value)
+        .order_by(col(u.at), col(u.id))
     ).all()
     return {rid: pid for rid, pid in rows}  # the last report of each item wins
 
@@ -350,36 +366,51 @@ NOT_VERIFIER = {
 }
 
 
-def why_not_verifier(person_id: int, owner_id: int, reporter_id: int | None) -> str | None:
-    """SPEC §7 segregation of duties: why this person may not decide on the item's report of
-    done ('reporter', 'owner'), or None. Nobody verifies what they reported done, nor their
-    own item: an owner who is also a planner needs another planner of the tree."""
-    if reporter_id == person_id:
-        return "reporter"
+def why_not_decider(person_id: int, owner_id: int, asker_id: int | None,
+                    asker: str) -> str | None:
+    """SPEC §7 segregation of duties: why this person may not decide on what was asked of a
+    planner about an item (a report of done, an extension), or None: `asker` (the role's
+    word, e.g. 'reporter') when they asked it themselves, 'owner' when it is their own item.
+    An owner who is also a planner needs another planner of the tree."""
+    if asker_id == person_id:
+        return asker
     if owner_id == person_id:
         return "owner"
     return None
+
+
+def why_not_verifier(person_id: int, owner_id: int, reporter_id: int | None) -> str | None:
+    """Why this person may not verify the item's report of done ('reporter', 'owner'), or
+    None: nobody verifies what they reported done, nor their own item."""
+    return why_not_decider(person_id, owner_id, reporter_id, "reporter")
+
+
+def decision_note(note: str | None, rejecting: bool) -> str | None:
+    """A planner's note on a decision, trimmed (None when empty); a rejection needs one."""
+    note = (note or "").strip() or None
+    if rejecting and not note:
+        raise InvalidInput(N_("a rejection needs a reason: %(how)s"), how=GIVE_NOTE)
+    return note
+
+
 
 
 def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
                at: datetime | None = None) -> dict[str, Any]:
     """A planner accepts (→ completed) or rejects (→ in_progress, note required); never the
     planner who reported it done or who owns it (the one place this rule lives)."""
-    note = (note or "").strip() or None
-    if reject and not note:
-        raise InvalidInput(N_("a rejection needs a reason: %(how)s"), how=GIVE_NOTE)
+    note = decision_note(note, rejecting=reject)
     with write_session() as s:
-        actor = person_by_email(s, by)
-        rec = _get_rec(s, ref)
-        if not _is_planner_for(s, actor, rec.unit_id):
-            raise Forbidden(N_("%(email)s may not verify %(ref)s: only a planner of its unit "
-                               "may verify"), email=actor.email, ref=rec.ref)
+        actor, rec = acting_on(s, by, ref, can_decide,
+                               N_("%(email)s may not verify %(ref)s: only a planner of its unit "
+                                  "may verify"))
+        assert rec.id is not None and actor.id is not None  # rows read from the database
         if rec.status != Status.awaiting_verification.value:
             raise InvalidInput(
                 N_("%(ref)s is '%(status)s', not awaiting verification: nothing to verify"),
                 ref=rec.ref, status=status_word(rec.status))
-        reason = why_not_verifier(actor.id, rec.owner_id,  # type: ignore[arg-type]
-                                  reported_done_by(s, [rec.id]).get(rec.id))  # type: ignore[list-item]
+        reason = why_not_verifier(actor.id, rec.owner_id,
+                                  reported_done_by(s, [rec.id]).get(rec.id))
         if reason is not None:
             raise Forbidden(NOT_VERIFIER[reason], email=actor.email, ref=rec.ref)
         before = {"status": rec.status, "progress": rec.progress}
@@ -392,7 +423,7 @@ def verify_rec(ref: str, by: str, reject: bool = False, note: str | None = None,
         s.add(rec)
         s.add(
             ProgressUpdate(
-                recommendation_id=rec.id, person_id=actor.id, progress=rec.progress,  # type: ignore[arg-type]
+                recommendation_id=rec.id, person_id=actor.id, progress=rec.progress,
                 status=rec.status, note=note, kind="reject" if reject else "verify",
                 at=rec.updated_at,
             )
@@ -413,13 +444,13 @@ def history(ref: str) -> list[dict[str, Any]]:
         unit = s.get(Unit, rec.unit_id)
         tz = unit.timezone if unit is not None else get_settings().default_timezone
         rows = s.execute(
-            sa.select(ProgressUpdate, Person.email, Person.name)
-            .join(Person, Person.id == ProgressUpdate.person_id)
-            .where(ProgressUpdate.recommendation_id == rec.id)
-            .order_by(ProgressUpdate.at, ProgressUpdate.id)
+            sa.select(ProgressUpdate, col(Person.email), col(Person.name))
+            .join(Person, col(Person.id) == ProgressUpdate.person_id)
+            .where(col(ProgressUpdate.recommendation_id) == rec.id)
+            .order_by(col(ProgressUpdate.at), col(ProgressUpdate.id))
         ).all()
-        exts = s.exec(sa.select(Extension).where(  # type: ignore[call-overload]
-            Extension.recommendation_id == rec.id).order_by(Extension.id)).scalars().all()
+        exts = s.execute(sa.select(Extension).where(
+            col(Extension.recommendation_id) == rec.id).order_by(col(Extension.id))).scalars().all()
         asked = iter(exts)
         decided = iter(sorted((e for e in exts if e.decided_at is not None),
                               key=lambda e: (e.decided_at, e.id)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -78,6 +78,9 @@ class _Controller(Controller):
 class SmtpSink:
     """An SMTP server on 127.0.0.1 in a background thread; port 0 picks a free port."""
 
+    controller_class: type[_Controller] = _Controller
+    server_hostname = "tindak-sink.localhost"
+
     def __init__(self, folder: Path | str | None = None, port: int = 0,
                  handler: SinkHandler | None = None):
         self.handler = handler or SinkHandler(Path(folder) if folder is not None else None)
@@ -98,10 +101,10 @@ class SmtpSink:
     def received(self) -> list[Received]:
         return self.handler.received
 
-    def start(self) -> SmtpSink:
+    def start(self) -> Self:
         if self._controller is None:
-            controller = _Controller(self.handler, hostname=HOST, port=self._port,
-                                     server_hostname="tindak-sink.localhost")
+            controller = self.controller_class(self.handler, hostname=HOST, port=self._port,
+                                               server_hostname=self.server_hostname)
             controller.start()
             self._controller = controller
         return self
@@ -111,7 +114,7 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
-    def __enter__(self) -> SmtpSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -35,7 +35,7 @@ from models import (
     get_engine,
     insert_messages,
 )
-from tindak.smtp_sink import HOST, SinkHandler, SmtpSink, _Controller
+from tindak.smtp_sink import SinkHandler, SmtpSink, _Controller
 
 HERE = Path(__file__).parent
 CHILD = HERE / "child.py"
@@ -286,16 +286,11 @@ class _FaultController(_Controller):
 class FaultSink(SmtpSink):
     """The project's SMTP sink (127.0.0.1, a free port), with a FaultHandler."""
 
+    controller_class = _FaultController
+    server_hostname = "tindak-faults.localhost"
+
     def __init__(self) -> None:
         super().__init__(handler=FaultHandler())
-
-    def start(self) -> FaultSink:
-        if self._controller is None:
-            controller = _FaultController(self.handler, hostname=HOST, port=self._port,
-                                          server_hostname="tindak-faults.localhost")
-            controller.start()
-            self._controller = controller
-        return self
 
     @property
     def faults(self) -> FaultHandler:

@@ -4,13 +4,13 @@ its log, and its artifact listing every message with its recipients."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.request
 from datetime import date
 
 import pytest
+
+from tests.plugins.prefect import api
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("english")]  # English words
 
@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("english")]  # English w
 def info_logs(tindak):  # type: ignore[no-untyped-def]
     """A user's Prefect logs at INFO (the suite's own processes keep to WARNING)."""
     tindak.env["PREFECT_LOGGING_LEVEL"] = "INFO"
-
-
-def api(url: str, path: str, body: dict | None = None) -> object:
-    req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 def the_run(stdout: str, server_url: str) -> dict:

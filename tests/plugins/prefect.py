@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,15 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "true"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
+
+
+def api(url: str, path: str, body: dict | None = None) -> object:
+    """GET (or, with a `body`, POST) `path` of a Prefect server's API at `url`: its JSON."""
+    req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
 
 
 @pytest.fixture(scope="session")

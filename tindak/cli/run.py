@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -36,34 +37,31 @@ FUTURE_HELP = ("Allow an --as-of after today: its reminders are recorded as sent
 TZ_HELP = "WIB, WITA or WIT (or Asia/Jakarta, Asia/Makassar, Asia/Jayapura); repeatable."
 
 
-@run_app.command("daily")
-def daily_cmd(
-    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    timezone: list[str] | None = typer.Option(
-        None, "--timezone", help="Only units in this timezone: " + TZ_HELP),
-    allow_future: bool = typer.Option(False, "--allow-future", help=FUTURE_HELP),
-) -> None:
-    """Run the daily follow-up once: check progress, queue reminders and escalations, deliver."""
-    from tindak.flowrun import run_flow
+def _flow_command(flow: str, doc: str, who: str) -> Callable[..., None]:
+    """`tindak run FLOW`: both flows take the same options (`who`: whom --timezone keeps)."""
 
-    summary = run_flow("daily", args.day(as_of, "--as-of"), args.timezones(timezone),
-                       allow_future=allow_future)
-    _report(summary)
+    def command(
+        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        timezone: list[str] | None = typer.Option(
+            None, "--timezone", help=f"Only {who} in this timezone: " + TZ_HELP),
+        allow_future: bool = typer.Option(False, "--allow-future", help=FUTURE_HELP),
+    ) -> None:
+        from tindak.flowrun import run_flow
+
+        summary = run_flow(flow, args.day(as_of, "--as-of"), args.timezones(timezone),
+                           allow_future=allow_future)
+        _report(summary)
+
+    command.__doc__ = doc
+    command.__name__ = f"{flow}_cmd"
+    return command
 
 
-@run_app.command("digest")
-def digest_cmd(
-    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    timezone: list[str] | None = typer.Option(
-        None, "--timezone", help="Only leaders of units in this timezone: " + TZ_HELP),
-    allow_future: bool = typer.Option(False, "--allow-future", help=FUTURE_HELP),
-) -> None:
-    """Run the weekly leadership digest once."""
-    from tindak.flowrun import run_flow
-
-    summary = run_flow("digest", args.day(as_of, "--as-of"), args.timezones(timezone),
-                       allow_future=allow_future)
-    _report(summary)
+run_app.command("daily")(_flow_command(
+    "daily", "Run the daily follow-up once: check progress, queue reminders and escalations, "
+    "deliver.", "units"))
+run_app.command("digest")(_flow_command(
+    "digest", "Run the weekly leadership digest once.", "leaders of units"))
 
 
 def _report(summary: dict) -> None:

@@ -188,21 +188,34 @@ def forum_create(request: Request, form: FormData = Depends(checked_form)) -> Re
         done=lambda forum_id: ("forum_created", {}, f"/kelola/forum/{forum_id}"))
 
 
-def _forum_page(request: Request, forum_id: int, status_code: int = 200,
-                forum_errors: dict[str, str] | None = None,
-                forum_values: dict[str, str] | None = None,
-                rec_errors: dict[str, str] | None = None,
-                rec_values: dict[str, str] | None = None) -> HTMLResponse:
+def _forum_page(request: Request, forum_id: int, status_code: int = 200, refused: str = "",
+                errors: dict[str, str] | None = None,
+                values: dict[str, str] | None = None) -> HTMLResponse:
+    """The forum's page with its two forms; `refused` ("forum" or "rec") names the form
+    shown again with its `errors` and what was typed (`values`)."""
     viewer = require_staff(request)
     forum = views.staff_forum(forum_id, viewer)
     defaults: dict[str, Any] = {k: forum[k] for k in FORUM_FIELDS}
     defaults["held_on"] = forum["held_on"].isoformat()
+    forms: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
+        "forum": ({}, defaults),
+        "rec": ({}, {"unit": forum["unit"], "priority": "normal", "category": "lainnya"})}
+    if refused:
+        forms[refused] = (errors or {}, values or {})
     return page(request, "staff/forum.html", status_code=status_code, forum=forum,
                 units=views.staff_units(viewer),
-                forum_errors=forum_errors or {}, forum_values=forum_values or defaults,
-                rec_errors=rec_errors or {},
-                rec_values=rec_values or {"unit": forum["unit"], "priority": "normal",
-                                          "category": "lainnya"})
+                forum_errors=forms["forum"][0], forum_values=forms["forum"][1],
+                rec_errors=forms["rec"][0], rec_values=forms["rec"][1])
+
+
+def _forum_form(request: Request, forum_id: int, form: FormData, which: str,
+                save: Callable[[dict[str, str], str], Any],
+                done: Callable[[Any], tuple[str, dict[str, str], str]]) -> Response:
+    """One of the forum page's two forms (`which`: "forum" or "rec") saved by `save`."""
+    return _save_form(
+        request, form, FORUM_FIELDS if which == "forum" else REC_FIELDS, save=save,
+        again=lambda errors, data: _forum_page(request, forum_id, 422, which, errors, data),
+        done=done)
 
 
 @router.get("/forum/{forum_id}", response_class=HTMLResponse)
@@ -213,23 +226,17 @@ def forum_page(request: Request, forum_id: RowId) -> Response:
 @router.post("/forum/{forum_id}")
 def forum_edit(request: Request, forum_id: RowId,
                form: FormData = Depends(checked_form)) -> Response:
-    return _save_form(
-        request, form, FORUM_FIELDS,
-        save=lambda data, by: forums.update_forum(forum_id, data, by=by),
-        again=lambda errors, data: _forum_page(request, forum_id, 422, forum_errors=errors,
-                                               forum_values=data),
-        done=lambda _: ("saved", {}, f"/kelola/forum/{forum_id}"))
+    return _forum_form(request, forum_id, form, "forum",
+                       lambda data, by: forums.update_forum(forum_id, data, by=by),
+                       lambda _: ("saved", {}, f"/kelola/forum/{forum_id}"))
 
 
 @router.post("/forum/{forum_id}/rekomendasi")
 def rec_add(request: Request, forum_id: RowId,
             form: FormData = Depends(checked_form)) -> Response:
-    return _save_form(
-        request, form, REC_FIELDS,
-        save=lambda data, by: forums.add_rec(forum_id, data, by=by),
-        again=lambda errors, data: _forum_page(request, forum_id, 422, rec_errors=errors,
-                                               rec_values=data),
-        done=lambda ref: ("rec_added", {"ref": ref}, f"/kelola/forum/{forum_id}#add"))
+    return _forum_form(request, forum_id, form, "rec",
+                       lambda data, by: forums.add_rec(forum_id, data, by=by),
+                       lambda ref: ("rec_added", {"ref": ref}, f"/kelola/forum/{forum_id}#add"))
 
 
 @router.get("/impor", response_class=HTMLResponse)
