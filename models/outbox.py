@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.tables import BODY_FIELDS, Outbox, OutboxBody
+from models.tables import BODY_FIELDS, Outbox, OutboxBody, table_of
 
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-BODY = OutboxBody.__table__  # type: ignore[attr-defined]
+OUTBOX = table_of(Outbox)
+BODY = table_of(OutboxBody)
 
 
 def insert_messages(conn: Any, rows: list[dict], *, skip_existing: bool = False

@@ -41,6 +41,7 @@ from models import (
     Verdict,
     insert_messages,
     session,
+    table_of,
     utcnow,
     write_session,
 )
@@ -139,8 +140,8 @@ def confirm_subscription(token: str, now: datetime | None = None) -> int:
     with write_session() as s:
         _forum(s, forum_id)
         bind = s.get_bind()
-        ins = (postgresql.insert(Subscriber.__table__) if bind.dialect.name == "postgresql"  # type: ignore[attr-defined]
-               else sqlite.insert(Subscriber.__table__))  # type: ignore[attr-defined]
+        ins = (postgresql.insert(table_of(Subscriber)) if bind.dialect.name == "postgresql"
+               else sqlite.insert(table_of(Subscriber)))
         s.execute(ins.values(email=email, forum_id=forum_id, consented_at=now or utcnow())
                   .on_conflict_do_nothing())
     return forum_id
@@ -231,7 +232,7 @@ def record_answer(token: str, verdict: str, comment: str | None,
         sub, rec, _ = _answerable(s, token)
         values = {"recommendation_id": rec.id, "subscriber_id": sub.id, "verdict": verdict,
                   "comment": comment, "answered_at": now or utcnow()}
-        table = PublicAnswer.__table__  # type: ignore[attr-defined]
+        table = table_of(PublicAnswer)
         ins = (postgresql.insert(table) if s.get_bind().dialect.name == "postgresql"
                else sqlite.insert(table))
         s.execute(ins.values(**values).on_conflict_do_update(

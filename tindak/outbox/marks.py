@@ -21,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import Outbox, OutboxRecipient, OutboxStatus
+from models import Outbox, OutboxRecipient, OutboxStatus, table_of
 
-T = Outbox.__table__  # type: ignore[attr-defined]
-R = OutboxRecipient.__table__  # type: ignore[attr-defined]
+T = table_of(Outbox)
+R = table_of(OutboxRecipient)
 S = OutboxStatus
 SENT_GROUP = 20  # 'sent' marks written together (see Marks)
 SENT_GROUP_SECONDS = 1.0
