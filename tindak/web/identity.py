@@ -74,7 +74,7 @@ def current_person(request: Request) -> Viewer | None:
         # form), so its signature's age says nothing: the sign-in time inside it does.
         fresh = isinstance(at, int) and 0 <= time.time() - at < SESSION_MAX_AGE
         request.state.viewer = load_viewer(pid) if isinstance(pid, int) and fresh else None
-    return request.state.viewer  # type: ignore[no-any-return]
+    return request.state.viewer
 
 
 def require_viewer(request: Request) -> Viewer:
