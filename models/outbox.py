@@ -24,6 +24,7 @@ def insert_messages(conn: Any, rows: list[dict], *, skip_existing: bool = False
     if not rows:
         return {}
     bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    ins: sa.Insert
     if skip_existing:
         ins = (postgresql.insert(OUTBOX) if bind.dialect.name == "postgresql"
                else sqlite.insert(OUTBOX)).on_conflict_do_nothing()

@@ -42,11 +42,11 @@ class Scope:
         person = db.people.get(email.strip().lower())
         if person is None:
             raise Forbidden(f"{email}: no such person")
-        code: str | None = db.unit_code[person[2]]
+        code = db.unit_code[person[2]]
         parents = _stored_parents(db)
-        while code is not None and parents.get(code) is not None:
-            code = parents[code]
-        return cls(code, parsed, db, p)  # type: ignore[arg-type]
+        while (parent := parents.get(code)) is not None:
+            code = parent
+        return cls(code, parsed, db, p)
 
     def inside(self, code: str | None) -> bool:
         """Whether unit `code` is in the tree after the import."""

@@ -74,7 +74,9 @@ class Marks:
         # The driver's own connection, in autocommit, so that a lone mark is one statement
         # (on PostgreSQL one round trip, not BEGIN, UPDATE, COMMIT, and without waiting for
         # the WAL flush; on SQLite models.db already turns sqlite3's transactions off).
-        self.raw: Any = conn.connection.dbapi_connection
+        raw = conn.connection.dbapi_connection
+        assert raw is not None  # a connection in use has its driver's
+        self.raw: Any = raw
         if not self.sqlite:
             conn.commit()  # nothing of SQLAlchemy's may be left open on it
             self.raw.autocommit = True

@@ -230,8 +230,8 @@ def list_outbox(status: str | None = None, limit: int | None = None) -> list[dic
                               .order_by(R.c.outbox_id, R.c.at, R.c.address)):
             fates.setdefault(r.outbox_id, []).append(
                 {"address": r.address, "state": r.state, "reply": r.reply})
-    for r in rows:
-        r["recipients"] = fates.get(r["id"], [])
+    for msg in rows:
+        msg["recipients"] = fates.get(msg["id"], [])
     return rows
 
 
