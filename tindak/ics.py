@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from icalendar import Alarm, Calendar, Event
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from models import ACTIVE_STATUSES, AuditRecord, Forum, Recommendation, Unit, session
 from tindak import i18n
@@ -27,7 +27,7 @@ ALARM_DAYS = 7
 SUMMARY = N_("Follow-up deadline: %(ref)s")
 
 
-def _moves(s: object, refs: list[str]) -> dict[str, int]:
+def _moves(s: Session, refs: list[str]) -> dict[str, int]:
     """How many times each item's deadline was changed after it was created."""
     out: dict[str, int] = {}
     a = AuditRecord
@@ -35,7 +35,7 @@ def _moves(s: object, refs: list[str]) -> dict[str, int]:
         q = (sa.select(col(a.entity_key), col(a.changes))
              .where(col(a.entity) == "recommendation", col(a.action) != "create",
                     col(a.entity_key).in_(refs[i:i + 900])))
-        for key, changes in s.execute(q):  # type: ignore[attr-defined]
+        for key, changes in s.execute(q):
             try:
                 moved = "deadline" in json.loads(changes or "{}")
             except ValueError:

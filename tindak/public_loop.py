@@ -79,7 +79,8 @@ def _confirmation(email: str, forum: Forum, base: str, lang: str, invited: bool,
     from tindak import mail
     from tindak.outbox.store import outbox_row
 
-    url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"  # type: ignore[arg-type]
+    assert forum.id is not None  # a stored forum
+    url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"
     rendered = mail.render_subscribe(lang, forum.title, url, links.SUBSCRIBE_MAX_AGE // 86400,
                                      invited)
     return outbox_row(key, "subscribe", utcnow().date(), email, [], rendered, utcnow())

@@ -84,7 +84,9 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
 
     if conn.dialect.name == "postgresql":
         sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
-        with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        raw = conn.connection.driver_connection  # psycopg's, for COPY
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(sql) as copy:
             for row in rows:
                 copy.write_row(values(row))
     elif sqlite:  # the DBAPI's executemany, without per-row compiling

@@ -118,8 +118,8 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
                 write_recs(conn, checked.spool, db, cal,
                            counts.setdefault("recommendations", Counts()),
                            (*ids, forum_id) if ids else None, now, actor)
-            if checked.parsed.participants:
-                invitations = _invite(s, checked.parsed.participants, base, dry_run,  # type: ignore[arg-type]
+            if checked.parsed.participants and base:  # (no base with participants: refused)
+                invitations = _invite(s, checked.parsed.participants, base, dry_run,
                                       counts.setdefault("participants", Counts()))
     finally:
         checked.close()

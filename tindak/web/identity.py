@@ -60,7 +60,7 @@ def load_viewer(person_id: int) -> Viewer | None:
             return None
         tree = UnitTree.load(s)
         roles = frozenset(r for r in ("planner", "owner", "leader") if has_role(person, r))
-        return Viewer(person.id, person.email, person.name, roles,  # type: ignore[arg-type]
+        return Viewer(person_id, person.email, person.name, roles,
                       person.unit_id, tree.name.get(person.unit_id, ""),
                       frozenset(tree.subtree(person.unit_id)),
                       tree.parent.get(person.unit_id) is None)

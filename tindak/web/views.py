@@ -129,7 +129,7 @@ def owner_of_token(person_id: int, email: str) -> OwnerRef:
         person = s.get(Person, person_id)
     if person is None or person.email != email:
         raise Forbidden(N_("this link is no longer valid: use the link in your latest reminder"))
-    return OwnerRef(person.id, person.email, person.name)  # type: ignore[arg-type]
+    return OwnerRef(person_id, person.email, person.name)
 
 
 def owner_items(owner: OwnerRef) -> list[dict[str, Any]]:
