@@ -28,6 +28,7 @@ from models.tables import (
     Subscriber,
     Unit,
     Verdict,
+    table_of,
     utcnow,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "message_body",
     "messages",
     "session",
+    "table_of",
     "utcnow",
     "write_session",
 ]

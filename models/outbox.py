@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.tables import BODY_FIELDS, Outbox, OutboxBody
+from models.tables import BODY_FIELDS, Outbox, OutboxBody, table_of
 
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-BODY = OutboxBody.__table__  # type: ignore[attr-defined]
+OUTBOX = table_of(Outbox)
+BODY = table_of(OutboxBody)
 
 
 def insert_messages(conn: Any, rows: list[dict], *, skip_existing: bool = False
@@ -24,6 +24,7 @@ def insert_messages(conn: Any, rows: list[dict], *, skip_existing: bool = False
     if not rows:
         return {}
     bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    ins: sa.Insert
     if skip_existing:
         ins = (postgresql.insert(OUTBOX) if bind.dialect.name == "postgresql"
                else sqlite.insert(OUTBOX)).on_conflict_do_nothing()

@@ -409,3 +409,10 @@ class PublicAnswer(SQLModel, table=True):
     verdict: str = Field(max_length=16)
     comment: str | None = None
     answered_at: datetime = Field(default_factory=utcnow)
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a table model (SQLModel sets `__table__` without declaring it)."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table), model
+    return table

@@ -499,7 +499,7 @@ def open_docx(given: Any, path: Path, label: str, index: int, order: int,
             p.add(At(label, item.row, order), column, reason, "recommendations")
         if item.problems or item.deadline is None:
             continue
-        due = item.deadline.rule() if item.deadline.hk else item.deadline.day.isoformat()  # type: ignore[union-attr]
+        due = item.deadline.cell()
         rows.append((item.row, [
             item.ref, meta.title or "", meta.held_on.isoformat() if meta.held_on else "",
             item.unit or "", item.text, item.category, item.owner or "", due, "",

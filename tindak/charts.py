@@ -172,7 +172,8 @@ class _Chart:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
-        from matplotlib.lines import TICKDOWN, TICKLEFT, Line2D
+        from matplotlib.lines import Line2D
+        from matplotlib.markers import TICKDOWN, TICKLEFT, MarkerStyle
         from matplotlib.text import Text
         from matplotlib.ticker import AutoLocator
         from matplotlib.transforms import ScaledTranslation
@@ -201,12 +202,15 @@ class _Chart:
         self.grid = LineCollection([], colors="#e4e8ee", linewidths=0.6, zorder=0.5,
                                    transform=xaxis, capstyle="projecting")
         ax.add_collection(self.grid, autolim=False)
-        marks = {"linestyle": "", "markersize": 3.5, "markeredgewidth": 0.8, "color": "black",
-                 "clip_on": False, "zorder": 2.01}
-        self.xmarks = Line2D([], [], marker=TICKDOWN, transform=xaxis, **marks)
+
+        def marks(x: list[int], y: list[int], marker: int, transform: Any) -> Line2D:
+            return Line2D(x, y, marker=MarkerStyle(marker), transform=transform, linestyle="",
+                          markersize=3.5, markeredgewidth=0.8, color="black", clip_on=False,
+                          zorder=2.01)
+
+        self.xmarks = marks([], [], TICKDOWN, xaxis)
         ax.add_artist(self.xmarks)
-        ax.add_artist(Line2D([0] * n, self.y, marker=TICKLEFT,
-                             transform=ax.get_yaxis_transform(), **marks))
+        ax.add_artist(marks([0] * n, self.y, TICKLEFT, ax.get_yaxis_transform()))
         self.xtick_transform = ax.get_xaxis_text1_transform(TICK_PAD)[0]
         self.ytick_transform = ax.get_yaxis_text1_transform(TICK_PAD)[0]
         # The axis label goes under the tick labels, as far down as matplotlib puts it.
@@ -289,12 +293,14 @@ class _Chart:
         pixels = np.asarray(self.canvas.buffer_rgba())
         height = pixels.shape[0]
         if legend is None:
+            assert isinstance(top, np.ndarray)  # the legend's kept rows: it was not drawn
             pixels[:len(top)] = top
         else:
             if top is None:  # kept if nothing else is ever drawn in its rows (the top margin)
-                rows = int(height - legend.get_window_extent().y0) + 2
+                legend_rows = int(height - legend.get_window_extent().y0) + 2
                 axes_top = int(height * (1 - self.ax.get_position().y1))
-                _strips[top_key] = pixels[:rows].copy() if rows < axes_top - 1 else False
+                _strips[top_key] = (pixels[:legend_rows].copy() if legend_rows < axes_top - 1
+                                    else False)
             legend.remove()
         # The labels: ticks' (on white, below the axis), each bar's share of completed items
         # and each bar's unit name (left of the axis).

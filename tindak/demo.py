@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from tindak.errors import N_, InvalidInput
 
@@ -63,11 +64,13 @@ def _follow_up_story(today: date) -> None:
 
     with session() as s:
         tree = UnitTree.load(s)
-        rows = s.execute(sa.select(Recommendation.ref, Recommendation.unit_id, Person.email)
-                         .join(Person, Person.id == Recommendation.owner_id)
-                         .order_by(Recommendation.deadline, Recommendation.ref)).all()
+        rows = s.execute(sa.select(col(Recommendation.ref), col(Recommendation.unit_id),
+                                   col(Person.email))
+                         .join(Person, col(Person.id) == Recommendation.owner_id)
+                         .order_by(col(Recommendation.deadline), col(Recommendation.ref))).all()
         planners = [(e, u) for e, u, roles in s.execute(
-            sa.select(Person.email, Person.unit_id, Person.roles)) if "planner" in roles]
+            sa.select(col(Person.email), col(Person.unit_id), col(Person.roles)))
+            if "planner" in roles]
     story = ["progress", "done", "completed", "progress", "completed", "not_actionable",
              "done", "progress", "completed"]
     asked = 0
@@ -101,8 +104,8 @@ def _extension_story(ref: str, unit_id: int, owner: str, planners: list[tuple[st
     from tindak import extensions
 
     with session() as s:
-        deadline = s.execute(sa.select(Recommendation.deadline)
-                             .where(Recommendation.ref == ref)).scalar_one()
+        deadline = s.execute(sa.select(col(Recommendation.deadline))
+                             .where(col(Recommendation.ref) == ref)).scalar_one()
     extensions.request_extension(
         ref, max(deadline, today) + timedelta(days=30),
         "Menunggu pencairan anggaran APBD Perubahan.", owner,
@@ -121,13 +124,13 @@ def _story_lines(lang: str) -> list[str]:
 
     t = translator(lang)
     with session() as s:
-        counts = Counter(s.execute(sa.select(Recommendation.status)).scalars())
+        counts = Counter(s.execute(sa.select(col(Recommendation.status))).scalars())
         verified = s.execute(
-            sa.select(Recommendation.ref, Person.name)
-            .join(ProgressUpdate, ProgressUpdate.recommendation_id == Recommendation.id)
-            .join(Person, Person.id == ProgressUpdate.person_id)
-            .where(ProgressUpdate.kind == "verify", Recommendation.status == "completed")
-            .order_by(Recommendation.ref)).all()
+            sa.select(col(Recommendation.ref), col(Person.name))
+            .join(ProgressUpdate, col(ProgressUpdate.recommendation_id) == Recommendation.id)
+            .join(Person, col(Person.id) == ProgressUpdate.person_id)
+            .where(col(ProgressUpdate.kind) == "verify", col(Recommendation.status) == "completed")
+            .order_by(col(Recommendation.ref))).all()
     out = [t.gettext("%(total)d recommendation(s): %(counts)s") % {
         "total": sum(counts.values()),
         "counts": ", ".join(f"{status_label(code, lang)} {counts[code]}" for code in
@@ -138,11 +141,11 @@ def _story_lines(lang: str) -> list[str]:
                    {"ref": ref, "name": name})
     with session() as s:
         moved = s.execute(
-            sa.select(Recommendation.ref, Extension.previous, Extension.until, Person.name,
-                      Extension.status)
-            .join(Extension, Extension.recommendation_id == Recommendation.id)
-            .outerjoin(Person, Person.id == Extension.decided_by)
-            .order_by(Extension.id)).all()
+            sa.select(col(Recommendation.ref), col(Extension.previous), col(Extension.until),
+                      col(Person.name), col(Extension.status))
+            .join(Extension, col(Extension.recommendation_id) == Recommendation.id)
+            .outerjoin(Person, col(Person.id) == Extension.decided_by)
+            .order_by(col(Extension.id))).all()
     for ref, previous, until, name, status in moved:
         if status == "approved":
             out.append(t.gettext("%(ref)s: its owner asked for more time; %(name)s approved "
@@ -193,8 +196,8 @@ def run_demo(path: Path, today: date) -> None:
         files = [SAMPLES / f"{k}.csv" for k in ("units", "people", "recommendations")]
         report = import_files(files)
         print("\n1. " + _("Imported the sample forums (samples/*.csv):"))
-        for line in report.lines():
-            print(f"   {error_text(line, t.lang, 'cli')}")
+        for imported in report.lines():
+            print(f"   {error_text(imported, t.lang, 'cli')}")
         _follow_up_story(today)
         print("\n2. " + _("Owners reported progress over the past weeks; other planners "
                           "verified what was reported done:"))
@@ -207,8 +210,8 @@ def run_demo(path: Path, today: date) -> None:
             print(f"\n{n}. " + _("Prefect flow run: %(flow)s as of %(date)s") %
                   {"flow": label, "date": day.isoformat()})
             summary = run_flow(name, day, None, allow_future=True)  # its own database
-            for line in describe(summary)[0]:
-                print(f"   {error_text(line, t.lang, 'cli')}")
+            for said in describe(summary)[0]:
+                print(f"   {error_text(said, t.lang, 'cli')}")
         _print_mail(sink.received, t)
     tindak = _command()
     planner = "dewi.anggraini@bps34.example.go.id"

@@ -162,7 +162,7 @@ def install_jinja(env: Environment) -> None:
     `env` needs `extensions=["jinja2.ext.i18n"]`; msgids are trimmed like the extractor's.
     """
     env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_callables(  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
         _ctx_gettext, _ctx_ngettext, newstyle=True
     )
     env.filters["status_label"] = _ctx_status

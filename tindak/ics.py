@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from icalendar import Alarm, Calendar, Event
+from sqlmodel import Session, col
 
 from models import ACTIVE_STATUSES, AuditRecord, Forum, Recommendation, Unit, session
 from tindak import i18n
@@ -26,15 +27,15 @@ ALARM_DAYS = 7
 SUMMARY = N_("Follow-up deadline: %(ref)s")
 
 
-def _moves(s: object, refs: list[str]) -> dict[str, int]:
+def _moves(s: Session, refs: list[str]) -> dict[str, int]:
     """How many times each item's deadline was changed after it was created."""
     out: dict[str, int] = {}
     a = AuditRecord
     for i in range(0, len(refs), 900):
-        q = (sa.select(a.entity_key, a.changes)
-             .where(a.entity == "recommendation", a.action != "create",
-                    a.entity_key.in_(refs[i:i + 900])))
-        for key, changes in s.execute(q):  # type: ignore[attr-defined]
+        q = (sa.select(col(a.entity_key), col(a.changes))
+             .where(col(a.entity) == "recommendation", col(a.action) != "create",
+                    col(a.entity_key).in_(refs[i:i + 900])))
+        for key, changes in s.execute(q):
             try:
                 moved = "deadline" in json.loads(changes or "{}")
             except ValueError:
@@ -52,11 +53,12 @@ def owner_feed(owner_id: int, owner_name: str, page_url: str | None = None,
     r = Recommendation
     with session() as s:
         rows = s.execute(
-            sa.select(r.id, r.ref, r.text, r.deadline, r.status, r.progress, r.updated_at,
-                      Forum.title, Unit.name, Unit.timezone)
-            .join(Forum, Forum.id == r.forum_id).join(Unit, Unit.id == r.unit_id)
-            .where(r.owner_id == owner_id, r.status.in_(ACTIVE_STATUSES))
-            .order_by(r.deadline, r.ref)).all()
+            sa.select(col(r.id), col(r.ref), col(r.text), col(r.deadline), col(r.status),
+                      col(r.progress), col(r.updated_at), col(Forum.title), col(Unit.name),
+                      col(Unit.timezone))
+            .join(Forum, col(Forum.id) == r.forum_id).join(Unit, col(Unit.id) == r.unit_id)
+            .where(col(r.owner_id) == owner_id, col(r.status).in_(ACTIVE_STATUSES))
+            .order_by(col(r.deadline), col(r.ref))).all()
         moves = _moves(s, [row[1] for row in rows])
     cal = Calendar()
     cal.add("prodid", "-//Tindak//Tindak lanjut FKP//ID")

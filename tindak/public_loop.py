@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     Extension,
@@ -41,6 +41,7 @@ from models import (
     Verdict,
     insert_messages,
     session,
+    table_of,
     utcnow,
     write_session,
 )
@@ -68,8 +69,8 @@ def _forum(s: Session, forum_id: int) -> Forum:
 
 
 def _subscribed(s: Session, email: str, forum_id: int) -> bool:
-    return s.execute(sa.select(Subscriber.id).where(
-        Subscriber.email == email, Subscriber.forum_id == forum_id)).first() is not None
+    return s.execute(sa.select(col(Subscriber.id)).where(
+        col(Subscriber.email) == email, col(Subscriber.forum_id) == forum_id)).first() is not None
 
 
 def _confirmation(email: str, forum: Forum, base: str, lang: str, invited: bool,
@@ -78,7 +79,8 @@ def _confirmation(email: str, forum: Forum, base: str, lang: str, invited: bool,
     from tindak import mail
     from tindak.outbox.store import outbox_row
 
-    url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"  # type: ignore[arg-type]
+    assert forum.id is not None  # a stored forum
+    url = f"{base.rstrip('/')}/langganan/{links.subscribe_token(email, forum.id)}"
     rendered = mail.render_subscribe(lang, forum.title, url, links.SUBSCRIBE_MAX_AGE // 86400,
                                      invited)
     return outbox_row(key, "subscribe", utcnow().date(), email, [], rendered, utcnow())
@@ -139,8 +141,8 @@ def confirm_subscription(token: str, now: datetime | None = None) -> int:
     with write_session() as s:
         _forum(s, forum_id)
         bind = s.get_bind()
-        ins = (postgresql.insert(Subscriber.__table__) if bind.dialect.name == "postgresql"  # type: ignore[attr-defined]
-               else sqlite.insert(Subscriber.__table__))  # type: ignore[attr-defined]
+        ins = (postgresql.insert(table_of(Subscriber)) if bind.dialect.name == "postgresql"
+               else sqlite.insert(table_of(Subscriber)))
         s.execute(ins.values(email=email, forum_id=forum_id, consented_at=now or utcnow())
                   .on_conflict_do_nothing())
     return forum_id
@@ -159,17 +161,17 @@ def _ended_by(s: Session, token: str) -> tuple[str, list[int]]:
         return email, []
     if not everything:
         return email, [subscriber_id]
-    return email, list(s.execute(sa.select(Subscriber.id).where(
-        Subscriber.email == email)).scalars())
+    return email, list(s.execute(sa.select(col(Subscriber.id)).where(
+        col(Subscriber.email) == email)).scalars())
 
 
 def check_unsubscribe(token: str) -> dict[str, Any]:
     """What an unsubscribe link is for (the forums it ends); `gone` when nothing is left."""
     with session() as s:
         email, ids = _ended_by(s, token)
-        titles = list(s.execute(sa.select(Forum.title).join(
-            Subscriber, Subscriber.forum_id == Forum.id).where(
-            Subscriber.id.in_(ids)).order_by(Forum.title)).scalars()) if ids else []
+        titles = list(s.execute(sa.select(col(Forum.title)).join(
+            Subscriber, col(Subscriber.forum_id) == Forum.id).where(
+            col(Subscriber.id).in_(ids)).order_by(col(Forum.title))).scalars()) if ids else []
     return {"email": email, "gone": not ids, "forums": titles}
 
 
@@ -180,9 +182,9 @@ def unsubscribe(token: str) -> int:
     with write_session() as s:
         _email, ids = _ended_by(s, token)
         if ids:
-            s.execute(sa.update(PublicAnswer).where(PublicAnswer.subscriber_id.in_(ids))  # type: ignore[union-attr]
+            s.execute(sa.update(PublicAnswer).where(col(PublicAnswer.subscriber_id).in_(ids))
                       .values(subscriber_id=None))
-            s.execute(sa.delete(Subscriber).where(Subscriber.id.in_(ids)))
+            s.execute(sa.delete(Subscriber).where(col(Subscriber.id).in_(ids)))
     return len(ids)
 
 
@@ -208,8 +210,8 @@ def answer_page(token: str) -> dict[str, Any]:
     with session() as s:
         sub, rec, verdict = _answerable(s, token)
         mine = s.execute(sa.select(PublicAnswer).where(
-            PublicAnswer.recommendation_id == rec.id,
-            PublicAnswer.subscriber_id == sub.id)).scalars().first()
+            col(PublicAnswer.recommendation_id) == rec.id,
+            col(PublicAnswer.subscriber_id) == sub.id)).scalars().first()
         forum = s.get(Forum, rec.forum_id)
         return {"ref": rec.ref, "text": rec.text, "forum": forum.title if forum else "",
                 "forum_id": rec.forum_id, "rec_id": rec.id,
@@ -231,7 +233,7 @@ def record_answer(token: str, verdict: str, comment: str | None,
         sub, rec, _ = _answerable(s, token)
         values = {"recommendation_id": rec.id, "subscriber_id": sub.id, "verdict": verdict,
                   "comment": comment, "answered_at": now or utcnow()}
-        table = PublicAnswer.__table__  # type: ignore[attr-defined]
+        table = table_of(PublicAnswer)
         ins = (postgresql.insert(table) if s.get_bind().dialect.name == "postgresql"
                else sqlite.insert(table))
         s.execute(ins.values(**values).on_conflict_do_update(
@@ -245,10 +247,11 @@ def tally(forum_id: int) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     with session() as s:
         for rec_id, verdict, n in s.execute(
-            sa.select(PublicAnswer.recommendation_id, PublicAnswer.verdict, sa.func.count())
-            .join(Recommendation, Recommendation.id == PublicAnswer.recommendation_id)
-            .where(Recommendation.forum_id == forum_id)
-            .group_by(PublicAnswer.recommendation_id, PublicAnswer.verdict)
+            sa.select(col(PublicAnswer.recommendation_id), col(PublicAnswer.verdict),
+                      sa.func.count())
+            .join(Recommendation, col(Recommendation.id) == PublicAnswer.recommendation_id)
+            .where(col(Recommendation.forum_id) == forum_id)
+            .group_by(col(PublicAnswer.recommendation_id), col(PublicAnswer.verdict))
         ):
             out.setdefault(rec_id, dict.fromkeys(VERDICTS, 0))[verdict] = n
     return out
@@ -259,19 +262,19 @@ def answers_of(rec_id: int) -> list[dict[str, Any]]:
     they left): for planners of the item's tree only (the caller checks)."""
     with session() as s:
         rows = s.execute(
-            sa.select(PublicAnswer.verdict, PublicAnswer.comment, PublicAnswer.answered_at,
-                      Subscriber.email)
-            .outerjoin(Subscriber, Subscriber.id == PublicAnswer.subscriber_id)
-            .where(PublicAnswer.recommendation_id == rec_id)
-            .order_by(PublicAnswer.answered_at.desc(), PublicAnswer.id.desc())  # type: ignore[attr-defined]
+            sa.select(col(PublicAnswer.verdict), col(PublicAnswer.comment),
+                      col(PublicAnswer.answered_at), col(Subscriber.email))
+            .outerjoin(Subscriber, col(Subscriber.id) == PublicAnswer.subscriber_id)
+            .where(col(PublicAnswer.recommendation_id) == rec_id)
+            .order_by(col(PublicAnswer.answered_at).desc(), col(PublicAnswer.id).desc())
         ).all()
     return [{"verdict": v, "comment": c, "at": a, "email": e} for v, c, a, e in rows]
 
 
 def disputed_ids(rec_ids: list[int] | None = None) -> set[int]:
     """Items with at least one "belum sesuai" (among `rec_ids`, when given)."""
-    q = sa.select(PublicAnswer.recommendation_id).distinct().where(
-        PublicAnswer.verdict == Verdict.belum_sesuai.value)
+    q = sa.select(col(PublicAnswer.recommendation_id)).distinct().where(
+        col(PublicAnswer.verdict) == Verdict.belum_sesuai.value)
     with session() as s:
         found = set(s.execute(q).scalars())
     return found if rec_ids is None else found & set(rec_ids)
@@ -325,13 +328,14 @@ def forum_changes(s: Session, forum_id: int, since: datetime, until: datetime) -
     """What changed about a forum's items in [since, until): completions, closures as not
     actionable (with the reason), approved extensions, public notes; oldest first."""
     R, PU, U = Recommendation, ProgressUpdate, Unit
-    base = (sa.select(R.id, R.ref, R.text, U.timezone, R.status, R.public_note)
-            .join(U, U.id == R.unit_id).where(R.forum_id == forum_id))
+    base = (sa.select(col(R.id), col(R.ref), col(R.text), col(U.timezone), col(R.status),
+                      col(R.public_note))
+            .join(U, col(U.id) == R.unit_id).where(col(R.forum_id) == forum_id))
     out: list[Change] = []
     for rid, ref, text, tz, status, public_note, at, kind, ustatus, note in s.execute(
-        base.add_columns(PU.at, PU.kind, PU.status, PU.note)
-        .join(PU, PU.recommendation_id == R.id)
-        .where(PU.at >= since, PU.at < until).order_by(PU.at, PU.id)
+        base.add_columns(col(PU.at), col(PU.kind), col(PU.status), col(PU.note))
+        .join(PU, col(PU.recommendation_id) == R.id)
+        .where(col(PU.at) >= since, col(PU.at) < until).order_by(col(PU.at), col(PU.id))
     ):
         if kind == "verify" and status == Status.completed.value:
             out.append(Change("completed", rid, ref, text, tz, _aware(at)))
@@ -341,10 +345,10 @@ def forum_changes(s: Session, forum_id: int, since: datetime, until: datetime) -
         elif note and public_note and note == public_note:
             out.append(Change("note", rid, ref, text, tz, _aware(at), reason=note))
     for rid, ref, text, tz, _status, _note, at, ext_until, reason in s.execute(
-        base.add_columns(Extension.decided_at, Extension.until, Extension.reason)
-        .join(Extension, Extension.recommendation_id == R.id)
-        .where(Extension.status == ExtensionStatus.approved.value,
-               Extension.decided_at >= since, Extension.decided_at < until)  # type: ignore[operator]
+        base.add_columns(col(Extension.decided_at), col(Extension.until), col(Extension.reason))
+        .join(Extension, col(Extension.recommendation_id) == R.id)
+        .where(col(Extension.status) == ExtensionStatus.approved.value,
+               col(Extension.decided_at) >= since, col(Extension.decided_at) < until)
     ):
         out.append(Change("extended", rid, ref, text, tz, _aware(at), reason=reason,
                           until=ext_until))
@@ -370,13 +374,14 @@ def plan_updates(as_of: date, timezones: list[str] | None = None,
     now = now or datetime.now(UTC)
     base = settings.base_url
     with session() as s:
-        q = (sa.select(Subscriber.id, Subscriber.email, Subscriber.forum_id,
-                       Subscriber.consented_at, Subscriber.told_until, Forum.title,
-                       Unit.timezone)
-             .join(Forum, Forum.id == Subscriber.forum_id).join(Unit, Unit.id == Forum.unit_id)
-             .order_by(Subscriber.email, Subscriber.forum_id))
+        q = (sa.select(col(Subscriber.id), col(Subscriber.email), col(Subscriber.forum_id),
+                       col(Subscriber.consented_at), col(Subscriber.told_until), col(Forum.title),
+                       col(Unit.timezone))
+             .join(Forum, col(Forum.id) == Subscriber.forum_id)
+             .join(Unit, col(Unit.id) == Forum.unit_id)
+             .order_by(col(Subscriber.email), col(Subscriber.forum_id)))
         if timezones:
-            q = q.where(Unit.timezone.in_(timezones))  # type: ignore[attr-defined]
+            q = q.where(col(Unit.timezone).in_(timezones))
         rows = s.execute(q).all()
     by_email: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -390,8 +395,8 @@ def plan_updates(as_of: date, timezones: list[str] | None = None,
     key_day = digest_key_day(as_of)
     keys = {email: message_key("update", email, key_day, []) for email in by_email}
     with session() as s:
-        done = set(s.execute(sa.select(Outbox.key).where(
-            Outbox.key.in_(list(keys.values())))).scalars())  # type: ignore[attr-defined]
+        done = set(s.execute(sa.select(col(Outbox.key)).where(
+            col(Outbox.key).in_(list(keys.values())))).scalars())
     cache: dict[tuple[int, datetime, datetime], list[Change]] = {}
     for email, subs in by_email.items():
         if keys[email] in done:
@@ -424,7 +429,7 @@ def plan_updates(as_of: date, timezones: list[str] | None = None,
             new = queue_messages(s, [(keys[email], "update", as_of, email, [], rendered)], now)
             if new:
                 for sid, until in told:
-                    s.execute(sa.update(Subscriber).where(Subscriber.id == sid)
+                    s.execute(sa.update(Subscriber).where(col(Subscriber.id) == sid)
                               .values(told_until=until))
         if new:
             report.messages += 1

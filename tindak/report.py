@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlmodel import col
 
 from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
 from tindak import i18n, rates
@@ -125,17 +126,18 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
     with session() as s:
         tree = UnitTree.load(s)
         r, f, p = Recommendation, Forum, Person
-        q = (sa.select(r.id, r.ref, r.text, r.unit_id, p.name, r.status, r.progress,
-                       r.deadline, f.id, f.title, f.held_on, f.minutes_ref, f.place,
-                       f.unit_id, r.original_deadline)
-             .join(f, f.id == r.forum_id).join(p, p.id == r.owner_id)
-             .order_by(f.held_on, f.id, r.ref))
+        q = (sa.select(col(r.id), col(r.ref), col(r.text), col(r.unit_id), col(p.name),
+                       col(r.status), col(r.progress), col(r.deadline), col(f.id), col(f.title),
+                       col(f.held_on), col(f.minutes_ref), col(f.place), col(f.unit_id),
+                       col(r.original_deadline))
+             .join(f, col(f.id) == r.forum_id).join(p, col(p.id) == r.owner_id)
+             .order_by(col(f.held_on), col(f.id), col(r.ref)))
         scope = []
         root: int | None = None
         if forum_id is not None:
             if s.get(Forum, forum_id) is None:
                 raise NotFound(N_("no forum %(id)s"), id=forum_id)
-            q = q.where(r.forum_id == forum_id)
+            q = q.where(col(r.forum_id) == forum_id)
         units: set[int] | None = None
         if unit:
             root = tree.id_of(unit)
@@ -144,15 +146,15 @@ def build_report(forum_id: int | None = None, unit: str | None = None,
         if unit_ids is not None:
             units = set(unit_ids) if units is None else units & set(unit_ids)
         if units is not None:
-            q = q.where(r.unit_id.in_(sorted(units)))
+            q = q.where(col(r.unit_id).in_(sorted(units)))
         if start:
-            q = q.where(f.held_on >= start)
+            q = q.where(col(f.held_on) >= start)
         if end:
-            q = q.where(f.held_on <= end)
+            q = q.where(col(f.held_on) <= end)
         rows = s.execute(q).all()
         ids = [row[0] for row in rows]
         evidence, done_on = _updates(s, ids, tree, {row[0]: row[3] for row in rows})
-        unit_names = dict(s.execute(sa.select(Unit.id, Unit.name)).all())
+        unit_names = dict(s.execute(sa.select(col(Unit.id), col(Unit.name))).all())
     today_by_tz = {tz: local_today(tz, now) for tz in set(tree.tz.values())}
     if as_of is not None:
         today_by_tz = {tz: as_of for tz in today_by_tz}
@@ -231,9 +233,9 @@ def _updates(s: Any, ids: list[int], tree: UnitTree,
     u = ProgressUpdate
     for i in range(0, len(ids), 900):
         chunk = ids[i:i + 900]
-        q = (sa.select(u.recommendation_id, u.at, u.progress, u.kind, u.evidence_url,
-                       u.evidence_name)
-             .where(u.recommendation_id.in_(chunk)).order_by(u.at, u.id))
+        q = (sa.select(col(u.recommendation_id), col(u.at), col(u.progress), col(u.kind),
+                       col(u.evidence_url), col(u.evidence_name))
+             .where(col(u.recommendation_id).in_(chunk)).order_by(col(u.at), col(u.id)))
         for rid, at, progress, kind, url, name in s.execute(q):
             for ev in (url, name):
                 if ev:
@@ -326,9 +328,9 @@ def render_xlsx(report: Report) -> bytes:
                          cell(per_unit, round(u.on_time_current.rate, 4), "0.0%"), u.overdue])
 
     sheet = wb.create_sheet(_("Recommendations")[:31])
-    for col, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
+    for column, width in zip("ABCDEFGHIJKLMNO", (36, 12, 22, 22, 60, 30, 26, 24, 9, 12, 12, 12,
                                              8, 40, 20), strict=True):
-        sheet.column_dimensions[col].width = width
+        sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     heads = [_("Forum"), _("Forum date"), _("Berita Acara"), _("Ref"), _("Recommendation"),
              _("Responsible unit"), _("Owner"), _("Status"), _("Progress"),

@@ -48,6 +48,13 @@ class Deadline:
     def rule(self) -> str:
         return f"+{self.hk} hk"
 
+    def cell(self) -> str:
+        """As the import's deadline cell: the rule, or the ISO date."""
+        if self.hk:
+            return self.rule()
+        assert self.day is not None  # neither a rule nor a day is never made
+        return self.day.isoformat()
+
 
 def words_to_int(tokens: list[str]) -> int | None:
     """'dua puluh sembilan' → 29, 'dua ribu dua puluh empat' → 2024; None if not a number."""

@@ -175,8 +175,8 @@ def write_template(path: Path, overwrite: bool = False) -> Path:
     guide.append(["Lembar", "Kolom", "Wajib?", "Keterangan"])
     for cell in guide[guide.max_row]:
         cell.font, cell.fill = bold, head_fill
-    for row in GUIDE:
-        guide.append(list(row))
+    for guide_row in GUIDE:
+        guide.append(list(guide_row))
         guide.cell(row=guide.max_row, column=4).alignment = Alignment(wrap_text=True)
     for letter, width in zip("ABCD", (18, 14, 14, 100), strict=True):
         guide.column_dimensions[letter].width = width

@@ -56,7 +56,7 @@ def _add(tar: tarfile.TarFile, name: str, path: Path, mtime: int) -> Piece:
     info.size, info.mtime, info.mode = path.stat().st_size, mtime, 0o600
     with path.open("rb") as f:
         hashing = _Hashing(f)
-        tar.addfile(info, hashing)  # type: ignore[arg-type]
+        tar.addfile(info, hashing)
     return Piece(sha256=hashing.h.hexdigest(), size=info.size)
 
 

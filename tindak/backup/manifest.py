@@ -108,8 +108,11 @@ class Manifest(BaseModel):
 
     def check_pieces(self) -> None:
         """Its pieces are each table's data (named for its dialect) and evidence files."""
-        data = ({self.data_piece(t) for t in self.tables} if self.format_version >= 2
-                else {self.database})
+        if self.format_version >= 2:
+            data = {self.data_piece(t) for t in self.tables}
+        else:
+            assert self.database is not None  # format 1 names it (checked on reading)
+            data = {self.database}
         missing = data - set(self.pieces)
         if missing:
             raise ValueError(f"it lists no piece {sorted(missing)[0]}")

@@ -99,8 +99,9 @@ def _pg_dump(u: URL, work: Path) -> tuple[dict[str, Any], dict[str, Path]]:
             revision = _pg_revision(conn, schema)
             server = str(conn.exec_driver_sql("SHOW server_version").scalar()).split()[0]
             tables: dict[str, int] = {}
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cur:  # type: ignore[union-attr]
+            raw = conn.connection.driver_connection  # psycopg's, for COPY
+            assert raw is not None
+            with raw.cursor() as cur:
                 for table, cols in known.items():
                     path, n = work / f"{table}.copy", 0
                     with path.open("wb") as f, cur.copy(
@@ -205,10 +206,11 @@ def _pg_load(u: URL, m: Manifest, pieces: Path, staging: str) -> None:
             for table, name, _ in fks:
                 conn.exec_driver_sql(f"ALTER TABLE {_ident(table)} DROP CONSTRAINT "
                                      f"{_ident(name)}")
-            raw = conn.connection.driver_connection
+            raw = conn.connection.driver_connection  # psycopg's, for COPY
+            assert raw is not None
             sources = (_pg_v1_data(pieces / PG_PIECE, known) if m.format_version < 2 else
                        ((t, m.columns[t], _chunks(pieces / m.data_piece(t))) for t in known))
-            with raw.cursor() as cur:  # type: ignore[union-attr]
+            with raw.cursor() as cur:
                 for table, cols, chunks in sources:
                     with cur.copy(f"COPY {_ident(table)} ({_cols(cols)}) FROM STDIN") as copy:
                         for chunk in chunks:

@@ -29,7 +29,7 @@ def _cols(cols: Iterable[str]) -> str:
     return ", ".join(_ident(c) for c in cols)
 
 
-def _script():  # type: ignore[no-untyped-def]
+def _script():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 

@@ -41,8 +41,8 @@ def import_cmd(
     if dry_run:  # each Waktu shown as the date it became
         for path in paths:
             if path.lower().endswith(".docx"):
-                for line in berita_acara.preview(path, opts):
-                    print(line)
+                for shown in berita_acara.preview(path, opts):
+                    print(shown)
     for line in report.lines():
         print(text(line))
 

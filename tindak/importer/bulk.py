@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from models import AuditRecord, Forum, Person, Recommendation, Status, Unit
+from models import AuditRecord, Forum, Person, Recommendation, Status, Unit, table_of
 from tindak.calendar import WorkCalendar
 from tindak.importer.plan import Counts, Plan, diff, plain
 from tindak.importer.spool import Spool
@@ -84,7 +84,9 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
 
     if conn.dialect.name == "postgresql":
         sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
-        with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        raw = conn.connection.driver_connection  # psycopg's, for COPY
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(sql) as copy:
             for row in rows:
                 copy.write_row(values(row))
     elif sqlite:  # the DBAPI's executemany, without per-row compiling
@@ -109,8 +111,8 @@ def write_small(conn: sa.Connection, plan: Plan, now: datetime,
                  actor: str) -> tuple[dict[Any, int], dict[Any, int]]:
     """Write the units and people of the plan with their audit records; the ids of every unit
     and person by natural key (lookup maps), for the forums and recommendations."""
-    ut = Unit.__table__  # type: ignore[attr-defined]
-    pt = Person.__table__  # type: ignore[attr-defined]
+    ut = table_of(Unit)
+    pt = table_of(Person)
 
     _insert(conn, ut, [{"code": c.key, "name": c.values["name"],
                         "timezone": c.values["timezone"], "parent_id": None}
@@ -131,7 +133,7 @@ def write_small(conn: sa.Connection, plan: Plan, now: datetime,
                              "supervisor_id": person_id.get(c.values["supervisor"])}
                             for c in plan.people if not c.created or c.values["supervisor"]])
 
-    audit = AuditRecord.__table__  # type: ignore[attr-defined]
+    audit = table_of(AuditRecord)
     batch: list[dict[str, Any]] = []
     for entity, changes in (("unit", plan.units), ("person", plan.people)):
         for c in changes:
@@ -149,8 +151,8 @@ def write_forums(conn: sa.Connection, forums: dict[tuple[str, date], list[Any]],
     """The forums of the recommendations compared with the stored ones and written (unless
     `unit_id` is None: a dry run) BATCH_SIZE at a time, audit included; the ids of every
     forum by title and date (a lookup map), for the recommendations."""
-    ft = Forum.__table__  # type: ignore[attr-defined]
-    audit_table = AuditRecord.__table__  # type: ignore[attr-defined]
+    ft = table_of(Forum)
+    audit_table = table_of(AuditRecord)
     created: list[dict[str, Any]] = []
     updated: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
@@ -213,7 +215,7 @@ REC_COLUMNS = ("id", "forum_id", "unit_id", "owner_id", "text", "category", "pri
 
 def _stored_recs(conn: sa.Connection, refs: list[str]) -> dict[str, tuple[Any, ...]]:
     """The stored recommendations of these refs (a batch), by ref."""
-    rc = Recommendation.__table__.c  # type: ignore[attr-defined]
+    rc = table_of(Recommendation).c
     cols = [rc[c] for c in REC_COLUMNS]
     out: dict[str, tuple[Any, ...]] = {}
     if conn.dialect.name == "postgresql":  # one array parameter, one statement
@@ -234,8 +236,8 @@ def write_recs(conn: sa.Connection, spool: Spool, db: Stored, cal: WorkCalendar,
                actor: str) -> None:
     """The second pass: the spooled recommendations compared with the stored ones and
     written (unless `ids` is None: a dry run), BATCH_SIZE at a time, audit included."""
-    rt = Recommendation.__table__  # type: ignore[attr-defined]
-    audit_table = AuditRecord.__table__  # type: ignore[attr-defined]
+    rt = table_of(Recommendation)
+    audit_table = table_of(AuditRecord)
     unit_id, person_id, forum_id = ids or ({}, {}, {})
     ahead: dict[date, list[date]] = {}  # forum date → the working days after it, as needed
 

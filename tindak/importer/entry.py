@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Forum, session, utcnow, write_session
 from tindak.calendar import load_calendar
@@ -118,8 +118,8 @@ def import_files(paths: Sequence[Path | str], dry_run: bool = False,
                 write_recs(conn, checked.spool, db, cal,
                            counts.setdefault("recommendations", Counts()),
                            (*ids, forum_id) if ids else None, now, actor)
-            if checked.parsed.participants:
-                invitations = _invite(s, checked.parsed.participants, base, dry_run,  # type: ignore[arg-type]
+            if checked.parsed.participants and base:  # (no base with participants: refused)
+                invitations = _invite(s, checked.parsed.participants, base, dry_run,
                                       counts.setdefault("participants", Counts()))
     finally:
         checked.close()
@@ -137,8 +137,8 @@ def _invite(s: Session, people: list[tuple[str, str, date]], base: str, dry_run:
         return []
     keys = {(title, held_on) for _, title, held_on in people}
     forum_ids = {(t, d): i for i, t, d in s.execute(
-        sa.select(Forum.id, Forum.title, Forum.held_on).where(
-            sa.tuple_(Forum.title, Forum.held_on).in_(sorted(keys))))}  # type: ignore[arg-type]
+        sa.select(col(Forum.id), col(Forum.title), col(Forum.held_on)).where(
+            sa.tuple_(col(Forum.title), col(Forum.held_on)).in_(sorted(keys))))}
     wanted = list(dict.fromkeys((email, forum_ids[(title, held_on)])
                                 for email, title, held_on in people
                                 if (title, held_on) in forum_ids))

@@ -41,14 +41,14 @@ class Problems:
             self._items.sort()
             del self._items[MAX_ERRORS:]
 
-    def add(self, at: At, column: str, reason: Msg, kind: str = "") -> None:
+    def add(self, at: At, column: str, reason: Msg | str, kind: str = "") -> None:
         cols = COLUMNS.get(kind, ())
         pos = cols.index(column) if column in cols else -1
         self._keep((at.order, at.row, pos, self.total),
                    Msg("%(where)s: %(column)s: %(reason)s", where=str(at), column=column,
                        reason=reason))
 
-    def file(self, label: str, order: int, reason: Msg) -> None:
+    def file(self, label: str, order: int, reason: Msg | str) -> None:
         self._keep((order, 0, -1, self.total),
                    Msg("%(where)s: %(reason)s", where=label, reason=reason))
 
@@ -65,4 +65,5 @@ class Problems:
         return out
 
     def refusal(self) -> ImportFailed:
-        return ImportFailed(self.lines(), count=self.total)
+        lines: list[object] = list(self.lines())  # ImportFailed takes any line, not only Msg
+        return ImportFailed(lines, count=self.total)

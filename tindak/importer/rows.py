@@ -98,7 +98,7 @@ def _cells(sheet: Source, at: At, cells: list[Any], p: Problems) -> dict[str, An
         if not ("\x00" in joined or joined.startswith(FORMULA_START) or "\n=" in joined
                 or "\n+" in joined or "\n-" in joined or "\n@" in joined
                 or (len(joined) > MAX_CELL and max(map(len, values)) > MAX_CELL)):
-            out = dict(zip(sheet.columns, values, strict=False))
+            out: dict[str, Any] = dict(zip(sheet.columns, values, strict=False))
             for col in sheet.columns[len(cells):]:
                 out[col] = ""
             return out
@@ -109,7 +109,7 @@ def _cells(sheet: Source, at: At, cells: list[Any], p: Problems) -> dict[str, An
                                     "%(width)s columns (a separator inside a cell must be "
                                     "quoted)"), cells=width + len(extra), width=width),
                   sheet.kind)
-    out: dict[str, Any] = {}
+    out = {}
     for col, raw in zip(sheet.columns, cells, strict=False):
         if raw is None:
             out[col] = ""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from models import Recommendation, session
+from models import Recommendation, session, table_of
 from tindak.errors import Forbidden
 from tindak.importer.problems import At, Problems
 from tindak.importer.rows import ABSENT, Parsed, RecIn
@@ -42,11 +42,11 @@ class Scope:
         person = db.people.get(email.strip().lower())
         if person is None:
             raise Forbidden(f"{email}: no such person")
-        code: str | None = db.unit_code[person[2]]
+        code = db.unit_code[person[2]]
         parents = _stored_parents(db)
-        while code is not None and parents.get(code) is not None:
-            code = parents[code]
-        return cls(code, parsed, db, p)  # type: ignore[arg-type]
+        while (parent := parents.get(code)) is not None:
+            code = parent
+        return cls(code, parsed, db, p)
 
     def inside(self, code: str | None) -> bool:
         """Whether unit `code` is in the tree after the import."""
@@ -112,7 +112,7 @@ class Scope:
     def check_refs(self, refs: dict[str, int], where: Callable[[int], At]) -> None:
         """Refs already stored for an item of another tree: an import may not overwrite it."""
         keys = list(refs)
-        rc = Recommendation.__table__.c  # type: ignore[attr-defined]
+        rc = table_of(Recommendation).c
         with session() as s:
             for i in range(0, len(keys), CHUNK):
                 for ref, unit_id in s.execute(sa.select(rc.ref, rc.unit_id).where(

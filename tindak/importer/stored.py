@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Forum, Person, Unit
+from models import Forum, Person, Unit, table_of
 from tindak.importer.rows import ABSENT, Parsed
 
 CHUNK = 900  # below SQLite's bound-parameter limit on any version
@@ -31,13 +31,13 @@ class Stored:
     @classmethod
     def load(cls, s: Session) -> Stored:
         conn = s.connection()
-        u = Unit.__table__.c  # type: ignore[attr-defined]
+        u = table_of(Unit).c
         units = {r[1]: (r[0], r[2], r[3], r[4]) for r in conn.execute(
             sa.select(u.id, u.code, u.name, u.parent_id, u.timezone))}
-        pc = Person.__table__.c  # type: ignore[attr-defined]
+        pc = table_of(Person).c
         people = {r[1]: (r[0], r[2], r[3], r[4], r[5]) for r in conn.execute(
             sa.select(pc.id, pc.email, pc.name, pc.unit_id, pc.roles, pc.supervisor_id))}
-        fc = Forum.__table__.c  # type: ignore[attr-defined]
+        fc = table_of(Forum).c
         forums = {(r[1], r[2]): (r[0], r[3], r[4], r[5]) for r in conn.execute(
             sa.select(fc.id, fc.title, fc.held_on, fc.unit_id, fc.place, fc.minutes_ref))}
         return cls(

@@ -128,7 +128,8 @@ def _send_rows(rows: Sequence[sa.Row], run_id: str, transport: Transport, s: Set
         try:
             ahead = builder.submit(_build, rows[0], s.mail_from) if rows else None
             for i, row in enumerate(rows):
-                built = ahead.result()  # type: ignore[union-attr]
+                assert ahead is not None  # submitted for every row
+                built = ahead.result()
                 ahead = (builder.submit(_build, rows[i + 1], s.mail_from)
                          if i + 1 < len(rows) else None)
                 try:

@@ -21,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import Outbox, OutboxRecipient, OutboxStatus
+from models import Outbox, OutboxRecipient, OutboxStatus, table_of
 
-T = Outbox.__table__  # type: ignore[attr-defined]
-R = OutboxRecipient.__table__  # type: ignore[attr-defined]
+T = table_of(Outbox)
+R = table_of(OutboxRecipient)
 S = OutboxStatus
 SENT_GROUP = 20  # 'sent' marks written together (see Marks)
 SENT_GROUP_SECONDS = 1.0
@@ -74,7 +74,9 @@ class Marks:
         # The driver's own connection, in autocommit, so that a lone mark is one statement
         # (on PostgreSQL one round trip, not BEGIN, UPDATE, COMMIT, and without waiting for
         # the WAL flush; on SQLite models.db already turns sqlite3's transactions off).
-        self.raw: Any = conn.connection.dbapi_connection
+        raw = conn.connection.dbapi_connection
+        assert raw is not None  # a connection in use has its driver's
+        self.raw: Any = raw
         if not self.sqlite:
             conn.commit()  # nothing of SQLAlchemy's may be left open on it
             self.raw.autocommit = True

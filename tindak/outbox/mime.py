@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from functools import lru_cache
 from pathlib import Path
@@ -303,7 +303,10 @@ def reference_message(row: Any, mail_from: str | None = None) -> EmailMessage:
     msg.add_alternative(_lf(row.body_html), subtype="html", charset="utf-8", cte="base64")
     inlines = _inlines(row.attachments, row.id)
     if inlines:
-        html = msg.get_payload()[1]
+        parts = msg.get_payload()
+        assert isinstance(parts, list)  # multipart/alternative: text, then HTML
+        html = parts[1]
+        assert isinstance(html, MIMEPart)
         for cid, mime, data in inlines:
             maintype, subtype = mime.split("/", 1)
             html.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{cid}>",

@@ -33,15 +33,16 @@ from models import (
     RecipientState,
     get_engine,
     insert_messages,
+    table_of,
 )
 from models.tables import ATTENTION_SQL, IN_FLIGHT_SQL, QUEUED_SQL
 from tindak.errors import InvalidInput, NotFound
 from tindak.mailmodel import Rendered
 from tindak.settings import get_settings
 
-T = Outbox.__table__  # type: ignore[attr-defined]
-B = OutboxBody.__table__  # type: ignore[attr-defined]
-R = OutboxRecipient.__table__  # type: ignore[attr-defined]
+T = table_of(Outbox)
+B = table_of(OutboxBody)
+R = table_of(OutboxRecipient)
 S = OutboxStatus
 RS = RecipientState
 RETRYABLE = (S.failed.value, S.dead.value, S.unknown.value)
@@ -229,8 +230,8 @@ def list_outbox(status: str | None = None, limit: int | None = None) -> list[dic
                               .order_by(R.c.outbox_id, R.c.at, R.c.address)):
             fates.setdefault(r.outbox_id, []).append(
                 {"address": r.address, "state": r.state, "reply": r.reply})
-    for r in rows:
-        r["recipients"] = fates.get(r["id"], [])
+    for msg in rows:
+        msg["recipients"] = fates.get(msg["id"], [])
     return rows
 
 

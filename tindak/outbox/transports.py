@@ -93,7 +93,7 @@ class SMTPTransport:
     """One yagmail SMTP connection, used for a whole batch."""
 
     name = "smtp"
-    path = None
+    path: str | None = None  # never a file
 
     def __init__(self, s: Settings):
         self.where = f"{s.smtp_host}:{s.port} ({s.smtp_security})"

@@ -60,7 +60,7 @@ def load_viewer(person_id: int) -> Viewer | None:
             return None
         tree = UnitTree.load(s)
         roles = frozenset(r for r in ("planner", "owner", "leader") if has_role(person, r))
-        return Viewer(person.id, person.email, person.name, roles,  # type: ignore[arg-type]
+        return Viewer(person_id, person.email, person.name, roles,
                       person.unit_id, tree.name.get(person.unit_id, ""),
                       frozenset(tree.subtree(person.unit_id)),
                       tree.parent.get(person.unit_id) is None)
@@ -74,7 +74,7 @@ def current_person(request: Request) -> Viewer | None:
         # form), so its signature's age says nothing: the sign-in time inside it does.
         fresh = isinstance(at, int) and 0 <= time.time() - at < SESSION_MAX_AGE
         request.state.viewer = load_viewer(pid) if isinstance(pid, int) and fresh else None
-    return request.state.viewer  # type: ignore[no-any-return]
+    return request.state.viewer
 
 
 def require_viewer(request: Request) -> Viewer:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from email.utils import make_msgid, parseaddr
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from models import (
     LoginNonce,
@@ -61,7 +63,7 @@ def request_login(email: str, base: str | None, lang: str) -> int | None:
     if not email or base is None:
         return None
     with session() as s:
-        known = s.execute(sa.select(Person.id).where(Person.email == email)).first()
+        known = s.execute(sa.select(col(Person.id)).where(col(Person.email) == email)).first()
     if known is None:
         return None
     url = login_url(email, base)
@@ -88,27 +90,28 @@ def consume_login(token: str) -> int:
     email, nonce = read_login_token(token)  # the signature carries the 30-minute expiry
     with write_session() as s:
         # One UPDATE decides: of two clicks at once, only one sees a row change.
-        burnt = s.execute(
+        burnt = cast(sa.CursorResult[Any], s.execute(
             sa.update(LoginNonce)
-            .where(LoginNonce.nonce == nonce, LoginNonce.email == email,
-                   LoginNonce.used_at.is_(None))  # type: ignore[union-attr]
+            .where(col(LoginNonce.nonce) == nonce, col(LoginNonce.email) == email,
+                   col(LoginNonce.used_at).is_(None))
             .values(used_at=utcnow())
-        ).rowcount
+        )).rowcount  # an UPDATE's result is a CursorResult
         if burnt != 1:
             raise Forbidden(N_("this sign-in link has already been used: ask for a new one"))
         try:
             person = person_by_email(s, email)
         except NotFound:
             raise Forbidden(N_("this sign-in link is not valid")) from None
-        return person.id  # type: ignore[return-value]
+        assert person.id is not None  # a stored row
+        return person.id
 
 
 def check_login(token: str) -> str:
     """The email of a sign-in token that is still usable, without burning it (confirm page)."""
     email, nonce = read_login_token(token)
     with session() as s:
-        row = s.execute(sa.select(LoginNonce.used_at).where(
-            LoginNonce.nonce == nonce, LoginNonce.email == email)).first()
+        row = s.execute(sa.select(col(LoginNonce.used_at)).where(
+            col(LoginNonce.nonce) == nonce, col(LoginNonce.email) == email)).first()
     if row is None:
         raise Forbidden(N_("this sign-in link is not valid"))
     if row[0] is not None:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from models import Forum, Person, ProgressUpdate, Recommendation, Status, Unit, session
 from tindak import extensions, recs
 from tindak.directory import UnitTree
 from tindak.errors import N_, Forbidden, NotFound
+from tindak.mailmodel import ItemLine
 from tindak.rates import implementation_rate
 from tindak.settings import get_settings
 from tindak.validators import FORMULA_START
@@ -31,14 +33,14 @@ EXPORT_FIELDS = ["ref", "forum", "unit", "owner", "text", "category", "priority"
 def _forum_counts(unit_ids: set[int] | frozenset[int] | None = None) -> list[dict[str, Any]]:
     with session() as s:
         tree = UnitTree.load(s)
-        q = sa.select(Forum).order_by(Forum.held_on.desc(), Forum.id.desc())  # type: ignore[attr-defined]
+        q = sa.select(Forum).order_by(col(Forum.held_on).desc(), col(Forum.id).desc())
         if unit_ids is not None:
-            q = q.where(Forum.unit_id.in_(sorted(unit_ids)))  # type: ignore[attr-defined]
+            q = q.where(col(Forum.unit_id).in_(sorted(unit_ids)))
         forums = s.execute(q).scalars().all()
         counts: dict[int, Counter[str]] = {f.id: Counter() for f in forums}
         for fid, status, n in s.execute(
-            sa.select(Recommendation.forum_id, Recommendation.status, sa.func.count())
-            .group_by(Recommendation.forum_id, Recommendation.status)
+            sa.select(col(Recommendation.forum_id), col(Recommendation.status), sa.func.count())
+            .group_by(col(Recommendation.forum_id), col(Recommendation.status))
         ):
             if fid in counts:
                 counts[fid][status] += n
@@ -60,7 +62,7 @@ def public_forums() -> list[dict[str, Any]]:
 def _unit_names() -> dict[str, tuple[str, str]]:
     with session() as s:
         return {code: (name, tz) for code, name, tz in
-                s.execute(sa.select(Unit.code, Unit.name, Unit.timezone))}
+                s.execute(sa.select(col(Unit.code), col(Unit.name), col(Unit.timezone)))}
 
 
 def public_forum(forum_id: int) -> dict[str, Any]:
@@ -94,8 +96,8 @@ def _ids_by_ref(refs: list[str]) -> dict[str, int]:
     if not refs:
         return {}
     with session() as s:
-        return dict(s.execute(sa.select(Recommendation.ref, Recommendation.id)
-                              .where(Recommendation.ref.in_(refs))).all())  # type: ignore[attr-defined]
+        return dict(s.execute(sa.select(col(Recommendation.ref), col(Recommendation.id))
+                              .where(col(Recommendation.ref).in_(refs))).all())
 
 
 def _with_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,7 +129,7 @@ def owner_of_token(person_id: int, email: str) -> OwnerRef:
         person = s.get(Person, person_id)
     if person is None or person.email != email:
         raise Forbidden(N_("this link is no longer valid: use the link in your latest reminder"))
-    return OwnerRef(person.id, person.email, person.name)  # type: ignore[arg-type]
+    return OwnerRef(person_id, person.email, person.name)
 
 
 def owner_items(owner: OwnerRef) -> list[dict[str, Any]]:
@@ -154,7 +156,8 @@ def rec_owned_by(rec_id: int, owner_id: int) -> str:
 def staff_units(viewer: Viewer) -> list[tuple[str, str]]:
     """(code, name) of the units a planner or leader may see, for the filters."""
     with session() as s:
-        rows = s.execute(sa.select(Unit.id, Unit.code, Unit.name).order_by(Unit.code)).all()
+        rows = s.execute(sa.select(col(Unit.id), col(Unit.code), col(Unit.name))
+                         .order_by(col(Unit.code))).all()
     return [(c, n) for i, c, n in rows if i in viewer.tree]
 
 
@@ -231,7 +234,7 @@ def rec_detail(rec_id: int, viewer: Viewer) -> dict[str, Any]:
             "forum": {"id": forum.id, "title": forum.title, "held_on": forum.held_on}
             if forum else None,
             "owner": owner.email if owner else "", "owner_name": owner.name if owner else "",
-            "history": recs.history(rec.ref), "answers": _answers(rec.id, viewer)}
+            "history": recs.history(rec.ref), "answers": _answers(rec_id, viewer)}
 
 
 def _answers(rec_id: int, viewer: Viewer) -> list[dict[str, Any]]:
@@ -257,9 +260,11 @@ def verification_queue(viewer: Viewer) -> tuple[list[dict[str, Any]], list[dict[
     rows = staff_recs(viewer, recs.RecFilter(status=Status.awaiting_verification.value))
     with session() as s:
         reporters = recs.reported_done_by(s, [r["id"] for r in rows])
-        owners = dict(s.execute(sa.select(Recommendation.id, Recommendation.owner_id).where(
-            Recommendation.id.in_([r["id"] for r in rows]))).all()) if rows else {}
-    mine, others = [], []
+        owners = dict(s.execute(
+            sa.select(col(Recommendation.id), col(Recommendation.owner_id)).where(
+                col(Recommendation.id).in_([r["id"] for r in rows]))).all()) if rows else {}
+    mine: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
     for r in rows:
         r["history"] = recs.history(r["ref"])
         r["evidence"] = [h for h in r["history"] if h["evidence_url"] or h["evidence_file"]]
@@ -309,10 +314,10 @@ def evidence(stored: str, viewer: Viewer | None = None,
     leaders of its tree only."""
     with session() as s:
         row = s.execute(
-            sa.select(ProgressUpdate.evidence_file, ProgressUpdate.evidence_name,
-                      Recommendation.unit_id, Recommendation.owner_id)
-            .join(Recommendation, Recommendation.id == ProgressUpdate.recommendation_id)
-            .where(ProgressUpdate.evidence_file == stored)
+            sa.select(col(ProgressUpdate.evidence_file), col(ProgressUpdate.evidence_name),
+                      col(Recommendation.unit_id), col(Recommendation.owner_id))
+            .join(Recommendation, col(Recommendation.id) == ProgressUpdate.recommendation_id)
+            .where(col(ProgressUpdate.evidence_file) == stored)
         ).first()
     if row is None:
         raise NotFound(N_("no such evidence file"))
@@ -349,28 +354,28 @@ def leader_digest(viewer: Viewer, now: datetime | None = None) -> Any:
     return replace(digest, completions=completed_since(viewer, today - timedelta(days=6), tz))
 
 
-def completed_since(viewer: Viewer, first_day: date, tz: str) -> list[dict[str, Any]]:
+def completed_since(viewer: Viewer, first_day: date, tz: str) -> list[ItemLine]:
     """Items of the viewer's tree verified completed from `first_day` (midnight in `tz`) on."""
     from zoneinfo import ZoneInfo
 
     since = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
     R, U, P, PU = Recommendation, Unit, Person, ProgressUpdate
     with session() as s:
-        done = (sa.select(PU.recommendation_id, sa.func.max(PU.at).label("at"))
-                .where(PU.kind == "verify", PU.at >= since)
-                .group_by(PU.recommendation_id).subquery())
+        done = (sa.select(col(PU.recommendation_id), sa.func.max(col(PU.at)).label("at"))
+                .where(col(PU.kind) == "verify", col(PU.at) >= since)
+                .group_by(col(PU.recommendation_id)).subquery())
         rows = s.execute(
-            sa.select(R.ref, R.text, U.name, R.deadline, U.timezone, R.status, R.progress,
-                      P.name, P.email)
-            .join(done, done.c.recommendation_id == R.id)
-            .join(U, U.id == R.unit_id).join(P, P.id == R.owner_id)
-            .where(R.status == Status.completed.value,
-                   R.unit_id.in_(sorted(viewer.tree)))  # type: ignore[attr-defined]
-            .order_by(done.c.at.desc(), R.ref).limit(LIST_CAP)
+            sa.select(col(R.ref), col(R.text), col(U.name), col(R.deadline), col(U.timezone),
+                      col(R.status), col(R.progress), col(P.name), col(P.email))
+            .join(done, done.c.recommendation_id == col(R.id))
+            .join(U, col(U.id) == R.unit_id).join(P, col(P.id) == R.owner_id)
+            .where(col(R.status) == Status.completed.value,
+                   col(R.unit_id).in_(sorted(viewer.tree)))
+            .order_by(done.c.at.desc(), col(R.ref)).limit(LIST_CAP)
         ).all()
-    return [{"ref": r[0], "text": r[1], "unit_name": r[2], "deadline": r[3], "tz": r[4],
-             "status": r[5], "progress": r[6], "owner_name": r[7], "owner_email": r[8],
-             "days_overdue": 0} for r in rows]
+    return [ItemLine(ref=r[0], text=r[1], forum="", unit_name=r[2], deadline=r[3], tz=r[4],
+                     status=r[5], progress=r[6], owner_name=r[7], owner_email=r[8])
+            for r in rows]
 
 
 def leader_chart(viewer: Viewer, lang: str) -> bytes | None:
