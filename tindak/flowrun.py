@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from models import Outbox, Unit, get_engine, session
+from models import Outbox, Unit, get_engine, session, table_of
 from tindak import control
 from tindak.calendar import local_today
 from tindak.database import migrate
@@ -203,7 +203,7 @@ def story(summary: dict, title: str) -> str:
 
 def run_messages(run_id: str, limit: int = MAX_LISTED) -> list[dict]:
     """The outbox rows one delivery run handled, those not sent first."""
-    T = Outbox.__table__  # type: ignore[attr-defined]
+    T = table_of(Outbox)
     q = (sa.select(T.c.id, T.c.status, T.c.kind, T.c.recipient, T.c.cc, T.c.subject,
                    T.c.last_error, T.c.eml_path)
          .where(T.c.claimed_by == run_id)

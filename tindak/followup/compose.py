@@ -26,6 +26,7 @@ from models import (
     Recommendation,
     Unit,
     session,
+    table_of,
     write_session,
 )
 from tindak import pool
@@ -105,7 +106,7 @@ def _next_recipients(after: int, batch: int, timezones: list[str] | None = None
                      ) -> list[int]:
     """The next `batch` recipients (by id, above `after`) with notices not yet in a message;
     with `timezones`, only those whose unit keeps one of them."""
-    N = Notice.__table__  # type: ignore[attr-defined]
+    N = table_of(Notice)
     q = sa.select(N.c.recipient_id).where(N.c.outbox_id.is_(None), N.c.recipient_id > after)
     if timezones:
         q = (q.join(Person, col(Person.id) == N.c.recipient_id)
@@ -142,7 +143,7 @@ def _drafts(recipients: list[int], as_of: date | None = None, now: datetime | No
     """
     settings = get_settings()
     now = now or datetime.now(UTC)
-    N = Notice.__table__  # type: ignore[attr-defined]
+    N = table_of(Notice)
     with session() as s:
         notices = s.connection().execute(
             sa.select(N.c.id, N.c.recommendation_id, N.c.stage, N.c.kind, N.c.recipient_id,
@@ -319,7 +320,7 @@ def _queue_composed(found: list[tuple[_Draft, Rendered | None]], now: datetime,
         return
     composed = [(d, r) for d, r in found if r is not None]
     drop = [i for d, r in found if r is None for i in d.notice_ids]
-    N = Notice.__table__  # type: ignore[attr-defined]
+    N = table_of(Notice)
     with write_session() as s:
         lock_for(s, "tindak.compose")
         conn = s.connection()

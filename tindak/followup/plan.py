@@ -18,7 +18,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from models import ACTIVE_STATUSES, Notice, Person, Recommendation, Unit, session, write_session
+from models import (
+    ACTIVE_STATUSES,
+    Notice,
+    Person,
+    Recommendation,
+    Unit,
+    session,
+    table_of,
+    write_session,
+)
 from tindak import pool
 from tindak.calendar import WorkCalendar, load_calendar, today_for
 from tindak.directory import UnitTree, nearest_leader
@@ -59,7 +68,7 @@ def insert_notices(s: Session, rows: list[tuple]) -> int:
         return 0
     conn = s.connection()
     dialect = conn.dialect
-    table = Notice.__table__  # type: ignore[attr-defined]
+    table = table_of(Notice)
     if dialect.name == "postgresql":
         # One statement over arrays, not one per row: PostgreSQL pays a round of its
         # executor for each statement of an executemany.
@@ -180,7 +189,7 @@ def record_notices(rows: list[tuple], replaced: Iterable[int] = ()) -> int:
         return 0
     with write_session() as s:
         if replaced:
-            N = Notice.__table__  # type: ignore[attr-defined]
+            N = table_of(Notice)
             s.connection().execute(N.delete().where(N.c.id.in_(list(replaced)),
                                                     N.c.outbox_id.is_(None)))
         return insert_notices(s, rows)
@@ -197,7 +206,7 @@ def decide_range(lo: int, hi: int, as_of: date | None = None, now: datetime | No
     ladder = Ladder.from_settings(settings)
     tzs = set(timezones) if timezones else None
     report = PlanReport()
-    R, N = Recommendation.__table__, Notice.__table__  # type: ignore[attr-defined]
+    R, N = table_of(Recommendation), table_of(Notice)
     active = set(ACTIVE_STATUSES)
     with session() as s:
         ctx = plan_context(s, context_key)
