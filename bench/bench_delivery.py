@@ -34,6 +34,7 @@ from models import Outbox, dispose_engines, get_engine, insert_messages, message
 from tindak import outbox  # noqa: E402
 from tindak.mail import render_notice  # noqa: E402
 from tindak.mailmodel import ItemLine, NoticeMail  # noqa: E402
+from tindak.database import migrate  # noqa: E402
 from tindak.outbox import new_message_id, prepare  # noqa: E402
 from tindak.settings import get_settings, reset_settings  # noqa: E402
 from tindak.smtp_sink import SinkHandler, SmtpSink  # noqa: E402
@@ -171,6 +172,7 @@ def main() -> None:
         reset_settings()
         dispose_engines()
         s = get_settings()
+        migrate()  # the schema step every entry point takes (no longer a side of get_engine)
 
         queue(100, "warm")  # warm-up: connections, statement caches, the sink
         outbox.deliver()
