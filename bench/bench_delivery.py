@@ -32,9 +32,9 @@ import yagmail  # noqa: E402
 
 from models import Outbox, dispose_engines, get_engine, insert_messages, messages  # noqa: E402
 from tindak import outbox  # noqa: E402
+from tindak.database import migrate  # noqa: E402
 from tindak.mail import render_notice  # noqa: E402
 from tindak.mailmodel import ItemLine, NoticeMail  # noqa: E402
-from tindak.database import migrate  # noqa: E402
 from tindak.outbox import new_message_id, prepare  # noqa: E402
 from tindak.settings import get_settings, reset_settings  # noqa: E402
 from tindak.smtp_sink import SinkHandler, SmtpSink  # noqa: E402
@@ -172,7 +172,7 @@ def main() -> None:
         reset_settings()
         dispose_engines()
         s = get_settings()
-        migrate()  # the schema step every entry point takes (no longer a side of get_engine)
+        migrate()  # the schema step, as every entry point takes it
 
         queue(100, "warm")  # warm-up: connections, statement caches, the sink
         outbox.deliver()

@@ -13,16 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINDAK_", "PREFECT_"))}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect")
-    return env
-
-
 def test_bench_delivery_sends_every_queued_message_through_the_outbox(tmp_path: Path) -> None:
+    # the script makes its own TINDAK_HOME (SQLite); the test's settings stay out of it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINDAK_")}
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_delivery.py"), "--n", "30", "--rounds", "1"],
-        cwd=tmp_path, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     # the script itself checks that deliver() sent all 30 and the sink received them
